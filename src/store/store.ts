@@ -1,0 +1,88 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { open, type RootDatabase } from 'lmdb';
+import { StateDirLock } from './lock';
+
+/**
+ * The embedded transactional store (LMDB). Keys are strings "<kind>/<id...>"; values are plain
+ * JSON-shaped objects. Every write goes through `transact`, a synchronous write transaction that is
+ * committed before it returns, so a change Docker is told about has already reached the store.
+ */
+export const SCHEMA_VERSION = 1;
+
+export interface Tx {
+  get<T>(key: string): T | undefined;
+  put(key: string, value: unknown): void;
+  del(key: string): void;
+  /** Entries whose key starts with prefix, in key order. */
+  range<T>(prefix: string): Array<[string, T]>;
+}
+
+export type Migration = (tx: Tx) => void;
+
+export class Store {
+  private constructor(
+    private readonly db: RootDatabase,
+    private readonly lock: StateDirLock | undefined,
+  ) {}
+
+  /** Opens (creating if needed) the store in dir, takes the directory lock, migrates the schema. */
+  static open(dir: string, migrations: Record<number, Migration> = {}): Store {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const lock = StateDirLock.acquire(dir);
+    try {
+      const db = open({ path: path.join(dir, 'tsnet.mdb'), compression: false, noSubdir: false });
+      const store = new Store(db, lock);
+      store.migrate(migrations);
+      return store;
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  get<T>(key: string): T | undefined {
+    return this.db.get(key) as T | undefined;
+  }
+
+  range<T>(prefix: string): Array<[string, T]> {
+    const out: Array<[string, T]> = [];
+    for (const { key, value } of this.db.getRange({ start: prefix, end: prefix + '\uffff' })) {
+      out.push([String(key), value as T]);
+    }
+    return out;
+  }
+
+  transact<R>(fn: (tx: Tx) => R): R {
+    return this.db.transactionSync(() =>
+      fn({
+        get: <T>(key: string) => this.db.get(key) as T | undefined,
+        put: (key, value) => void this.db.putSync(key, value),
+        del: (key) => void this.db.removeSync(key),
+        range: <T>(prefix: string) => this.range<T>(prefix),
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+    this.lock?.release();
+  }
+
+  private migrate(migrations: Record<number, Migration>): void {
+    this.transact((tx) => {
+      let version = tx.get<number>('meta/schema') ?? 0;
+      if (version > SCHEMA_VERSION) {
+        throw new Error(`state was written by a newer tsnet (schema ${version} > ${SCHEMA_VERSION}); upgrade tsnet`);
+      }
+      if (version === 0 && tx.range('').length === 0) version = SCHEMA_VERSION;
+      while (version < SCHEMA_VERSION) {
+        const step = migrations[version + 1];
+        if (!step) throw new Error(`no migration from schema ${version} to ${version + 1}`);
+        step(tx);
+        version += 1;
+      }
+      tx.put('meta/schema', version);
+    });
+  }
+}
