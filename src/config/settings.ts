@@ -13,6 +13,8 @@ export interface Settings {
   defaultPools: DefaultPoolSetting[];
   /** GetCapabilities scope: "local" standalone, "global" for a Swarm install. */
   scope: 'local' | 'global';
+  /** iptables flavour: 'nft', 'legacy', or undefined to match the host's dockerd. */
+  iptablesBackend: string | undefined;
 }
 
 export interface DefaultPoolSetting {
@@ -63,5 +65,6 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     instance,
     defaultPools: env.TSNET_DEFAULT_POOLS ? parseDefaultPools(env.TSNET_DEFAULT_POOLS) : DOCKER_DEFAULT_POOLS,
     scope,
+    iptablesBackend: env.TSNET_IPTABLES_BACKEND || undefined,
   };
 }

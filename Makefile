@@ -1,0 +1,49 @@
+# tsnet: `make run` runs the plugin, `make test` runs every test tier this machine can run.
+# Both install what they need first (see README.md, "Set-up").
+
+SHELL := /bin/bash
+NODE_BIN := node_modules/.bin
+SYSTEM_PACKAGES := docker.io iptables busybox-static iproute2 util-linux
+SOURCES := $(shell find src test bench -name '*.ts' 2>/dev/null)
+
+.PHONY: all deps system-deps build run test test-unit test-netns test-docker clean
+
+all: build
+
+# Debian packages the product and the tests call (only installs what is missing; needs root).
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+dist/.built: node_modules/.package-lock.json tsconfig.json $(SOURCES)
+	$(NODE_BIN)/tsc -p tsconfig.json
+	@touch $@
+
+build: dist/.built
+
+run: system-deps build
+	node dist/src/main.js
+
+test: system-deps build test-unit test-netns test-docker
+
+test-unit: build
+	$(NODE_BIN)/mocha --reporter dot 'dist/test/unit/**/*.test.js' 'dist/test/api/**/*.test.js'
+
+# The data-path tier runs in a private network namespace: whatever it creates dies with it.
+test-netns: build
+	unshare --net -- $(NODE_BIN)/mocha --reporter dot --timeout 20000 'dist/test/netns/**/*.test.js'
+
+test-docker: build
+	$(NODE_BIN)/mocha --reporter spec --timeout 180000 'dist/test/docker/**/*.test.js'
+
+clean:
+	rm -rf dist

@@ -1,0 +1,92 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { Settings } from '../config/settings';
+import type { DataPath } from '../datapath/datapath';
+import { NetworkDriver } from '../driver/driver';
+import type { NetworkType } from '../driver/model';
+import { Ipam } from '../ipam/ipam';
+import type { Logger } from '../log';
+import { createApp } from '../server/app';
+import { Store } from '../store/store';
+import { prepareSocketPath, restrictSocket } from './socket';
+
+export interface DaemonParts {
+  datapaths: DataPath[];
+  /** CIDRs of the host's addresses and routes (auto pools must avoid them). */
+  hostNetworks: () => Promise<string[]>;
+}
+
+/** How long SIGTERM waits for in-flight calls before closing connections anyway. */
+const SHUTDOWN_GRACE_MS = 8000;
+
+/** The running plugin: store, IPAM, driver, reconcile at start, HTTP on the unix socket. */
+export class Daemon {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly settings: Settings,
+    readonly store: Store,
+    readonly driver: NetworkDriver,
+    readonly ipam: Ipam,
+    private readonly server: http.Server,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(settings: Settings, log: Logger, parts: DaemonParts): Promise<Daemon> {
+    const store = Store.open(settings.stateDir);
+    let server: http.Server | undefined;
+    try {
+      const ipam = new Ipam(store, { defaultPools: settings.defaultPools, hostNetworks: parts.hostNetworks, log });
+      const datapaths = new Map<NetworkType, DataPath>(parts.datapaths.map((d) => [d.type, d]));
+      const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope });
+      const started = Date.now();
+      await driver.reconcile();
+      log.info('reconciled kernel state with the store', {
+        networks: driver.networks().length,
+        endpoints: driver.endpoints().length,
+        ms: Date.now() - started,
+      });
+
+      await prepareSocketPath(settings.socketPath);
+      server = http.createServer(createApp({ driver, ipam, log }));
+      server.keepAliveTimeout = 30_000;
+      await listen(server, settings.socketPath);
+      restrictSocket(settings.socketPath, settings.socketGroup);
+      log.info('tsnet listening', { socket: settings.socketPath, stateDir: settings.stateDir, instance: settings.instance, scope: settings.scope });
+      return new Daemon(settings, store, driver, ipam, server, log);
+    } catch (err) {
+      server?.close();
+      await store.close();
+      throw err;
+    }
+  }
+
+  /** Stops accepting, lets in-flight calls finish, closes the store, removes the socket. Kernel objects stay. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('shutting down');
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.server.closeIdleConnections();
+      const force = setTimeout(() => this.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await closed;
+      clearTimeout(force);
+      await this.store.close();
+      fs.rmSync(this.settings.socketPath, { force: true });
+      this.log.info('stopped');
+    })();
+    return this.stopping;
+  }
+}
+
+function listen(server: http.Server, socketPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // No window in which the socket exists with a wider mode than 0600.
+    const previous = process.umask(0o177);
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      process.umask(previous);
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,481 @@
+import { createCIDR } from 'ip6addr';
+import type { z } from 'zod';
+import type { DataPath } from '../datapath/datapath';
+import { DataPathError } from '../datapath/datapath';
+import type { Logger } from '../log';
+import { cidrAddress, isIPv4, macFromBase64 } from '../net/address';
+import { macFromIPv4, randomMac } from '../net/mac';
+import {
+  OPTION_ENABLE_IPV6,
+  OPTION_ENDPOINT_MAC,
+  OPTION_EXPOSED_PORTS,
+  OPTION_GENERIC,
+  OPTION_INTERNAL,
+  OPTION_PORTMAP,
+  type IPAMData,
+  type JoinResponse,
+} from '../protocol';
+import * as schemas from '../server/schemas';
+import { describeIssues } from '../server/schemas';
+import type { Store } from '../store/store';
+import { BadRequestError, ConflictError, NotFoundError } from './errors';
+import { KeyedMutex } from './keyed-mutex';
+import type { EndpointRecord, IpamConfig, NetworkRecord, NetworkType, NodePeer } from './model';
+import { OptionError, parseNetworkOptions } from './options';
+
+type CreateNetworkRequest = z.infer<typeof schemas.createNetwork>;
+type AllocateNetworkRequest = z.infer<typeof schemas.allocateNetwork>;
+type CreateEndpointRequest = z.infer<typeof schemas.createEndpoint>;
+type EndpointRequest = z.infer<typeof schemas.endpointOnly>;
+type JoinRequest = z.infer<typeof schemas.join>;
+type DiscoveryRequest = z.infer<typeof schemas.discovery>;
+
+export interface DriverSettings {
+  scope: 'local' | 'global';
+}
+
+/** A Linux bridge takes at most 1024 ports. */
+export const MAX_ENDPOINTS_PER_BRIDGE = 1023;
+
+const netKey = (id: string) => `net/${id}`;
+const epPrefix = (netId: string) => `ep/${netId}/`;
+const epKey = (netId: string, epId: string) => `ep/${netId}/${epId}`;
+const allocKey = (id: string) => `alloc/${id}`;
+const peerKey = (address: string) => `peer/${address}`;
+
+/**
+ * The NetworkDriver half of the protocol: lifecycle rules, idempotency, persistence and per-network
+ * serialisation. Kernel work is delegated to the data path of the network's type.
+ *
+ * Ordering for crash consistency: creates do the kernel work first and commit after (a crash leaves
+ * an unreferenced, marked kernel object that reconcile removes); deletes commit first and then remove
+ * kernel objects (same outcome). Docker is answered only after the commit.
+ */
+export class NetworkDriver {
+  private readonly locks = new KeyedMutex();
+
+  constructor(
+    private readonly store: Store,
+    private readonly datapaths: Map<NetworkType, DataPath>,
+    private readonly log: Logger,
+    private readonly settings: DriverSettings,
+  ) {}
+
+  getCapabilities(): { Scope: string; ConnectivityScope: string } {
+    return { Scope: this.settings.scope, ConnectivityScope: this.settings.scope };
+  }
+
+  network(id: string): NetworkRecord | undefined {
+    return this.store.get<NetworkRecord>(netKey(id));
+  }
+
+  networks(): NetworkRecord[] {
+    return this.store.range<NetworkRecord>('net/').map(([, net]) => net);
+  }
+
+  endpoints(networkId?: string): EndpointRecord[] {
+    return this.store.range<EndpointRecord>(networkId ? epPrefix(networkId) : 'ep/').map(([, ep]) => ep);
+  }
+
+  peers(): NodePeer[] {
+    return this.store.range<NodePeer>('peer/').map(([, peer]) => peer);
+  }
+
+  async createNetwork(req: CreateNetworkRequest): Promise<Record<string, never>> {
+    const wanted = this.networkFromRequest(req);
+    return this.locks.run(req.NetworkID, async () => {
+      const existing = this.network(req.NetworkID);
+      if (existing) {
+        if (sameNetworkSettings(existing, wanted)) {
+          this.log.info('CreateNetwork repeated with identical settings', { networkId: req.NetworkID });
+          return {};
+        }
+        throw new ConflictError(`network ${req.NetworkID} already exists with different settings`);
+      }
+      this.checkNameClash(wanted);
+      const datapath = this.datapathFor(wanted.type);
+      wanted.datapath = await datapath.createNetwork(wanted);
+      try {
+        this.store.transact((tx) => tx.put(netKey(wanted.id), wanted));
+      } catch (err) {
+        await datapath.deleteNetwork(wanted).catch(() => undefined);
+        throw err;
+      }
+      this.log.info('network created', { networkId: wanted.id, type: wanted.type, datapath: wanted.datapath });
+      return {};
+    });
+  }
+
+  async deleteNetwork(networkId: string): Promise<Record<string, never>> {
+    return this.locks.run(networkId, async () => {
+      const net = this.network(networkId);
+      if (!net) {
+        this.log.info('DeleteNetwork for an unknown network: nothing to do', { networkId });
+        return {};
+      }
+      const eps = this.endpoints(networkId);
+      this.store.transact((tx) => {
+        for (const ep of eps) tx.del(epKey(networkId, ep.id));
+        tx.del(netKey(networkId));
+      });
+      const datapath = this.datapathFor(net.type);
+      for (const ep of eps) {
+        await datapath.deleteEndpoint(net, ep).catch((err) => this.log.warn('stale endpoint removal failed', { endpointId: ep.id, err: String(err) }));
+      }
+      await datapath.deleteNetwork(net);
+      this.log.info('network deleted', { networkId, endpointsRemoved: eps.length });
+      return {};
+    });
+  }
+
+  /** Swarm manager: validate the user's options and hand them back as the network's driver state. */
+  async allocateNetwork(req: AllocateNetworkRequest): Promise<{ Options: Record<string, string> }> {
+    const options = req.Options ?? {};
+    return this.locks.run(req.NetworkID, async () => {
+      const previous = this.store.get<{ options: Record<string, string> }>(allocKey(req.NetworkID));
+      try {
+        parseNetworkOptions(options);
+      } catch (err) {
+        if (err instanceof OptionError) throw new BadRequestError(err.message);
+        throw err;
+      }
+      const result = { ...options, ...(previous?.options ?? {}) };
+      this.store.transact((tx) => tx.put(allocKey(req.NetworkID), { options: result }));
+      return { Options: result };
+    });
+  }
+
+  async freeNetwork(networkId: string): Promise<Record<string, never>> {
+    return this.locks.run(networkId, async () => {
+      if (!this.store.get(allocKey(networkId))) {
+        this.log.info('FreeNetwork for an unknown allocation: nothing to do', { networkId });
+        return {};
+      }
+      this.store.transact((tx) => tx.del(allocKey(networkId)));
+      return {};
+    });
+  }
+
+  async createEndpoint(req: CreateEndpointRequest): Promise<{ Interface: { MacAddress?: string } }> {
+    return this.locks.run(req.NetworkID, async () => {
+      const net = this.requireNetwork(req.NetworkID);
+      const wanted = endpointFromRequest(net, req);
+      const existing = this.store.get<EndpointRecord>(epKey(net.id, req.EndpointID));
+      if (existing) {
+        if (sameEndpointSettings(existing, wanted)) return endpointReply(existing);
+        throw new ConflictError(`endpoint ${req.EndpointID} already exists with different settings`);
+      }
+      if (net.type === 'bridge' || net.type === 'vxlan') {
+        if (this.endpoints(net.id).length >= MAX_ENDPOINTS_PER_BRIDGE) {
+          throw new BadRequestError(`network ${net.id} already has ${MAX_ENDPOINTS_PER_BRIDGE} endpoints on this host, the most a Linux bridge can take`);
+        }
+      }
+      const datapath = this.datapathFor(net.type);
+      wanted.datapath = await datapath.createEndpoint(net, wanted);
+      try {
+        this.store.transact((tx) => tx.put(epKey(net.id, wanted.id), wanted));
+      } catch (err) {
+        await datapath.deleteEndpoint(net, wanted).catch(() => undefined);
+        throw err;
+      }
+      this.log.info('endpoint created', { networkId: net.id, endpointId: wanted.id, address: wanted.address, mac: wanted.macAddress });
+      return endpointReply(wanted);
+    });
+  }
+
+  endpointOperInfo(req: EndpointRequest): { Value: Record<string, unknown> } {
+    const ep = this.store.get<EndpointRecord>(epKey(req.NetworkID, req.EndpointID));
+    if (!ep) return { Value: {} };
+    const published = ep.datapath.publishedPorts;
+    return { Value: published ? { 'tsnet.published-ports': published } : {} };
+  }
+
+  async deleteEndpoint(req: EndpointRequest): Promise<Record<string, never>> {
+    return this.locks.run(req.NetworkID, async () => {
+      const net = this.network(req.NetworkID);
+      const ep = this.store.get<EndpointRecord>(epKey(req.NetworkID, req.EndpointID));
+      if (!net || !ep) {
+        this.log.info('DeleteEndpoint for an unknown endpoint: nothing to do', { networkId: req.NetworkID, endpointId: req.EndpointID });
+        return {};
+      }
+      this.store.transact((tx) => tx.del(epKey(net.id, ep.id)));
+      const datapath = this.datapathFor(net.type);
+      if (ep.externalConnectivity) await datapath.revokeExternalConnectivity(net, ep);
+      await datapath.deleteEndpoint(net, ep);
+      this.log.info('endpoint deleted', { networkId: net.id, endpointId: ep.id });
+      return {};
+    });
+  }
+
+  async join(req: JoinRequest): Promise<JoinResponse> {
+    return this.locks.run(req.NetworkID, async () => {
+      const net = this.requireNetwork(req.NetworkID);
+      const ep = this.requireEndpoint(net.id, req.EndpointID);
+      const { srcName } = await this.datapathFor(net.type).join(net, ep, req.SandboxKey);
+      if (ep.sandboxKey !== req.SandboxKey) {
+        this.store.transact((tx) => tx.put(epKey(net.id, ep.id), { ...ep, sandboxKey: req.SandboxKey }));
+      }
+      const reply: JoinResponse = { InterfaceName: { SrcName: srcName, DstPrefix: net.options.interfacePrefix } };
+      if (!net.internal) {
+        const gw4 = net.ipv4.find((c) => c.gateway)?.gateway;
+        const gw6 = net.ipv6.find((c) => c.gateway)?.gateway;
+        if (gw4) reply.Gateway = cidrAddress(gw4);
+        if (gw6) reply.GatewayIPv6 = cidrAddress(gw6);
+      }
+      this.log.info('endpoint joined', { networkId: net.id, endpointId: ep.id, srcName, sandboxKey: req.SandboxKey });
+      return reply;
+    });
+  }
+
+  async leave(req: EndpointRequest): Promise<Record<string, never>> {
+    return this.locks.run(req.NetworkID, async () => {
+      const net = this.network(req.NetworkID);
+      const ep = this.store.get<EndpointRecord>(epKey(req.NetworkID, req.EndpointID));
+      if (!net || !ep) {
+        this.log.info('Leave for an unknown endpoint: nothing to do', { networkId: req.NetworkID, endpointId: req.EndpointID });
+        return {};
+      }
+      await this.datapathFor(net.type).leave(net, ep);
+      if (ep.sandboxKey !== undefined) {
+        const { sandboxKey: _left, ...rest } = ep;
+        this.store.transact((tx) => tx.put(epKey(net.id, ep.id), rest));
+      }
+      return {};
+    });
+  }
+
+  async programExternalConnectivity(req: EndpointRequest): Promise<Record<string, never>> {
+    return this.locks.run(req.NetworkID, async () => {
+      const net = this.requireNetwork(req.NetworkID);
+      const ep = this.requireEndpoint(net.id, req.EndpointID);
+      const state = await this.datapathFor(net.type).programExternalConnectivity(net, ep);
+      this.store.transact((tx) =>
+        tx.put(epKey(net.id, ep.id), { ...ep, externalConnectivity: true, datapath: { ...ep.datapath, ...state } }),
+      );
+      return {};
+    });
+  }
+
+  async revokeExternalConnectivity(req: EndpointRequest): Promise<Record<string, never>> {
+    return this.locks.run(req.NetworkID, async () => {
+      const net = this.network(req.NetworkID);
+      const ep = this.store.get<EndpointRecord>(epKey(req.NetworkID, req.EndpointID));
+      if (!net || !ep) {
+        this.log.info('RevokeExternalConnectivity for an unknown endpoint: nothing to do', { networkId: req.NetworkID, endpointId: req.EndpointID });
+        return {};
+      }
+      await this.datapathFor(net.type).revokeExternalConnectivity(net, ep);
+      if (ep.externalConnectivity) {
+        this.store.transact((tx) => tx.put(epKey(net.id, ep.id), { ...ep, externalConnectivity: false }));
+      }
+      return {};
+    });
+  }
+
+  async discoverNew(req: DiscoveryRequest): Promise<Record<string, never>> {
+    const peer = discoveredPeer(req);
+    if (!peer) return {};
+    this.store.transact((tx) => tx.put(peerKey(peer.address), peer));
+    this.log.info('node discovered', { ...peer });
+    for (const datapath of this.datapaths.values()) await datapath.discoverNew(peer);
+    return {};
+  }
+
+  async discoverDelete(req: DiscoveryRequest): Promise<Record<string, never>> {
+    const peer = discoveredPeer(req);
+    if (!peer) return {};
+    this.store.transact((tx) => tx.del(peerKey(peer.address)));
+    this.log.info('node left', { ...peer });
+    for (const datapath of this.datapaths.values()) await datapath.discoverDelete(peer);
+    return {};
+  }
+
+  /** Converges the kernel to the stored state, one data path at a time. */
+  async reconcile(): Promise<void> {
+    const nets = this.networks();
+    const eps = this.endpoints();
+    for (const datapath of this.datapaths.values()) {
+      const ours = nets.filter((n) => n.type === datapath.type);
+      const ids = new Set(ours.map((n) => n.id));
+      await datapath.reconcile(ours, eps.filter((e) => ids.has(e.networkId)));
+    }
+  }
+
+  private datapathFor(type: NetworkType): DataPath {
+    const datapath = this.datapaths.get(type);
+    if (!datapath) throw new BadRequestError(`network type ${type} is not available in this tsnet build`);
+    return datapath;
+  }
+
+  private requireNetwork(id: string): NetworkRecord {
+    const net = this.network(id);
+    if (!net) throw new NotFoundError(`network ${id} not found`);
+    return net;
+  }
+
+  private requireEndpoint(networkId: string, endpointId: string): EndpointRecord {
+    const ep = this.store.get<EndpointRecord>(epKey(networkId, endpointId));
+    if (!ep) throw new NotFoundError(`endpoint ${endpointId} not found in network ${networkId}`);
+    return ep;
+  }
+
+  private networkFromRequest(req: CreateNetworkRequest): NetworkRecord {
+    const opts = req.Options ?? {};
+    const generic = opts[OPTION_GENERIC] ?? {};
+    if (typeof generic !== 'object' || generic === null || Array.isArray(generic)) {
+      throw new BadRequestError(`Options.${OPTION_GENERIC}: must be an object of strings`);
+    }
+    const genericStrings: Record<string, string> = {};
+    for (const [key, value] of Object.entries(generic as Record<string, unknown>)) {
+      if (typeof value !== 'string') throw new BadRequestError(`option ${key}: value must be a string`);
+      genericStrings[key] = value;
+    }
+    let parsed;
+    try {
+      parsed = parseNetworkOptions(genericStrings);
+    } catch (err) {
+      if (err instanceof OptionError) throw new BadRequestError(err.message);
+      throw err;
+    }
+    if (parsed.ignored.length > 0) {
+      this.log.info('ignoring Docker-internal options', { networkId: req.NetworkID, options: parsed.ignored });
+    }
+    const ipv4 = (req.IPv4Data ?? []).map(toIpamConfig);
+    const ipv6 = (req.IPv6Data ?? []).map(toIpamConfig);
+    for (const c of ipv4) checkFamily(c, 4);
+    for (const c of ipv6) checkFamily(c, 6);
+    return {
+      id: req.NetworkID,
+      type: parsed.options.type,
+      options: parsed.options,
+      generic: genericStrings,
+      ipv4,
+      ipv6,
+      internal: opts[OPTION_INTERNAL] === true,
+      enableIPv6: opts[OPTION_ENABLE_IPV6] === true,
+      createdAt: new Date().toISOString(),
+      datapath: {},
+    };
+  }
+
+  private checkNameClash(wanted: NetworkRecord): void {
+    const name = 'bridgeName' in wanted.options ? wanted.options.bridgeName : undefined;
+    if (!name) return;
+    const clash = this.networks().find((n) => 'bridgeName' in n.options && n.options.bridgeName === name);
+    if (clash) throw new ConflictError(`bridge name ${name} is already used by tsnet network ${clash.id}`);
+  }
+}
+
+function toIpamConfig(data: IPAMData): IpamConfig {
+  return {
+    addressSpace: data.AddressSpace ?? '',
+    pool: data.Pool,
+    ...(data.Gateway ? { gateway: data.Gateway } : {}),
+    auxAddresses: data.AuxAddresses ?? {},
+  };
+}
+
+function checkFamily(config: IpamConfig, family: 4 | 6): void {
+  const isV4 = isIPv4(cidrAddress(config.pool));
+  if (isV4 !== (family === 4)) {
+    throw new BadRequestError(`IPv${family}Data pool ${config.pool} is not an IPv${family} subnet`);
+  }
+  const pool = createCIDR(config.pool);
+  const addresses = [config.gateway, ...Object.values(config.auxAddresses)].filter((a): a is string => !!a);
+  for (const address of addresses) {
+    if (!pool.contains(cidrAddress(address))) throw new BadRequestError(`address ${address} is outside pool ${config.pool}`);
+  }
+}
+
+function sameNetworkSettings(a: NetworkRecord, b: NetworkRecord): boolean {
+  return (
+    a.type === b.type &&
+    a.internal === b.internal &&
+    a.enableIPv6 === b.enableIPv6 &&
+    canonical(a.generic) === canonical(b.generic) &&
+    canonical(a.ipv4) === canonical(b.ipv4) &&
+    canonical(a.ipv6) === canonical(b.ipv6)
+  );
+}
+
+function endpointFromRequest(net: NetworkRecord, req: CreateEndpointRequest): EndpointRecord {
+  const iface = req.Interface ?? {};
+  const options = req.Options ?? {};
+  const address = iface.Address || undefined;
+  const addressIPv6 = iface.AddressIPv6 || undefined;
+  if (address) checkInNetwork(address, net.ipv4, 'Interface.Address');
+  if (addressIPv6) checkInNetwork(addressIPv6, net.ipv6, 'Interface.AddressIPv6');
+
+  const portmap = schemas.portBindings.safeParse(options[OPTION_PORTMAP] ?? []);
+  if (!portmap.success) throw new BadRequestError(`Options.${OPTION_PORTMAP}: ${describeIssues(portmap.error)}`);
+  const exposed = schemas.exposedPorts.safeParse(options[OPTION_EXPOSED_PORTS] ?? []);
+  if (!exposed.success) throw new BadRequestError(`Options.${OPTION_EXPOSED_PORTS}: ${describeIssues(exposed.error)}`);
+
+  let macAddress = (iface.MacAddress ?? '').toLowerCase();
+  let macFromDriver = false;
+  if (!macAddress) {
+    const requested = options[OPTION_ENDPOINT_MAC];
+    if (requested !== undefined) {
+      const decoded = typeof requested === 'string' ? macFromBase64(requested) : undefined;
+      if (!decoded) throw new BadRequestError(`Options.${OPTION_ENDPOINT_MAC}: must be the base64 of 6 MAC bytes`);
+      macAddress = decoded;
+    } else {
+      macAddress = address && isIPv4(cidrAddress(address)) ? macFromIPv4(cidrAddress(address)) : randomMac();
+    }
+    macFromDriver = true;
+  }
+  return {
+    networkId: net.id,
+    id: req.EndpointID,
+    ...(address ? { address } : {}),
+    ...(addressIPv6 ? { addressIPv6 } : {}),
+    macAddress,
+    macFromDriver,
+    portBindings: portmap.data,
+    exposedPorts: exposed.data,
+    externalConnectivity: false,
+    createdAt: new Date().toISOString(),
+    datapath: {},
+  };
+}
+
+function checkInNetwork(address: string, configs: IpamConfig[], field: string): void {
+  const ip = cidrAddress(address);
+  if (configs.length === 0) return;
+  if (!configs.some((c) => createCIDR(c.pool).contains(ip))) {
+    throw new BadRequestError(`${field}: ${address} is not inside the network's subnets (${configs.map((c) => c.pool).join(', ')})`);
+  }
+}
+
+function sameEndpointSettings(a: EndpointRecord, b: EndpointRecord): boolean {
+  return (
+    a.address === b.address &&
+    a.addressIPv6 === b.addressIPv6 &&
+    (b.macFromDriver || a.macAddress === b.macAddress) &&
+    canonical(a.portBindings) === canonical(b.portBindings)
+  );
+}
+
+function endpointReply(ep: EndpointRecord): { Interface: { MacAddress?: string } } {
+  return { Interface: ep.macFromDriver ? { MacAddress: ep.macAddress } : {} };
+}
+
+function discoveredPeer(req: DiscoveryRequest): NodePeer | undefined {
+  if (req.DiscoveryType !== 1 || !req.DiscoveryData) return undefined;
+  return {
+    address: req.DiscoveryData.Address,
+    bindAddress: req.DiscoveryData.BindAddress ?? '',
+    self: req.DiscoveryData.Self ?? false,
+  };
+}
+
+/** JSON with sorted keys, for comparing records regardless of key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : 1)))
+      : v,
+  );
+}
+
+export { DataPathError };

@@ -1,0 +1,352 @@
+import type { NetworkRecord } from '../driver/model';
+import type { Logger } from '../log';
+import { detectBackend, parseBackendSetting, type BackendName, type IpFamily, type IptablesBackend } from './backend';
+import { RestoreBatch } from './batch';
+import {
+  DOCKER_BRIDGES,
+  DOCKER_USER,
+  Markers,
+  baseRules,
+  chainNames,
+  hooks,
+  networkRules,
+  ownChains,
+  wantsFamily,
+  type BasePlacement,
+  type ChainNames,
+  type Rule,
+  type Table,
+} from './rules';
+import { parseSave, type Ruleset, type SavedRule } from './ruleset';
+import { execCommand, type CommandRunner } from './runner';
+
+export interface FirewallOptions {
+  /** Settings' instance name (TSNET_INSTANCE); marks chains and rules. Default 'tsnet'. */
+  instance?: string;
+  /** TSNET_IPTABLES_BACKEND as read by the settings: 'nft' | 'legacy' | 'auto'/''/undefined = detect. */
+  backend?: string;
+  /** Substitute for spawning the iptables tools (unit tests). */
+  runner?: CommandRunner;
+  logger?: Logger;
+  /**
+   * Interface patterns of other tools' bridges that tsnet bridges must not reach (iptables `+` suffix
+   * wildcard). Default dockerd's: docker0 and br-+. A host whose uplink is itself called br-something
+   * must narrow this.
+   */
+  foreignBridges?: string[];
+}
+
+export interface NetworkBridge {
+  net: NetworkRecord;
+  bridge: string;
+}
+
+export class FirewallError extends Error {}
+
+/**
+ * The only place that runs iptables/ip6tables. Every operation reads the kernel's rules once
+ * (iptables-save), plans the difference against the rules it wants, and applies it in one
+ * `iptables-restore --noflush` process per family (atomic per table). The kernel is the state: rules are
+ * found by their ownership marker (`-m comment`), never by remembered positions, so a restart, a crash
+ * half-way, or a repeated call converges. Every operation also re-checks tsnet's chains and hooks.
+ * Operations are serialised (one at a time per Firewall).
+ */
+export class Firewall {
+  readonly instance: string;
+  readonly names: ChainNames;
+  readonly markers: Markers;
+  private readonly run: CommandRunner;
+  private readonly logger?: Logger;
+  private readonly backendSetting: BackendName | undefined;
+  private readonly foreignBridges: string[];
+  private backendPromise?: Promise<IptablesBackend>;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Why ip6tables cannot be used (IPv6 disabled, tool missing); undefined when it works or is untried. */
+  private ipv6Problem?: Error;
+
+  constructor(opts: FirewallOptions = {}) {
+    this.instance = opts.instance ?? 'tsnet';
+    this.markers = new Markers(this.instance);
+    this.names = chainNames(this.instance);
+    this.run = opts.runner ?? execCommand;
+    this.logger = opts.logger;
+    this.backendSetting = parseBackendSetting(opts.backend);
+    this.foreignBridges = opts.foreignBridges ?? DOCKER_BRIDGES;
+    // Validate the patterns now rather than on the first rule change.
+    baseRules(this.names, this.markers, this.foreignBridges);
+  }
+
+  /** The iptables flavour in use (detected once, on first use). */
+  backend(): Promise<IptablesBackend> {
+    this.backendPromise ??= detectBackend(this.run, this.backendSetting, this.logger);
+    return this.backendPromise;
+  }
+
+  /**
+   * Creates tsnet's chains and base rules if missing and (re)places the hooks from FORWARD, DOCKER-USER
+   * (when dockerd created it), nat POSTROUTING, PREROUTING and OUTPUT. Idempotent and cheap when
+   * nothing is missing (one iptables-save per family, no restore): call it at start and periodically.
+   * IPv6 problems are logged, not thrown (a host without IPv6 still gets IPv4).
+   */
+  ensureBase(): Promise<void> {
+    return this.exclusive(async () => {
+      await this.apply(4, 'ensureBase', (rs, b) => this.planBase(rs, 4, b));
+      await this.applyOptional6('ensureBase', (rs, b) => this.planBase(rs, 6, b));
+    });
+  }
+
+  /** Calls ensureBase every intervalMs (errors logged); returns the function that stops it. */
+  watch(intervalMs: number): () => void {
+    const timer = setInterval(() => {
+      this.ensureBase().catch((e) => this.logger?.error('firewall base check failed', { error: String(e) }));
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /**
+   * Programs one network's forwarding, isolation and masquerade rules (IPv4; IPv6 when the network has
+   * IPv6 pools). Replaces whatever rules the network's marker owns if they differ; a repeat is a no-op.
+   */
+  addNetwork(net: NetworkRecord, bridge: string): Promise<void> {
+    const v4 = networkRules(this.names, this.markers, 4, net, bridge);
+    const v6 = networkRules(this.names, this.markers, 6, net, bridge);
+    const marker = this.markers.network(net.id);
+    return this.exclusive(async () => {
+      await this.apply(4, 'addNetwork', (rs, b) => {
+        this.planBase(rs, 4, b);
+        this.planOwned(rs, b, (c) => c === marker, v4);
+      });
+      if (wantsFamily(net, 6)) {
+        await this.apply(6, 'addNetwork', (rs, b) => {
+          this.planBase(rs, 6, b);
+          this.planOwned(rs, b, (c) => c === marker, v6);
+        });
+      }
+    });
+  }
+
+  /**
+   * Deletes every rule carrying the network's marker, including its endpoints' port mappings
+   * (`…:net:<id>:ep:<id>`), in both families; nothing else. The bridge name is not needed (removal is by
+   * marker) and accepted only for symmetry with addNetwork.
+   */
+  removeNetwork(net: NetworkRecord, _bridge?: string): Promise<void> {
+    const owned = (c: string | undefined) => this.markers.ownedByNetwork(c, net.id);
+    return this.exclusive(async () => {
+      await this.apply(4, 'removeNetwork', (rs, b) => {
+        this.planBase(rs, 4, b);
+        this.planRemove(rs, b, owned);
+      });
+      const plan = (rs: Ruleset, b: RestoreBatch) => {
+        this.planBase(rs, 6, b);
+        this.planRemove(rs, b, owned);
+      };
+      if (wantsFamily(net, 6)) await this.apply(6, 'removeNetwork', plan);
+      else await this.applyOptional6('removeNetwork', plan);
+    });
+  }
+
+  /**
+   * Rewrites every tsnet chain from scratch for exactly these networks (start-up reconcile): chains whose
+   * content differs are flushed and refilled in the same atomic restore, hooks are re-placed, rules of
+   * networks not listed disappear. Port mappings (TSNET-DNAT) of listed networks are kept as they are —
+   * the port publisher re-asserts them (PortPublisher.reconcile); those of unlisted networks go.
+   * Other tools' chains and rules are not touched. Running it twice leaves the same rules.
+   */
+  rebuild(nets: NetworkBridge[]): Promise<void> {
+    return this.exclusive(async () => {
+      await this.apply(4, 'rebuild', (rs, b) => this.planRebuild(rs, 4, b, nets));
+      const plan = (rs: Ruleset, b: RestoreBatch) => this.planRebuild(rs, 6, b, nets);
+      if (nets.some((n) => wantsFamily(n.net, 6))) await this.apply(6, 'rebuild', plan);
+      else await this.applyOptional6('rebuild', plan);
+    });
+  }
+
+  /**
+   * For the port publisher: makes the rules carrying exactly `marker` equal `rules` (all of them must be in
+   * tsnet's chains and carry that marker). [] removes them.
+   */
+  replaceOwnedRules(family: IpFamily, marker: string, rules: Rule[]): Promise<void> {
+    return this.exclusive(() =>
+      this.apply(family, 'replaceOwnedRules', (rs, b) => {
+        this.planBase(rs, family, b);
+        this.planOwned(rs, b, (c) => c === marker, rules);
+      }),
+    );
+  }
+
+  /** Deletes the rules whose marker satisfies `owned` (port publisher's prune). */
+  removeOwnedRules(family: IpFamily, owned: (comment: string | undefined) => boolean): Promise<void> {
+    return this.exclusive(() =>
+      this.apply(family, 'removeOwnedRules', (rs, b) => {
+        this.planBase(rs, family, b);
+        this.planRemove(rs, b, owned);
+      }),
+    );
+  }
+
+  /** The kernel's current rules for one family (diagnostics and tests). */
+  async readRuleset(family: IpFamily): Promise<Ruleset> {
+    return parseSave(await this.save(family));
+  }
+
+  async save(family: IpFamily): Promise<string> {
+    const backend = await this.backend();
+    return (await this.run(backend.save(family), [])).stdout;
+  }
+
+  // ---- planning -------------------------------------------------------------------------------------
+
+  private planBase(rs: Ruleset, family: IpFamily, batch: RestoreBatch): void {
+    for (const { table, chain } of ownChains(this.names)) {
+      if (!rs.hasChain(table, chain)) batch.createChain(table, chain);
+    }
+    const base = this.markers.base;
+    for (const b of baseRules(this.names, this.markers, this.foreignBridges)) {
+      ensureSequence(batch, rs, b.table, b.chain, (r) => r.comment === base, b.specs, b.placement);
+    }
+    this.planHooks(rs, family, batch);
+  }
+
+  private planHooks(rs: Ruleset, family: IpFamily, batch: RestoreBatch): void {
+    const marker = this.markers.hook;
+    for (const h of hooks(this.names, this.markers, family)) {
+      const chain = rs.chain(h.table, h.chain);
+      if (!chain && h.optional) continue;
+      const rules = chain?.rules ?? [];
+      const mine = rules.map((r, i) => ({ r, i })).filter(({ r }) => r.comment === marker);
+      let ok = mine.length === 1 && mine[0]!.r.spec === h.spec;
+      if (ok && h.placement === 'first') ok = mine[0]!.i === 0;
+      if (ok && h.placement === 'forward') ok = rules.slice(0, mine[0]!.i).every((r) => r.spec === `-j ${DOCKER_USER}`);
+      if (ok) continue;
+      for (const { r } of mine) batch.deleteRule(h.table, h.chain, r.spec);
+      batch.insertRule(h.table, h.chain, 1, h.spec);
+    }
+  }
+
+  /** Makes the rules matching `owned` in each chain equal the desired rules for that chain. */
+  private planOwned(rs: Ruleset, batch: RestoreBatch, owned: (c: string | undefined) => boolean, rules: Rule[]): void {
+    const chains = new Map<string, { table: Table; chain: string; specs: string[] }>();
+    const key = (t: string, c: string) => `${t}\0${c}`;
+    for (const { table, chain } of ownChains(this.names)) chains.set(key(table, chain), { table, chain, specs: [] });
+    for (const r of rules) {
+      const k = key(r.table, r.chain);
+      const entry = chains.get(k);
+      if (!entry) throw new FirewallError(`rule for ${r.table}/${r.chain} is not in a tsnet chain`);
+      entry.specs.push(r.spec);
+    }
+    for (const { table, chain, specs } of chains.values()) {
+      ensureSequence(batch, rs, table, chain, (r) => owned(r.comment), specs, 'any');
+    }
+  }
+
+  private planRemove(rs: Ruleset, batch: RestoreBatch, owned: (c: string | undefined) => boolean): void {
+    for (const r of rs.allRules()) {
+      if (owned(r.comment) && (r.table === 'filter' || r.table === 'nat')) batch.deleteRule(r.table, r.chain, r.spec);
+    }
+  }
+
+  private planRebuild(rs: Ruleset, family: IpFamily, batch: RestoreBatch, nets: NetworkBridge[]): void {
+    const desired = new Map<string, string[]>();
+    const key = (t: string, c: string) => `${t}\0${c}`;
+    for (const { table, chain } of ownChains(this.names)) desired.set(key(table, chain), []);
+    for (const b of baseRules(this.names, this.markers, this.foreignBridges)) desired.get(key(b.table, b.chain))!.push(...b.specs);
+    for (const { net, bridge } of nets) {
+      for (const r of networkRules(this.names, this.markers, family, net, bridge)) desired.get(key(r.table, r.chain))!.push(r.spec);
+    }
+    const listed = new Set(nets.map((n) => n.net.id.slice(0, 12)));
+    const ports = rs.rules('nat', this.names.dnat).filter((r) => {
+      const id = this.markers.networkOf(r.comment);
+      return id !== undefined && listed.has(id) && this.markers.isEndpointMarker(r.comment);
+    });
+    desired.get(key('nat', this.names.dnat))!.push(...ports.map((r) => r.spec));
+    for (const { table, chain } of ownChains(this.names)) {
+      const specs = desired.get(key(table, chain))!;
+      const current = rs.chain(table, chain);
+      if (!current) batch.createChain(table, chain);
+      else if (sameSpecs(current.rules.map((r) => r.spec), specs)) continue;
+      else batch.flushChain(table, chain);
+      for (const s of specs) batch.appendRule(table, chain, s);
+    }
+    this.planHooks(rs, family, batch);
+  }
+
+  // ---- execution ------------------------------------------------------------------------------------
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(fn, fn);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Reads, plans, applies. A failed restore is planned again once from a fresh read: another tool may
+   * have changed a chain between the read and the restore (a `-D` of a rule that just vanished fails the
+   * whole table, atomically, so nothing half-applied remains).
+   */
+  private async apply(family: IpFamily, op: string, plan: (rs: Ruleset, batch: RestoreBatch) => void): Promise<void> {
+    const backend = await this.backend();
+    for (let attempt = 1; ; attempt++) {
+      const rs = parseSave(await this.save(family));
+      const batch = new RestoreBatch();
+      plan(rs, batch);
+      if (batch.isEmpty()) return;
+      const started = Date.now();
+      try {
+        await this.run(backend.restore(family), backend.restoreArgs(), batch.render());
+        this.logger?.debug('firewall batch applied', { op, family, commands: batch.size, ms: Date.now() - started });
+        return;
+      } catch (e) {
+        if (attempt >= 2) {
+          throw new FirewallError(`${op}: applying ${backend.restore(family)} batch failed: ${(e as Error).message}\n${batch.render()}`);
+        }
+        this.logger?.warn('firewall batch failed, re-reading and retrying', { op, family, error: String(e) });
+      }
+    }
+  }
+
+  /** IPv6 work that must not fail the operation when ip6tables is unusable on this host. */
+  private async applyOptional6(op: string, plan: (rs: Ruleset, batch: RestoreBatch) => void): Promise<void> {
+    try {
+      await this.apply(6, op, plan);
+      this.ipv6Problem = undefined;
+    } catch (e) {
+      if (!this.ipv6Problem) this.logger?.warn('ip6tables unusable; IPv6 rules skipped', { op, error: String(e) });
+      this.ipv6Problem = e as Error;
+    }
+  }
+}
+
+function sameSpecs(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
+}
+
+/**
+ * Makes the owned rules of one chain equal `desired`, in order: at the top of the chain ('first') or
+ * anywhere ('any'). When they already are, nothing is emitted; otherwise all owned rules are deleted and
+ * the desired ones inserted/appended.
+ */
+function ensureSequence(
+  batch: RestoreBatch,
+  rs: Ruleset,
+  table: Table,
+  chain: string,
+  owned: (r: SavedRule) => boolean,
+  desired: string[],
+  placement: BasePlacement,
+): void {
+  const rules = rs.rules(table, chain);
+  const current = rules.filter(owned);
+  let ok = sameSpecs(
+    current.map((r) => r.spec),
+    desired,
+  );
+  if (ok && placement === 'first') ok = rules.slice(0, desired.length).every(owned);
+  if (ok) return;
+  for (const r of current) batch.deleteRule(table, chain, r.spec);
+  desired.forEach((s, i) => {
+    if (placement === 'first') batch.insertRule(table, chain, i + 1, s);
+    else batch.appendRule(table, chain, s);
+  });
+}

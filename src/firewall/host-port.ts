@@ -1,0 +1,172 @@
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import type { Logger } from '../log';
+import type { IpFamily } from './backend';
+
+/**
+ * Holding a published host port. While a container publishes HostIP:HostPort/proto, tsnet keeps a socket
+ * bound there, so the kernel itself refuses a second user (another container, tsnet or dockerd, or any
+ * host process) with EADDRINUSE, reported as Docker reports it: "port is already allocated".
+ *
+ * The socket is also the loopback path. Published ports are DNAT rules in nat PREROUTING/OUTPUT, which
+ * catch every packet to a host address except loopback ones: DNAT of 127.0.0.1 to a container needs
+ * net.ipv4.conf.*.route_localnet=1 plus a masquerade of 127/8 sources, and /proc/sys is read-only inside
+ * a managed plugin (and route_localnet has been a security footgun: localhost services become routable).
+ * So loopback connections (127.0.0.1:port, [::1]:port) land on this very socket, which proxies them in
+ * userland to the container (TCP: a stream pipe per connection; UDP: a socket per client with an idle
+ * timeout). Non-loopback traffic never reaches it; the DNAT happens first.
+ *
+ * SCTP cannot be bound from Node: it is held only in tsnet's own registry (see ports.ts) and has no
+ * loopback proxy.
+ */
+export type PortProto = 'tcp' | 'udp' | 'sctp';
+
+export class PortAllocatedError extends Error {}
+
+export interface ProxyTarget {
+  address: string;
+  port: number;
+}
+
+export interface HeldPort {
+  readonly family: IpFamily;
+  readonly proto: PortProto;
+  readonly hostIP: string;
+  readonly port: number;
+  release(): Promise<void>;
+}
+
+export function formatHostPort(hostIP: string, port: number | string, proto: PortProto): string {
+  return `${hostIP.includes(':') ? `[${hostIP}]` : hostIP}:${port}/${proto}`;
+}
+
+const UDP_IDLE_MS = 60_000;
+
+/**
+ * Binds hostIP:port (port 0 = the kernel picks a free one). Rejects with PortAllocatedError when the port
+ * is in use, with a plain Error for anything else (address not on this host, permission).
+ */
+export async function holdPort(
+  family: IpFamily,
+  proto: 'tcp' | 'udp',
+  hostIP: string,
+  port: number,
+  target: ProxyTarget | undefined,
+  logger?: Logger,
+): Promise<HeldPort> {
+  try {
+    return proto === 'tcp'
+      ? await holdTcp(family, hostIP, port, target, logger)
+      : await holdUdp(family, hostIP, port, target, logger);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new PortAllocatedError(`Bind for ${formatHostPort(hostIP, port, proto)} failed: port is already allocated`);
+    }
+    throw new Error(`Bind for ${formatHostPort(hostIP, port, proto)} failed: ${code ?? (e as Error).message}`);
+  }
+}
+
+async function holdTcp(
+  family: IpFamily,
+  hostIP: string,
+  port: number,
+  target: ProxyTarget | undefined,
+  logger?: Logger,
+): Promise<HeldPort> {
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    open.add(client);
+    client.on('close', () => open.delete(client));
+    client.on('error', () => client.destroy());
+    if (!target) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect({ host: target.address, port: target.port });
+    open.add(upstream);
+    upstream.on('close', () => open.delete(upstream));
+    upstream.on('error', (e) => {
+      logger?.debug('loopback proxy: upstream failed', { target, error: String(e) });
+      client.destroy();
+    });
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: hostIP, port, exclusive: true, ipv6Only: family === 6 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (e) => logger?.warn('held port error', { hostIP, port, error: String(e) }));
+  const bound = (server.address() as net.AddressInfo).port;
+  return {
+    family,
+    proto: 'tcp',
+    hostIP,
+    port: bound,
+    release: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function holdUdp(
+  family: IpFamily,
+  hostIP: string,
+  port: number,
+  target: ProxyTarget | undefined,
+  logger?: Logger,
+): Promise<HeldPort> {
+  const type = family === 6 ? 'udp6' : 'udp4';
+  const sock = dgram.createSocket({ type, ipv6Only: family === 6 });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind({ address: hostIP, port, exclusive: true }, () => {
+      sock.off('error', reject);
+      resolve();
+    });
+  });
+  sock.on('error', (e) => logger?.warn('held port error', { hostIP, port, error: String(e) }));
+  const clients = new Map<string, { upstream: dgram.Socket; timer: NodeJS.Timeout }>();
+  const drop = (key: string) => {
+    const c = clients.get(key);
+    if (!c) return;
+    clients.delete(key);
+    clearTimeout(c.timer);
+    c.upstream.close();
+  };
+  if (target) {
+    sock.on('message', (msg, from) => {
+      const key = `${from.address}|${from.port}`;
+      let c = clients.get(key);
+      if (!c) {
+        const upstream = dgram.createSocket(type);
+        upstream.on('message', (reply) => sock.send(reply, from.port, from.address));
+        upstream.on('error', () => drop(key));
+        c = { upstream, timer: setTimeout(() => drop(key), UDP_IDLE_MS).unref() };
+        clients.set(key, c);
+      }
+      c.timer.refresh();
+      c.upstream.send(msg, target.port, target.address);
+    });
+  }
+  const bound = sock.address().port;
+  return {
+    family,
+    proto: 'udp',
+    hostIP,
+    port: bound,
+    release: () =>
+      new Promise<void>((resolve) => {
+        for (const key of [...clients.keys()]) drop(key);
+        sock.close(() => resolve());
+      }),
+  };
+}

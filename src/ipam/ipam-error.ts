@@ -1,0 +1,4 @@
+/** A request the IPAM refuses; the message names what was wrong and is shown to the Docker user. */
+export class IpamError extends Error {
+  override readonly name = 'IpamError';
+}

@@ -1,0 +1,235 @@
+import type { DefaultPoolSetting } from '../config/settings';
+import type { Logger } from '../log';
+import {
+  GATEWAY_ADDRESS_TYPE,
+  REQUEST_ADDRESS_TYPE,
+  type RequestAddressRequest,
+  type RequestAddressResponse,
+  type RequestPoolRequest,
+  type RequestPoolResponse,
+} from '../protocol';
+import type { Store, Tx } from '../store/store';
+import { addressHex, cidrsOverlap, familyName, formatCidr, formatIp, type Cidr, type IpFamily } from './address';
+import { parseAddressText, readRequestedAddress } from './address-request';
+import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE } from './address-space';
+import { AllocationCache } from './allocation-cache';
+import { DEFAULT_POOLS6, describeDefaultPools, findFreeSubnet, readDefaultPools, type DefaultPool } from './default-pools';
+import { readHostNetworks } from './host-networks';
+import { IpamError } from './ipam-error';
+import { addressKey, addressKeyPrefix, addressOfKey, poolIdOfKey, poolKey, POOLS_PREFIX } from './keys';
+import { PoolLayout, poolIdOf, type StoredAddress, type StoredPool } from './pool';
+import { readPoolRequest, type PoolRequest } from './pool-request';
+
+export { IpamError } from './ipam-error';
+export { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE } from './address-space';
+
+export interface IpamOptions {
+  /** Candidate IPv4 pools for requests without a Pool, in order. */
+  defaultPools: DefaultPoolSetting[];
+  /** Candidate IPv6 pools; DEFAULT_POOLS6 when absent. */
+  defaultPools6?: DefaultPoolSetting[];
+  /** CIDRs of the host's addresses and routes; automatic pools must not overlap them (a /0 is ignored). */
+  hostNetworks: () => Promise<string[]>;
+  log: Logger;
+}
+
+export interface PoolView {
+  id: string;
+  addressSpace: string;
+  pool: string;
+  subPool: string;
+  v6: boolean;
+  refs: number;
+  auto: boolean;
+}
+
+/**
+ * The IPAM driver's logic: pools and addresses in two address spaces, all state in the store.
+ * Address calls are synchronous, so each is atomic in Node's single thread and committed before it
+ * returns; pool requests only await the host's networks before their own synchronous transaction.
+ */
+export class Ipam {
+  private readonly defaults: Record<IpFamily, DefaultPool[]>;
+  private readonly allocations: AllocationCache;
+
+  constructor(
+    private readonly store: Store,
+    private readonly opts: IpamOptions,
+  ) {
+    this.defaults = {
+      4: readDefaultPools(opts.defaultPools, 4, 'default pools'),
+      6: readDefaultPools(opts.defaultPools6 ?? DEFAULT_POOLS6, 6, 'default IPv6 pools'),
+    };
+    this.allocations = new AllocationCache(store);
+  }
+
+  getDefaultAddressSpaces(): { LocalDefaultAddressSpace: string; GlobalDefaultAddressSpace: string } {
+    return { LocalDefaultAddressSpace: LOCAL_ADDRESS_SPACE, GlobalDefaultAddressSpace: GLOBAL_ADDRESS_SPACE };
+  }
+
+  async requestPool(req: RequestPoolRequest): Promise<RequestPoolResponse> {
+    const request = readPoolRequest(req);
+    if (request.kind === 'explicit') return this.store.transact((tx) => this.holdExplicitPool(tx, request));
+    const hostNetworks = readHostNetworks(await this.opts.hostNetworks(), request.family, this.opts.log);
+    return this.store.transact((tx) => this.createAutoPool(tx, request, hostNetworks));
+  }
+
+  releasePool(poolId: string): { released: boolean } {
+    const outcome = this.store.transact((tx) => {
+      const record = tx.get<StoredPool>(poolKey(poolId));
+      if (!record) return 'unknown';
+      if (record.refs > 1) {
+        tx.put(poolKey(poolId), { ...record, refs: record.refs - 1 });
+        return 'dropped';
+      }
+      const family = PoolLayout.of(record).family;
+      tx.del(poolKey(poolId));
+      for (const [key] of tx.range(addressKeyPrefix(poolId))) {
+        if (addressOfKey(poolId, family, key) !== undefined) tx.del(key);
+      }
+      return 'deleted';
+    });
+    if (outcome === 'deleted') this.allocations.forget(poolId);
+    if (outcome !== 'unknown') this.opts.log.info('ipam pool released', { poolId, deleted: outcome === 'deleted' });
+    return { released: outcome !== 'unknown' };
+  }
+
+  requestAddress(req: RequestAddressRequest): RequestAddressResponse {
+    const poolId = req.PoolID;
+    const isGateway = req.Options?.[REQUEST_ADDRESS_TYPE] === GATEWAY_ADDRESS_TYPE;
+    const requested = req.Address ?? '';
+    const { layout, value, added } = this.store.transact((tx) => {
+      const record = tx.get<StoredPool>(poolKey(poolId));
+      if (!record) throw new IpamError(`unknown pool ID "${poolId}"`);
+      const layout = PoolLayout.of(record);
+      const allocated = this.allocations.of(poolId, layout.family);
+      if (requested !== '') {
+        const value = readRequestedAddress(poolId, layout, requested);
+        if (allocated.has(value)) {
+          // Swarm's allocator replays its allocations on a new leader; they must succeed.
+          if (record.addressSpace === GLOBAL_ADDRESS_SPACE) return { layout, value, added: false };
+          throw new IpamError(`address ${formatIp(layout.family, value)} is already allocated in pool ${poolId}`);
+        }
+        tx.put(addressKey(poolId, layout.family, value), { kind: isGateway ? 'gateway' : 'requested' } satisfies StoredAddress);
+        return { layout, value, added: true };
+      }
+      const taken = (v: bigint) => allocated.has(v);
+      // The gateway takes the first free address; endpoints continue after the last one handed out, so
+      // an address just released is not given straight to the next container.
+      const cursor = record.cursor === null ? undefined : BigInt(`0x${record.cursor}`);
+      const value = isGateway ? layout.nextFree(taken) : layout.nextFree(taken, cursor);
+      if (value === undefined) throw new IpamError(`no available addresses in pool ${poolId}`);
+      tx.put(addressKey(poolId, layout.family, value), { kind: isGateway ? 'gateway' : 'serial' } satisfies StoredAddress);
+      if (!isGateway) tx.put(poolKey(poolId), { ...record, cursor: addressHex(layout.family, value) });
+      return { layout, value, added: true };
+    });
+    if (added) this.allocations.of(poolId, layout.family).add(value);
+    return { Address: layout.withPrefix(value), Data: {} };
+  }
+
+  releaseAddress(poolId: string, address: string): { released: boolean } {
+    const released = this.store.transact((tx) => {
+      const record = tx.get<StoredPool>(poolKey(poolId));
+      if (!record) return undefined;
+      const layout = PoolLayout.of(record);
+      const ip = parseAddressText(address, layout);
+      if (!ip || ip.family !== layout.family || !this.allocations.of(poolId, layout.family).has(ip.value)) return undefined;
+      tx.del(addressKey(poolId, layout.family, ip.value));
+      return { family: layout.family, value: ip.value };
+    });
+    if (!released) return { released: false };
+    this.allocations.of(poolId, released.family).delete(released.value);
+    return { released: true };
+  }
+
+  listPools(): PoolView[] {
+    return this.store.range<StoredPool>(POOLS_PREFIX).map(([key, record]) => viewOf(poolIdOfKey(key), record));
+  }
+
+  /** The allocated addresses of a pool (bare IPs, in address order); [] for an unknown pool. */
+  allocated(poolId: string): string[] {
+    const record = this.store.get<StoredPool>(poolKey(poolId));
+    if (!record) return [];
+    const family = PoolLayout.of(record).family;
+    const out: string[] = [];
+    for (const [key] of this.store.range(addressKeyPrefix(poolId))) {
+      const value = addressOfKey(poolId, family, key);
+      if (value !== undefined) out.push(formatIp(family, value));
+    }
+    return out;
+  }
+
+  private holdExplicitPool(tx: Tx, request: Extract<PoolRequest, { kind: 'explicit' }>): RequestPoolResponse {
+    const { addressSpace, family, pool, subPool } = request;
+    const poolId = poolIdOf(addressSpace, pool, subPool);
+    const existing = tx.get<StoredPool>(poolKey(poolId));
+    if (existing) {
+      tx.put(poolKey(poolId), { ...existing, refs: existing.refs + 1 });
+      this.opts.log.info('ipam pool held again', { poolId, refs: existing.refs + 1 });
+      return { PoolID: poolId, Pool: existing.pool, Data: {} };
+    }
+    const [clash] = storedPools(tx)
+      .filter((p) => p.record.addressSpace === addressSpace && cidrsOverlap(p.layout.pool, pool))
+      .sort((a, b) => (a.layout.pool.network < b.layout.pool.network ? -1 : 1));
+    if (clash) {
+      const asked = describePool(formatCidr(pool), subPool ? formatCidr(subPool) : '');
+      throw new IpamError(
+        `pool ${asked} overlaps ${describePool(clash.record.pool, clash.record.subPool)} already in use in address space ${addressSpace}`,
+      );
+    }
+    return this.createPool(tx, poolId, { addressSpace, family, pool, subPool, auto: false });
+  }
+
+  private createAutoPool(
+    tx: Tx,
+    request: Extract<PoolRequest, { kind: 'auto' }>,
+    hostNetworks: Cidr[],
+  ): RequestPoolResponse {
+    const { addressSpace, family } = request;
+    // Auto pools avoid every tsnet pool, in either address space: Docker asks again when it dislikes a
+    // pool and releases the rejected ones only afterwards, so each auto request must get a new one.
+    const taken = [...storedPools(tx).map((p) => p.layout.pool), ...hostNetworks];
+    if (this.defaults[family].length === 0) {
+      throw new IpamError(`no default ${familyName(family)} pools are configured: give the network a subnet`);
+    }
+    const pool = findFreeSubnet(this.defaults[family], taken);
+    if (!pool) {
+      throw new IpamError(
+        `no available ${familyName(family)} pool: every subnet of the default pools (${describeDefaultPools(this.defaults[family])}) overlaps a tsnet pool or a host network`,
+      );
+    }
+    return this.createPool(tx, poolIdOf(addressSpace, pool, undefined), { addressSpace, family, pool, auto: true });
+  }
+
+  private createPool(
+    tx: Tx,
+    poolId: string,
+    spec: { addressSpace: string; family: IpFamily; pool: Cidr; subPool?: Cidr; auto: boolean },
+  ): RequestPoolResponse {
+    const record: StoredPool = {
+      addressSpace: spec.addressSpace,
+      pool: formatCidr(spec.pool),
+      subPool: spec.subPool ? formatCidr(spec.subPool) : '',
+      v6: spec.family === 6,
+      refs: 1,
+      auto: spec.auto,
+      cursor: null,
+    };
+    tx.put(poolKey(poolId), record);
+    this.opts.log.info('ipam pool created', { poolId, auto: spec.auto });
+    return { PoolID: poolId, Pool: record.pool, Data: {} };
+  }
+}
+
+function storedPools(tx: Tx): Array<{ record: StoredPool; layout: PoolLayout }> {
+  return tx.range<StoredPool>(POOLS_PREFIX).map(([, record]) => ({ record, layout: PoolLayout.of(record) }));
+}
+
+function describePool(pool: string, subPool: string): string {
+  return subPool ? `${pool} (ip-range ${subPool})` : pool;
+}
+
+function viewOf(id: string, record: StoredPool): PoolView {
+  const { addressSpace, pool, subPool, v6, refs, auto } = record;
+  return { id, addressSpace, pool, subPool, v6, refs, auto };
+}

@@ -1,0 +1,40 @@
+import { isIP } from 'node:net';
+
+/** Small, dependency-free checks on address text as it arrives on the wire. */
+
+export function isIPv4(text: string): boolean {
+  return isIP(text) === 4;
+}
+
+export function isIPv6(text: string): boolean {
+  return isIP(text) === 6;
+}
+
+/** "ip/len" with a valid address and a prefix length in range for its family. */
+export function isCidr(text: string): boolean {
+  const slash = text.indexOf('/');
+  if (slash < 0 || slash !== text.lastIndexOf('/')) return false;
+  const ip = text.slice(0, slash);
+  const len = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(len)) return false;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  return Number(len) <= (family === 4 ? 32 : 128);
+}
+
+export function cidrAddress(cidr: string): string {
+  return cidr.split('/')[0]!;
+}
+
+export function cidrPrefix(cidr: string): number {
+  return Number(cidr.split('/')[1]);
+}
+
+export const MAC_PATTERN = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+/** Docker sends a user MAC in endpoint options as base64 of the 6 bytes. */
+export function macFromBase64(text: string): string | undefined {
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length !== 6 || bytes.toString('base64') !== text) return undefined;
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}

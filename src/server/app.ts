@@ -1,0 +1,141 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import { BadRequestError, ConflictError, NotFoundError } from '../driver/errors';
+import type { NetworkDriver } from '../driver/driver';
+import type { Logger } from '../log';
+import { PLUGIN_MEDIA_TYPE } from '../protocol';
+import type { IpamService } from './ipam-service';
+import * as schemas from './schemas';
+import { describeIssues } from './schemas';
+
+/** Request bodies are small JSON objects; anything bigger is refused before parsing. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+interface Route<S extends z.ZodType> {
+  schema: S;
+  /** Calls that change state are logged at info with their duration; the rest at debug. */
+  changesState: boolean;
+  handle: (body: z.infer<S>) => unknown;
+}
+
+function route<S extends z.ZodType>(schema: S, changesState: boolean, handle: (body: z.infer<S>) => unknown): Route<S> {
+  return { schema, changesState, handle };
+}
+
+export interface AppDeps {
+  driver: NetworkDriver;
+  ipam: IpamService;
+  log: Logger;
+}
+
+/** One table: every endpoint of the protocol, its request schema and its handler. */
+export function routeTable({ driver, ipam }: Omit<AppDeps, 'log'>): Record<string, Route<z.ZodType>> {
+  return {
+    '/Plugin.Activate': route(schemas.empty, false, () => ({ Implements: ['NetworkDriver', 'IpamDriver'] })),
+    '/NetworkDriver.GetCapabilities': route(schemas.empty, false, () => driver.getCapabilities()),
+    '/NetworkDriver.CreateNetwork': route(schemas.createNetwork, true, (b) => driver.createNetwork(b)),
+    '/NetworkDriver.AllocateNetwork': route(schemas.allocateNetwork, true, (b) => driver.allocateNetwork(b)),
+    '/NetworkDriver.DeleteNetwork': route(schemas.networkOnly, true, (b) => driver.deleteNetwork(b.NetworkID)),
+    '/NetworkDriver.FreeNetwork': route(schemas.networkOnly, true, (b) => driver.freeNetwork(b.NetworkID)),
+    '/NetworkDriver.CreateEndpoint': route(schemas.createEndpoint, true, (b) => driver.createEndpoint(b)),
+    '/NetworkDriver.EndpointOperInfo': route(schemas.endpointOnly, false, (b) => driver.endpointOperInfo(b)),
+    '/NetworkDriver.DeleteEndpoint': route(schemas.endpointOnly, true, (b) => driver.deleteEndpoint(b)),
+    '/NetworkDriver.Join': route(schemas.join, true, (b) => driver.join(b)),
+    '/NetworkDriver.Leave': route(schemas.endpointOnly, true, (b) => driver.leave(b)),
+    '/NetworkDriver.ProgramExternalConnectivity': route(schemas.externalConnectivity, true, (b) => driver.programExternalConnectivity(b)),
+    '/NetworkDriver.RevokeExternalConnectivity': route(schemas.externalConnectivity, true, (b) => driver.revokeExternalConnectivity(b)),
+    '/NetworkDriver.DiscoverNew': route(schemas.discovery, true, (b) => driver.discoverNew(b)),
+    '/NetworkDriver.DiscoverDelete': route(schemas.discovery, true, (b) => driver.discoverDelete(b)),
+    '/IpamDriver.GetCapabilities': route(schemas.empty, false, () => ({ RequiresMACAddress: false, RequiresRequestReplay: false })),
+    '/IpamDriver.GetDefaultAddressSpaces': route(schemas.empty, false, () => ipam.getDefaultAddressSpaces()),
+    '/IpamDriver.RequestPool': route(schemas.requestPool, true, (b) => ipam.requestPool(b)),
+    '/IpamDriver.ReleasePool': route(schemas.releasePool, true, (b) => (ipam.releasePool(b.PoolID), {})),
+    '/IpamDriver.RequestAddress': route(schemas.requestAddress, true, (b) => ipam.requestAddress(b)),
+    '/IpamDriver.ReleaseAddress': route(schemas.releaseAddress, true, (b) => (ipam.releaseAddress(b.PoolID, b.Address), {})),
+  };
+}
+
+/** A 404 on these two means "not implemented" to Docker, which would then report success. */
+const NOT_FOUND_MEANS_SUCCESS = new Set(['/NetworkDriver.ProgramExternalConnectivity', '/NetworkDriver.RevokeExternalConnectivity']);
+
+export function createApp(deps: AppDeps): express.Express {
+  const routes = routeTable(deps);
+  const { log } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  // Docker sends no Content-Type: take every body as raw bytes and parse it ourselves.
+  app.use(express.raw({ type: () => true, limit: MAX_BODY_BYTES }));
+
+  app.all('/{*path}', async (req: Request, res: Response) => {
+    const started = process.hrtime.bigint();
+    const path = req.path;
+    const entry = routes[path];
+    if (!entry) return reply(res, 404, { Err: `unknown endpoint ${req.method} ${path}: tsnet serves the libnetwork NetworkDriver and IpamDriver protocols` });
+    if (req.method !== 'POST') return reply(res, 405, { Err: `${path} takes POST, not ${req.method}` });
+
+    const body = parseBody(req.body);
+    if ('error' in body) return reply(res, 400, { Err: body.error });
+    const parsed = entry.schema.safeParse(body.value);
+    if (!parsed.success) {
+      log.warn('rejected request', { call: path, reason: describeIssues(parsed.error) });
+      return reply(res, 400, { Err: `invalid request: ${describeIssues(parsed.error)}` });
+    }
+    try {
+      const result = await entry.handle(parsed.data);
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.log(entry.changesState ? 'info' : 'debug', 'call', { call: path, ...ids(parsed.data), ms: Math.round(ms * 100) / 100 });
+      return reply(res, 200, result ?? {});
+    } catch (err) {
+      const status = statusFor(err, path);
+      const message = err instanceof Error ? err.message : String(err);
+      log.log(status >= 500 ? 'error' : 'warn', 'call failed', { call: path, ...ids(parsed.data), status, err: message });
+      return reply(res, status, { Err: message });
+    }
+  });
+
+  // Body parser failures (too large, aborted) end up here.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.too.large') return reply(res, 413, { Err: `request body larger than ${MAX_BODY_BYTES} bytes` });
+    log.warn('bad request body', { err: e.message });
+    return reply(res, e.status && e.status < 500 ? e.status : 400, { Err: `unreadable request body: ${e.message ?? 'unknown error'}` });
+  });
+  return app;
+}
+
+function reply(res: Response, status: number, body: unknown): void {
+  res.status(status).type(PLUGIN_MEDIA_TYPE).send(JSON.stringify(body));
+}
+
+function parseBody(raw: unknown): { value: unknown } | { error: string } {
+  if (!Buffer.isBuffer(raw) || raw.length === 0) return { value: {} };
+  const text = raw.toString('utf8').trim();
+  if (text === '' || text === 'null') return { value: {} };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { error: `malformed JSON body: ${(err as Error).message}` };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'request body must be a JSON object' };
+  return { value };
+}
+
+function statusFor(err: unknown, path: string): number {
+  if (err instanceof BadRequestError || (err instanceof Error && err.name === 'IpamError')) return 400;
+  if (err instanceof ConflictError) return 409;
+  if (err instanceof NotFoundError) return NOT_FOUND_MEANS_SUCCESS.has(path) ? 500 : 404;
+  return 500;
+}
+
+function ids(body: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (body && typeof body === 'object') {
+    for (const key of ['NetworkID', 'EndpointID', 'PoolID', 'Address']) {
+      const value = (body as Record<string, unknown>)[key];
+      if (typeof value === 'string' && value !== '') out[key] = value;
+    }
+  }
+  return out;
+}
