@@ -17,9 +17,8 @@ export function parseAddressText(text: string, layout: PoolLayout): IpAddress | 
 export function readRequestedAddress(poolId: string, layout: PoolLayout, text: string): bigint {
   const address = parseAddressText(text, layout);
   if (!address) {
-    throw new IpamError(
-      `invalid address "${text}" for pool ${poolId}: expected a bare IP address such as ${formatIp(layout.family, layout.pool.network + 1n)}`,
-    );
+    const example = formatIp(layout.family, layout.pool.network + 1n);
+    throw new IpamError(`invalid address "${text}" for pool ${poolId}: expected a bare IP address such as ${example}`);
   }
   const shown = formatIp(address.family, address.value);
   if (!layout.contains(address)) throw new IpamError(`address ${shown} is outside pool ${formatCidr(layout.pool)}`);

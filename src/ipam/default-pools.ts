@@ -1,5 +1,14 @@
 import type { DefaultPoolSetting } from '../config/settings';
-import { cidrsOverlap, familyBits, familyName, formatCidr, lastAddress, parseCidr, type Cidr, type IpFamily } from './address';
+import {
+  cidrsOverlap,
+  familyBits,
+  familyName,
+  formatCidr,
+  lastAddress,
+  parseCidr,
+  type Cidr,
+  type IpFamily,
+} from './address';
 import { IpamError } from './ipam-error';
 import { SMALLEST_POOL_PREFIX } from './pool';
 

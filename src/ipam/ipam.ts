@@ -110,7 +110,8 @@ export class Ipam {
           if (record.addressSpace === GLOBAL_ADDRESS_SPACE) return { layout, value, added: false };
           throw new IpamError(`address ${formatIp(layout.family, value)} is already allocated in pool ${poolId}`);
         }
-        tx.put(addressKey(poolId, layout.family, value), { kind: isGateway ? 'gateway' : 'requested' } satisfies StoredAddress);
+        const held: StoredAddress = { kind: isGateway ? 'gateway' : 'requested' };
+        tx.put(addressKey(poolId, layout.family, value), held);
         return { layout, value, added: true };
       }
       const taken = (v: bigint) => allocated.has(v);
@@ -119,7 +120,8 @@ export class Ipam {
       const cursor = record.cursor === null ? undefined : BigInt(`0x${record.cursor}`);
       const value = isGateway ? layout.nextFree(taken) : layout.nextFree(taken, cursor);
       if (value === undefined) throw new IpamError(`no available addresses in pool ${poolId}`);
-      tx.put(addressKey(poolId, layout.family, value), { kind: isGateway ? 'gateway' : 'serial' } satisfies StoredAddress);
+      const held: StoredAddress = { kind: isGateway ? 'gateway' : 'serial' };
+      tx.put(addressKey(poolId, layout.family, value), held);
       if (!isGateway) tx.put(poolKey(poolId), { ...record, cursor: addressHex(layout.family, value) });
       return { layout, value, added: true };
     });
@@ -173,9 +175,8 @@ export class Ipam {
       .sort((a, b) => (a.layout.pool.network < b.layout.pool.network ? -1 : 1));
     if (clash) {
       const asked = describePool(formatCidr(pool), subPool ? formatCidr(subPool) : '');
-      throw new IpamError(
-        `pool ${asked} overlaps ${describePool(clash.record.pool, clash.record.subPool)} already in use in address space ${addressSpace}`,
-      );
+      const inUse = describePool(clash.record.pool, clash.record.subPool);
+      throw new IpamError(`pool ${asked} overlaps ${inUse} already in use in address space ${addressSpace}`);
     }
     return this.createPool(tx, poolId, { addressSpace, family, pool, subPool, auto: false });
   }
@@ -188,14 +189,15 @@ export class Ipam {
     const { addressSpace, family } = request;
     // Auto pools avoid every tsnet pool, in either address space: Docker asks again when it dislikes a
     // pool and releases the rejected ones only afterwards, so each auto request must get a new one.
-    const taken = [...storedPools(tx).map((p) => p.layout.pool), ...hostNetworks];
     if (this.defaults[family].length === 0) {
       throw new IpamError(`no default ${familyName(family)} pools are configured: give the network a subnet`);
     }
+    const taken = [...storedPools(tx).map((p) => p.layout.pool), ...hostNetworks];
     const pool = findFreeSubnet(this.defaults[family], taken);
     if (!pool) {
+      const candidates = describeDefaultPools(this.defaults[family]);
       throw new IpamError(
-        `no available ${familyName(family)} pool: every subnet of the default pools (${describeDefaultPools(this.defaults[family])}) overlaps a tsnet pool or a host network`,
+        `no available ${familyName(family)} pool: every subnet of the default pools (${candidates}) overlaps a tsnet pool or a host network`,
       );
     }
     return this.createPool(tx, poolIdOf(addressSpace, pool, undefined), { addressSpace, family, pool, auto: true });

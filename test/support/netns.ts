@@ -7,20 +7,49 @@
  * The kernel's view is read back with `ip -j` (iproute2), never with the module under test.
  */
 import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
-/** Why this process must not touch the kernel's network configuration, or undefined if it may. */
+function netnsOf(pid: number | 'self'): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined; // another user's or a more privileged process: not readable
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return ppid > 0 ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why this process must not touch the kernel's network configuration, or undefined if it may.
+ * A throwaway namespace is (a) not the namespace of pid 1 or, where pid 1's is unreadable (as in
+ * some sandboxes), not the namespace of every readable ancestor process, and (b) has no default
+ * route: a fresh `unshare --net` namespace has none, a namespace someone uses for real has one.
+ */
 export function netnsUnsafeReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'not running as root';
-  let own: number;
-  let init: number;
-  try {
-    own = statSync('/proc/self/ns/net').ino;
-    init = statSync('/proc/1/ns/net').ino;
-  } catch (err) {
-    return `cannot compare network namespaces: ${(err as Error).message}`;
+  const own = netnsOf('self');
+  if (own === undefined) return 'cannot read /proc/self/ns/net';
+  const init = netnsOf(1);
+  if (init === own) return 'still in the initial network namespace (run under `unshare --net`, e.g. `make test-netns`)';
+  if (init === undefined) {
+    let unshared = false;
+    for (let pid = parentOf(process.pid); pid !== undefined && pid > 1; pid = parentOf(pid)) {
+      const ns = netnsOf(pid);
+      if (ns !== undefined && ns !== own) unshared = true;
+    }
+    if (!unshared) return 'in the same network namespace as every ancestor process (run under `unshare --net`, e.g. `make test-netns`)';
   }
-  if (own === init) return 'still in the initial network namespace (run under `unshare --net`, e.g. `make test-netns`)';
+  const defaults = [...(JSON.parse(run('ip', ['-j', 'route', 'show', 'default'])) as unknown[]), ...(JSON.parse(run('ip', ['-j', '-6', 'route', 'show', 'default'])) as unknown[])];
+  if (defaults.length > 0) return 'this network namespace has a default route, so it is not a throwaway one';
   return undefined;
 }
 

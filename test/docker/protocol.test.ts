@@ -1,0 +1,116 @@
+// Real-Docker tier for the daemon and IPAM: a private dockerd (own netns, mount ns, data root) talks to
+// tsnet over /run/docker/plugins/tsnet.sock; networks are created with tsnet's IPAM and with Docker's.
+import assert from 'node:assert/strict';
+import { createCIDR } from 'ip6addr';
+import { dk, dkFails, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../support/docker-scenario';
+
+describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
+  const { host } = withTsnetHost('proto');
+
+  afterEach(async () => {
+    const h = host();
+    await h.docker(['rm', '-f', 'c1', 'c2', 'c3'], { allowFail: true });
+    for (const n of ['n1', 'n2', 'n3']) await h.docker(['network', 'rm', n], { allowFail: true });
+  });
+
+  it('creates a network with tsnet IPAM: inspect shows the pool and gateway, the bridge carries the gateway', async () => {
+    const h = host();
+    const id = await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.99.0.0/24', '--gateway', '10.99.0.1', 'n1');
+    const [info] = JSON.parse(await dk(h, 'network', 'inspect', 'n1'));
+    assert.equal(info.Driver, 'tsnet');
+    assert.equal(info.IPAM.Driver, 'tsnet');
+    assert.deepEqual(info.IPAM.Config, [{ Subnet: '10.99.0.0/24', Gateway: '10.99.0.1' }]);
+    const bridge = `ts-${id.slice(0, 10)}`;
+    const addrs = await hostIpJson(h, 'addr', 'show', 'dev', bridge);
+    assert.deepEqual(addrs[0].addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`), ['10.99.0.1/24']);
+    assert.ok(tsnetAllocations(h).includes('10.99.0.1'), 'gateway held by tsnet IPAM');
+  });
+
+  it('containers get addresses from tsnet IPAM, exactly one interface, and reach each other and the gateway', async () => {
+    const h = host();
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.99.0.0/24', 'n1');
+    await runSleeper(h, 'c1', 'n1');
+    await runSleeper(h, 'c2', 'n1', '--ip', '10.99.0.50');
+    const ip1 = await dk(h, 'inspect', '-f', '{{.NetworkSettings.Networks.n1.IPAddress}}', 'c1');
+    const ip2 = await dk(h, 'inspect', '-f', '{{.NetworkSettings.Networks.n1.IPAddress}}', 'c2');
+    assert.equal(ip2, '10.99.0.50');
+    const held = tsnetAllocations(h);
+    assert.ok(held.includes(ip1) && held.includes(ip2), `tsnet holds ${ip1} and ${ip2}: ${held.join(',')}`);
+    const links = (await dk(h, 'exec', 'c1', 'ls', '/sys/class/net')).split(/\s+/).sort();
+    assert.deepEqual(links, ['eth0', 'lo'], 'no docker_gwbridge interface');
+    await dk(h, 'exec', 'c1', 'ping', '-c', '1', '-W', '2', ip2);
+    await dk(h, 'exec', 'c2', 'ping', '-c', '1', '-W', '2', '10.99.0.1');
+    await dk(h, 'exec', 'c2', 'ping', '-c', '1', '-W', '2', 'c1');
+    await dk(h, 'rm', '-f', 'c1');
+    assert.ok(!tsnetAllocations(h).includes(ip1), 'address released after rm');
+  });
+
+  it('a network without --subnet gets a pool that overlaps nothing on the host', async () => {
+    const h = host();
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', 'n2');
+    const [info] = JSON.parse(await dk(h, 'network', 'inspect', 'n2'));
+    const subnet: string = info.IPAM.Config[0].Subnet;
+    const routes = (await hostIpJson(h, 'route', 'show')).filter((r: any) => r.dst !== 'default' && !String(r.dev).startsWith('ts-'));
+    assert.ok(routes.some((r: any) => r.dev === 'docker0'), 'the host has docker0 to avoid');
+    for (const r of routes) {
+      const dst = r.dst.includes('/') ? r.dst : `${r.dst}/32`;
+      const a = createCIDR(subnet);
+      const b = createCIDR(dst);
+      assert.ok(!a.contains(b.address().toString()) && !b.contains(a.address().toString()), `${subnet} overlaps host route ${dst}`);
+    }
+  });
+
+  it("works with Docker's default IPAM", async () => {
+    const h = host();
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.98.0.0/24', 'n3');
+    const [info] = JSON.parse(await dk(h, 'network', 'inspect', 'n3'));
+    assert.equal(info.IPAM.Driver, 'default');
+    await runSleeper(h, 'c1', 'n3');
+    await runSleeper(h, 'c2', 'n3');
+    await dk(h, 'exec', 'c1', 'ping', '-c', '1', '-W', '2', 'c2');
+    await dk(h, 'exec', 'c1', 'ping', '-c', '1', '-W', '2', '10.98.0.1');
+  });
+
+  it('refuses bad options with a clear error and leaves nothing behind', async () => {
+    const h = host();
+    const before = (await hostIpJson(h, 'link', 'show')).map((l: any) => l.ifname).sort();
+    const err = await dkFails(h, 'network', 'create', '-d', 'tsnet', '-o', 'bogus=1', 'n1');
+    assert.match(err, /unknown option bogus/);
+    const err2 = await dkFails(h, 'network', 'create', '-d', 'tsnet', '-o', 'com.docker.network.driver.mtu=huge', 'n1');
+    assert.match(err2, /com\.docker\.network\.driver\.mtu: "huge" is not a whole number/);
+    const after = (await hostIpJson(h, 'link', 'show')).map((l: any) => l.ifname).sort();
+    assert.deepEqual(after, before);
+    assert.deepEqual(tsnetAllocations(h), []);
+  });
+
+  it('survives a tsnet restart: the network, its containers and its allocations stay', async () => {
+    const h = host();
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.97.0.0/24', 'n1');
+    await runSleeper(h, 'c1', 'n1');
+    const ip1 = await dk(h, 'inspect', '-f', '{{.NetworkSettings.Networks.n1.IPAddress}}', 'c1');
+    await h.stopTsnet('SIGTERM');
+    await h.startTsnet();
+    await runSleeper(h, 'c2', 'n1');
+    const ip2 = await dk(h, 'inspect', '-f', '{{.NetworkSettings.Networks.n1.IPAddress}}', 'c2');
+    assert.notEqual(ip2, ip1, 'no address handed out twice after a restart');
+    await dk(h, 'exec', 'c2', 'ping', '-c', '1', '-W', '2', ip1);
+    await h.stopTsnet('SIGKILL');
+    await h.startTsnet();
+    await runSleeper(h, 'c3', 'n1');
+    const ip3 = await dk(h, 'inspect', '-f', '{{.NetworkSettings.Networks.n1.IPAddress}}', 'c3');
+    assert.ok(![ip1, ip2].includes(ip3), 'no address handed out twice after kill -9');
+    await dk(h, 'exec', 'c3', 'ping', '-c', '1', '-W', '2', ip1);
+  });
+
+  it('docker network rm removes the bridge and releases the pool', async () => {
+    const h = host();
+    const id = await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.96.0.0/24', 'n1');
+    await runSleeper(h, 'c1', 'n1');
+    await dk(h, 'rm', '-f', 'c1');
+    await dk(h, 'network', 'rm', 'n1');
+    const links = (await hostIpJson(h, 'link', 'show')).map((l: any) => l.ifname);
+    assert.ok(!links.includes(`ts-${id.slice(0, 10)}`));
+    assert.ok(!links.some((n: string) => n.startsWith('tsv') || n.startsWith('tsc')), `veths left: ${links}`);
+    assert.deepEqual(tsnetAllocations(h), []);
+  });
+});
