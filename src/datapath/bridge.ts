@@ -44,8 +44,8 @@ export interface BridgeEndpointState {
 export const DEFAULT_MTU = 1500;
 const MIN_MTU = 68;
 const MAX_MTU = 65535;
-/** BR_MAX_PORTS: the kernel refuses the 1025th port of a bridge with EXFULL. */
-export const BRIDGE_MAX_PORTS = 1024;
+/** Port numbers run 1..BR_MAX_PORTS-1 (1024 - 1): the kernel refuses the 1024th port with EXFULL. */
+export const BRIDGE_MAX_PORTS = 1023;
 
 interface Ensured {
   link: nl.Link;
@@ -96,7 +96,7 @@ export class BridgeDataPath implements DataPath {
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     const name = this.storedBridgeName(net);
-    if (!name) return;
+    if (!name || !isValidIfname(name)) return; // createNetwork refused it: nothing was made
     await this.firewall?.removeNetwork(net, name);
     const link = await nl.findLink(name);
     if (!link) return;
@@ -117,7 +117,7 @@ export class BridgeDataPath implements DataPath {
   async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
     const bridge = await this.bridgeFor(net);
     await this.ensureEndpoint(net, ep, bridge);
-    return { ...this.endpointNames(ep) };
+    return { ...this.storedEndpointNames(ep) };
   }
 
   async deleteEndpoint(_net: NetworkRecord, ep: EndpointRecord): Promise<void> {

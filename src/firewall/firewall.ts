@@ -218,7 +218,7 @@ export class Firewall {
       const mine = rules.map((r, i) => ({ r, i })).filter(({ r }) => r.comment === marker);
       let ok = mine.length === 1 && mine[0]!.r.spec === h.spec;
       if (ok && h.placement === 'first') ok = mine[0]!.i === 0;
-      if (ok && h.placement === 'forward') ok = rules.slice(0, mine[0]!.i).every((r) => r.spec === `-j ${DOCKER_USER}`);
+      if (ok && h.placement === 'forward') ok = rules.slice(0, mine[0]!.i).every((r) => DOCKER_FORWARD_JUMPS.includes(r.spec));
       if (ok) continue;
       for (const { r } of mine) batch.deleteRule(h.table, h.chain, r.spec);
       batch.insertRule(h.table, h.chain, 1, h.spec);
@@ -299,7 +299,11 @@ export class Firewall {
         return;
       } catch (e) {
         if (attempt >= 2) {
-          throw new FirewallError(`${op}: applying ${backend.restore(family)} batch failed: ${(e as Error).message}\n${batch.render()}`);
+          const text = batch.render();
+          throw new FirewallError(
+            `${op}: applying ${backend.restore(family)} batch failed: ${(e as Error).message}\n` +
+              (text.length > 4000 ? `${text.slice(0, 4000)}…` : text),
+          );
         }
         this.logger?.warn('firewall batch failed, re-reading and retrying', { op, family, error: String(e) });
       }
@@ -317,6 +321,12 @@ export class Firewall {
     }
   }
 }
+
+/**
+ * dockerd's jumps that may precede our FORWARD hook: DOCKER-USER starts with our hook, and the isolation
+ * chain only drops between dockerd's bridges. dockerd re-inserts both at the top when it starts.
+ */
+const DOCKER_FORWARD_JUMPS = [`-j ${DOCKER_USER}`, '-j DOCKER-ISOLATION-STAGE-1'];
 
 function sameSpecs(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((s, i) => s === b[i]);

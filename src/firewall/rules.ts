@@ -11,7 +11,7 @@ import type { IpFamily } from './backend';
  *
  * Chain layout (instance "tsnet"; another instance X uses TSNET-X-…):
  *
- *   filter FORWARD ──(pos 1, or right after dockerd's -j DOCKER-USER)──▶ TSNET-FWD
+ *   filter FORWARD ──(pos 1, or right after dockerd's own top jumps)───▶ TSNET-FWD
  *   filter DOCKER-USER (when dockerd made it) ──(pos 1)──────────────▶ TSNET-FWD
  *     TSNET-FWD   1: -j TSNET-ISO                      (base: isolation is decided before any accept)
  *                 then per network: established/DNAT'd in, intra-bridge (icc), out, everything else in: DROP
@@ -268,8 +268,9 @@ function checkForeignBridge(name: string): string {
 /**
  * Where a hook must sit in its chain:
  *  - 'first': rule 1 (DOCKER-USER);
- *  - 'forward': rule 1 or preceded only by dockerd's `-j DOCKER-USER` jumps (whose chain starts with our
- *    hook anyway) — dockerd moves its jump to the top on every start, and fighting it gains nothing;
+ *  - 'forward': rule 1 or preceded only by dockerd's `-j DOCKER-USER` (whose chain starts with our hook
+ *    anyway) and `-j DOCKER-ISOLATION-STAGE-1` (drops only) jumps — dockerd moves those to the top on
+ *    every start, and fighting it gains nothing;
  *  - 'any': present (nat chains, where order does not decide anything between tsnet and dockerd).
  */
 export type HookPlacement = 'first' | 'forward' | 'any';

@@ -16,13 +16,31 @@ export class NetlinkError extends Error {
   }
 }
 
-const REJECTED = /^Request rejected: (\w+)$/;
+/**
+ * The package names errnos with Node's getSystemErrorName, which only knows libuv's list: others
+ * arrive as "Unknown system error -54" (or the bare number). These are the Linux errnos rtnetlink
+ * returns that libuv cannot name. (libuv calls 95 ENOTSUP; Linux also names it EOPNOTSUPP.)
+ */
+const LINUX_ERRNO_NAMES: Record<number, string> = {
+  42: 'ENOMSG',
+  52: 'EBADE',
+  54: 'EXFULL', // a bridge already has BR_MAX_PORTS ports
+  61: 'ENODATA',
+  77: 'EBADFD',
+  121: 'EREMOTEIO',
+};
+
+const REJECTED = /^Request rejected: (?:(E[A-Z0-9]+)|Unknown system error (-?\d+)|(-?\d+))$/;
 
 /** The errno name of a rejection from the `netlink` package, if it is one. */
 export function errnoName(err: unknown): string | undefined {
   if (err instanceof NetlinkError) return err.code;
-  if (err instanceof Error) return REJECTED.exec(err.message)?.[1];
-  return undefined;
+  if (!(err instanceof Error)) return undefined;
+  const m = REJECTED.exec(err.message);
+  if (!m) return undefined;
+  if (m[1]) return m[1];
+  const errno = Math.abs(Number(m[2] ?? m[3]));
+  return LINUX_ERRNO_NAMES[errno] ?? `ERRNO${errno}`;
 }
 
 export function hasCode(err: unknown, ...codes: string[]): boolean {

@@ -60,7 +60,11 @@ export async function addFdbEntry(entry: FdbEntry): Promise<void> {
   }
 }
 
-/** Removes an FDB entry; one that is not there is not an error. */
+/**
+ * Removes an FDB entry; one that is not there is not an error. Returns false when the kernel said
+ * so (ENOENT); note that VXLAN answers success for a remote `dst` that is gone while other remotes of
+ * the same MAC remain.
+ */
 export async function deleteFdbEntry(entry: FdbEntry): Promise<boolean> {
   const { data, attrs } = fdbRequest(entry);
   try {

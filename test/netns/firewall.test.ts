@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import type { NetworkRecord } from '../../src/driver/model';
 import { testLogger } from '../../src/log';
 import { Firewall } from '../../src/firewall/firewall';
@@ -14,10 +14,18 @@ import { execCommand, type CommandRunner } from '../../src/firewall/runner';
 
 export function privateNetnsReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
-  if (readlinkSync('/proc/self/ns/net') === readlinkSync('/proc/1/ns/net')) {
-    return 'must run in a private network namespace (unshare -n …); refusing to touch the host firewall';
+  // Private means: some ancestor process (the shell that ran `unshare -n`) sits in another namespace.
+  const mine = readlinkSync('/proc/self/ns/net');
+  let pid = process.ppid;
+  for (let depth = 0; pid > 1 && depth < 32; depth++) {
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/net`) !== mine) return undefined;
+      pid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    } catch {
+      break;
+    }
   }
-  return undefined;
+  return 'must run in a private network namespace (unshare -n …); refusing to touch the host firewall';
 }
 
 const run = (file: string, ...args: string[]) => execCommand(file, args);
@@ -80,8 +88,14 @@ describe('firewall (netns, real iptables)', function () {
       this.skip();
     }
   });
-  beforeEach(resetIptables);
-  afterEach(resetIptables);
+  let allowed = false;
+  beforeEach(async () => {
+    allowed = privateNetnsReason() === undefined;
+    if (allowed) await resetIptables();
+  });
+  afterEach(async () => {
+    if (allowed) await resetIptables(); // never touch a firewall outside a private namespace
+  });
 
   it('ensureBase installs chains, base rules and hooks; a second call changes nothing', async () => {
     const c = counting();

@@ -161,6 +161,13 @@ describe('firewall plans (fake iptables)', () => {
     const hook = '-m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD';
     assert.deepEqual(host.v4.rules('filter', 'DOCKER-USER'), [hook, '-j RETURN']);
     assert.deepEqual(host.v4.rules('filter', 'FORWARD'), ['-j DOCKER-USER', hook]);
+    // dockerd 20.10 start order: isolation jump inserted at 1, then DOCKER-USER at 1: still fine.
+    const restarted = host.v4.tables.get('filter')!;
+    restarted.get('FORWARD')!.rules = ['-j DOCKER-USER', '-j DOCKER-ISOLATION-STAGE-1', hook];
+    const n = host.v4.restores.length;
+    await fw.ensureBase();
+    assert.equal(host.v4.restores.length, n);
+    restarted.get('FORWARD')!.rules = ['-j DOCKER-USER'];
     // Someone inserts above our hook in DOCKER-USER and duplicates it in FORWARD: both are repaired.
     const now = host.v4.tables.get('filter')!; // a restore replaces the table object
     now.get('DOCKER-USER')!.rules.unshift('-s 10.0.0.1/32 -j ACCEPT');

@@ -250,6 +250,12 @@ describe('netlink errors', () => {
     assert.equal(errnoName(err), 'EEXIST');
   });
 
+  it('names errnos that Node cannot name (EXFULL from a full bridge)', () => {
+    assert.equal(wrapError('create veth x', new Error('Request rejected: Unknown system error -54')).message, 'create veth x: EXFULL');
+    assert.equal(errnoName(new Error('Request rejected: -61')), 'ENODATA');
+    assert.equal(errnoName(new Error('Request rejected: Unknown system error -200')), 'ERRNO200');
+  });
+
   it('keeps other failures\' text, with code EUNKNOWN', () => {
     const err = wrapError('list links', new Error('Multipart message not terminated properly'));
     assert.equal(err.message, 'list links: Multipart message not terminated properly');

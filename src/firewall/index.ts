@@ -1,0 +1,6 @@
+/** The firewall: the only code that runs iptables/ip6tables (see firewall.ts, rules.ts, ports.ts). */
+export { Firewall, FirewallError, type FirewallOptions, type NetworkBridge } from './firewall';
+export { PortPublisher, type PortPublisherOptions, type PublishRequest, type ReconcileResult } from './ports';
+export { PortAllocatedError } from './host-port';
+export { parseBackendSetting, type BackendName, type IpFamily } from './backend';
+export { chainNames, type ChainNames } from './rules';
