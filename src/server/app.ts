@@ -65,7 +65,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.disable('etag');
   // Docker sends no Content-Type: take every body as raw bytes and parse it ourselves.
-  app.use(express.raw({ type: () => true, limit: MAX_BODY_BYTES }));
+  app.use(readRawBody);
 
   app.all('/{*path}', async (req: Request, res: Response) => {
     const started = process.hrtime.bigint();
@@ -105,7 +105,39 @@ export function createApp(deps: AppDeps): express.Express {
 }
 
 function reply(res: Response, status: number, body: unknown): void {
-  res.status(status).type(PLUGIN_MEDIA_TYPE).send(JSON.stringify(body));
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': PLUGIN_MEDIA_TYPE, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * Collects the request body as a Buffer in req.body, whatever its Content-Type, refusing more than
+ * MAX_BODY_BYTES. (express.raw does the same with content-type and charset machinery Docker never needs.)
+ */
+function readRawBody(req: Request, res: Response, next: NextFunction): void {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) {
+    reply(res, 413, { Err: `request body larger than ${MAX_BODY_BYTES} bytes` });
+    req.resume();
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let refused = false;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES && !refused) {
+      refused = true;
+      reply(res, 413, { Err: `request body larger than ${MAX_BODY_BYTES} bytes` });
+    }
+    if (!refused) chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (refused) return;
+    req.body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    next();
+  });
+  req.on('error', (err) => next(err));
 }
 
 function parseBody(raw: unknown): { value: unknown } | { error: string } {
