@@ -7,6 +7,7 @@ import type { NetworkType } from '../driver/model';
 import { Ipam } from '../ipam/ipam';
 import type { Logger } from '../log';
 import { createApp } from '../server/app';
+import { StateDirLock } from '../store/lock';
 import { Store } from '../store/store';
 import { prepareSocketPath, restrictSocket } from './socket';
 
@@ -16,16 +17,21 @@ export interface DaemonParts {
   hostNetworks: () => Promise<string[]>;
 }
 
+export interface StopResult {
+  networksLeft: number;
+}
+
 /** How long SIGTERM waits for in-flight calls before closing connections anyway. */
 const SHUTDOWN_GRACE_MS = 8000;
 
 /** The running plugin: store, IPAM, driver, reconcile at start, HTTP on the unix socket. */
 export class Daemon {
-  private stopping: Promise<void> | undefined;
+  private stopping: Promise<StopResult> | undefined;
 
   private constructor(
     readonly settings: Settings,
     readonly store: Store,
+    private readonly lock: StateDirLock,
     readonly driver: NetworkDriver,
     readonly ipam: Ipam,
     private readonly server: http.Server,
@@ -33,9 +39,13 @@ export class Daemon {
   ) {}
 
   static async start(settings: Settings, log: Logger, parts: DaemonParts): Promise<Daemon> {
-    const store = Store.open(settings.stateDir);
+    fs.mkdirSync(settings.stateDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(settings.stateDir, 0o700);
+    const lock = await StateDirLock.acquire(settings.stateDir);
+    let store: Store | undefined;
     let server: http.Server | undefined;
     try {
+      store = Store.open(settings.stateDir);
       const ipam = new Ipam(store, { defaultPools: settings.defaultPools, hostNetworks: parts.hostNetworks, log });
       const datapaths = new Map<NetworkType, DataPath>(parts.datapaths.map((d) => [d.type, d]));
       const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope });
@@ -53,16 +63,20 @@ export class Daemon {
       await listen(server, settings.socketPath);
       restrictSocket(settings.socketPath, settings.socketGroup);
       log.info('tsnet listening', { socket: settings.socketPath, stateDir: settings.stateDir, instance: settings.instance, scope: settings.scope });
-      return new Daemon(settings, store, driver, ipam, server, log);
+      return new Daemon(settings, store, lock, driver, ipam, server, log);
     } catch (err) {
       server?.close();
-      await store.close();
+      await store?.close();
+      await lock.release();
       throw err;
     }
   }
 
-  /** Stops accepting, lets in-flight calls finish, closes the store, removes the socket. Kernel objects stay. */
-  stop(): Promise<void> {
+  /**
+   * Stops accepting, lets in-flight calls finish, closes the store, removes the socket. Kernel objects stay.
+   * Resolves with the number of networks the store still held (0: the caller may remove host-wide rules).
+   */
+  stop(): Promise<StopResult> {
     this.stopping ??= (async () => {
       this.log.info('shutting down');
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -70,9 +84,12 @@ export class Daemon {
       const force = setTimeout(() => this.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(force);
+      const networksLeft = this.driver.networks().length;
       await this.store.close();
+      await this.lock.release();
       fs.rmSync(this.settings.socketPath, { force: true });
-      this.log.info('stopped');
+      this.log.info('stopped', { networksLeft });
+      return { networksLeft };
     })();
     return this.stopping;
   }

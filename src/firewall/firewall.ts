@@ -186,6 +186,18 @@ export class Firewall {
     );
   }
 
+  /**
+   * Removes everything of this instance, in both families: the hooks in other chains, then tsnet's own
+   * chains (flushed and deleted). For a shutdown with no network left, so that `docker plugin disable` +
+   * `rm` leave the host's rules as they were. Other instances' and tools' rules are not touched.
+   */
+  removeAll(): Promise<void> {
+    return this.exclusive(async () => {
+      await this.apply(4, 'removeAll', (rs, b) => this.planRemoveAll(rs, b));
+      await this.applyOptional6('removeAll', (rs, b) => this.planRemoveAll(rs, b));
+    });
+  }
+
   /** The kernel's current rules for one family (diagnostics and tests). */
   async readRuleset(family: IpFamily): Promise<Ruleset> {
     return parseSave(await this.save(family));
@@ -244,6 +256,21 @@ export class Firewall {
   private planRemove(rs: Ruleset, batch: RestoreBatch, owned: (c: string | undefined) => boolean): void {
     for (const r of rs.allRules()) {
       if (owned(r.comment) && (r.table === 'filter' || r.table === 'nat')) batch.deleteRule(r.table, r.chain, r.spec);
+    }
+  }
+
+  private planRemoveAll(rs: Ruleset, batch: RestoreBatch): void {
+    const own = ownChains(this.names);
+    const isOwn = (table: string, chain: string) => own.some((o) => o.table === table && o.chain === chain);
+    for (const r of rs.allRules()) {
+      if (r.comment === this.markers.hook && !isOwn(r.table, r.chain) && (r.table === 'filter' || r.table === 'nat')) {
+        batch.deleteRule(r.table, r.chain, r.spec);
+      }
+    }
+    for (const { table, chain } of own) {
+      if (!rs.hasChain(table, chain)) continue;
+      batch.flushChain(table, chain);
+      batch.deleteChain(table, chain);
     }
   }
 

@@ -1,72 +1,71 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 /**
  * An exclusive lock on a state directory, held for the life of the process. LMDB's own locking lets a
- * second process open the same environment, so tsnet keeps a lock file of its own: it holds the
- * owner's pid and process start time, and a lock whose owner is gone (kill -9) is taken over.
+ * second process open the same environment, and pid files cannot tell two managed plugins apart
+ * (each is pid 1 in its own pid namespace), so the lock is a unix socket in the directory that the
+ * holder listens on: the kernel closes it when the holder dies, however it dies, and a second daemon
+ * that can still connect to it knows the holder is alive. The holder answers each connection with its
+ * pid, for the error message.
  */
 export class StateDirLock {
-  private constructor(private readonly file: string, private readonly token: string) {}
+  private constructor(private readonly server: net.Server, readonly file: string) {}
 
-  static acquire(dir: string): StateDirLock {
+  static async acquire(dir: string): Promise<StateDirLock> {
     const file = path.join(dir, 'tsnet.lock');
-    const token = `${process.pid} ${processStartTime(process.pid) ?? 0}\n`;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        fs.writeFileSync(file, token, { flag: 'wx', mode: 0o600 });
-        return new StateDirLock(file, token);
+        return new StateDirLock(await listen(file), file);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       }
-      const holder = readHolder(file);
-      if (holder && holder.pid !== process.pid && isAlive(holder.pid, holder.startTime)) {
+      const holder = await askHolder(file);
+      if (holder !== undefined) {
         throw new Error(
-          `state directory ${dir} is in use by another tsnet daemon (pid ${holder.pid}); ` +
+          `state directory ${dir} is in use by another tsnet daemon (${holder}); ` +
             'stop it first or give this one its own TSNET_STATE_DIR',
         );
       }
-      fs.rmSync(file, { force: true });
+      fs.rmSync(file, { force: true }); // left by a holder that died
     }
     throw new Error(`could not take the lock ${file}`);
   }
 
-  release(): void {
-    try {
-      if (fs.readFileSync(this.file, 'utf8') === this.token) fs.rmSync(this.file, { force: true });
-    } catch {
-      /* already gone */
-    }
+  async release(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    fs.rmSync(this.file, { force: true });
   }
 }
 
-function readHolder(file: string): { pid: number; startTime: number } | undefined {
-  try {
-    const [pid, start] = fs.readFileSync(file, 'utf8').trim().split(/\s+/).map(Number);
-    if (!Number.isInteger(pid) || pid! <= 0) return undefined;
-    return { pid: pid!, startTime: start ?? 0 };
-  } catch {
-    return undefined;
-  }
+function listen(file: string): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer((conn) => conn.end(`pid ${process.pid}\n`));
+    server.once('error', reject);
+    server.listen(file, () => {
+      server.off('error', reject);
+      server.unref();
+      resolve(server);
+    });
+  });
 }
 
-function isAlive(pid: number, startTime: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  const actual = processStartTime(pid);
-  return actual === undefined || startTime === 0 || actual === startTime;
-}
-
-/** Field 22 of /proc/PID/stat: start time in clock ticks since boot; tells a reused pid apart. */
-function processStartTime(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[19]);
-  } catch {
-    return undefined;
-  }
+/** "pid N" from a live holder, or undefined when nobody listens on the file any more. */
+function askHolder(file: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let text = '';
+    let settled = false;
+    const done = (value: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      conn.destroy();
+      resolve(value);
+    };
+    const conn = net.connect(file);
+    conn.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    conn.on('end', () => done(text.trim() || 'unknown pid'));
+    conn.on('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? undefined : `unreachable: ${err.code}`));
+    conn.setTimeout(2000, () => done('not answering'));
+  });
 }

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
-import { StateDirLock } from './lock';
 
 /**
  * The embedded transactional store (LMDB). Keys are strings "<kind>/<id...>"; values are plain
@@ -21,26 +20,22 @@ export interface Tx {
 export type Migration = (tx: Tx) => void;
 
 export class Store {
-  private constructor(
-    private readonly db: RootDatabase,
-    private readonly lock: StateDirLock | undefined,
-  ) {}
+  private constructor(private readonly db: RootDatabase) {}
 
-  /** Opens (creating if needed) the store in dir, takes the directory lock, migrates the schema. */
+  /**
+   * Opens (creating if needed) the store in dir and migrates the schema. One process at a time: the
+   * daemon takes the directory's StateDirLock first.
+   */
   static open(dir: string, migrations: Record<number, Migration> = {}): Store {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const lock = StateDirLock.acquire(dir);
-    try {
+    {
       // noMetaSync: each commit still flushes its data pages, but the meta page is not synced on its
       // own. LMDB keeps atomicity and integrity; only an OS crash (not a tsnet crash: the page cache
       // survives kill -9) can lose the very last commit. It halves the cost of a commit (one fsync).
       const db = open({ path: path.join(dir, 'tsnet.mdb'), compression: false, noSubdir: false, noMetaSync: true });
-      const store = new Store(db, lock);
+      const store = new Store(db);
       store.migrate(migrations);
       return store;
-    } catch (err) {
-      lock.release();
-      throw err;
     }
   }
 
@@ -69,7 +64,6 @@ export class Store {
 
   async close(): Promise<void> {
     await this.db.close();
-    this.lock?.release();
   }
 
   private migrate(migrations: Record<number, Migration>): void {
