@@ -62,3 +62,22 @@ export function parseOwnerMarker(alias: string | undefined): OwnerMarker | undef
 export function isValidInstance(instance: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(instance);
 }
+
+/**
+ * Macvlan data path (macvlan.ts):
+ *   tsm<12 of endpoint ID>   macvlan endpoint link (Docker renames it eth0 inside the container)
+ *   tsmp<11 of network ID>   parent tsnet makes for a parent-less network: one end of a veth pair...
+ *   tsms<11 of network ID>   ...whose other end ("sink") only gives the pair its carrier
+ * 'p' and 's' are not hex digits, so these never collide with an endpoint's tsm name.
+ */
+export function macvlanName(endpointId: string): string {
+  return `tsm${endpointId.slice(0, 12)}`;
+}
+
+export function internalParentName(networkId: string): string {
+  return `tsmp${networkId.slice(0, 11)}`;
+}
+
+export function internalParentPeerName(networkId: string): string {
+  return `tsms${networkId.slice(0, 11)}`;
+}

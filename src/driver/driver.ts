@@ -216,7 +216,11 @@ export class NetworkDriver {
         this.store.transact((tx) => tx.put(epKey(net.id, ep.id), { ...ep, sandboxKey: req.SandboxKey }));
       }
       const reply: JoinResponse = { InterfaceName: { SrcName: srcName, DstPrefix: net.options.interfacePrefix } };
-      if (!net.internal) {
+      if (net.datapath.internalOnly === true) {
+        // A parent-less macvlan network reaches nothing beyond itself, as Docker's own macvlan makes
+        // it --internal: no gateway, and no docker_gwbridge either.
+        reply.DisableGatewayService = true;
+      } else if (!net.internal) {
         const gw4 = net.ipv4.find((c) => c.gateway)?.gateway;
         const gw6 = net.ipv6.find((c) => c.gateway)?.gateway;
         if (gw4) reply.Gateway = cidrAddress(gw4);

@@ -1,0 +1,613 @@
+import type { EndpointRecord, MacvlanMode, MacvlanOptions, NetworkRecord, NodePeer } from '../driver/model';
+import type { Logger } from '../log';
+import { MAC_PATTERN } from '../net/address';
+import * as nl from '../netlink';
+import { DataPathError, type DataPath, type JoinResult } from './datapath';
+import { isMulticastMac } from './mac';
+import {
+  internalParentPeerName,
+  isValidIfname,
+  isValidInstance,
+  macvlanName,
+  ownerMarker,
+  parseOwnerMarker,
+} from './names';
+import {
+  mayRemoveParent,
+  parentNameOf,
+  parentRefusal,
+  ParentRegistry,
+  parseVlanParent,
+  planParent,
+  type ParentKind,
+  type VlanParent,
+} from './parent';
+
+/**
+ * The kernel operations the macvlan data path uses: the netlink module itself in production; tests
+ * may pass a recording stand-in where this kernel cannot do the real thing (802.1Q sub-interfaces).
+ */
+export interface LinkOps {
+  findLink(ref: nl.LinkRef): Promise<nl.Link | undefined>;
+  listLinks(): Promise<nl.Link[]>;
+  createLink(spec: nl.LinkSpec): Promise<nl.Link>;
+  deleteLink(ref: nl.LinkRef): Promise<boolean>;
+  setAlias(ref: nl.LinkRef, alias: string): Promise<void>;
+  setLinkUp(ref: nl.LinkRef): Promise<void>;
+  setMtu(ref: nl.LinkRef, mtu: number): Promise<void>;
+  setMac(ref: nl.LinkRef, mac: string): Promise<void>;
+}
+
+export interface MacvlanDataPathOptions {
+  log: Logger;
+  /** TSNET_INSTANCE: part of every ownership marker. */
+  instance: string;
+  /** Default: the netlink module. */
+  kernel?: LinkOps;
+}
+
+/** What net.datapath holds for a macvlan network. */
+export interface MacvlanNetworkState {
+  /** The resolved parent's name (`-o parent`, or tsnet's internal parent). */
+  parent: string;
+  /** The parent's ifindex when the network was created (for people reading the state). */
+  parentIndex: number;
+  parentKind: ParentKind;
+  /** tsnet created the parent and removes it with the network (an 802.1Q sub-interface or its internal parent). */
+  createdParent: boolean;
+  /** 802.1Q sub-interface: the interface and VLAN it sits on. */
+  vlan?: VlanParent;
+  /**
+   * No `-o parent`: the parent is a veth pair that leads nowhere, so the network reaches only its own
+   * containers (Docker's built-in driver forces --internal for such a network).
+   */
+  internalOnly: boolean;
+  mode: MacvlanMode;
+}
+
+/** What ep.datapath holds for a macvlan endpoint. */
+export interface MacvlanEndpointState {
+  /** The macvlan link in the host namespace, handed to Docker in Join. */
+  ifname: string;
+}
+
+const DEFAULT_MTU = 1500;
+const MIN_MTU = 68;
+const MAX_MTU = 65535;
+
+interface Ensured {
+  link: nl.Link;
+  created: boolean;
+  repairs: string[];
+}
+
+/**
+ * Containers as hosts on an existing L2 segment: one macvlan link per endpoint on the network's
+ * parent, created in the host namespace with the network's MTU, mode and the endpoint's MAC, and
+ * handed to Docker in Join. No addresses go on any host interface (the gateway is a router on the
+ * LAN), no firewall rules, no published ports (Docker's macvlan driver ignores -p too).
+ *
+ * Parents, as Docker's built-in macvlan driver has them:
+ * - `-o parent=IFACE`: must exist, be up and not be tsnet's (parent.ts); used as is, never changed.
+ * - `-o parent=IFACE.VLAN`: used if it exists (and then never removed); else tsnet creates the 802.1Q
+ *   sub-interface on IFACE, marks it and removes it with the network. Only one network may use a
+ *   parent, so "the last network that uses it" is the network that created it.
+ * - no parent: an internal-only network on a parent tsnet owns, created and removed with the network.
+ *   Docker uses a `dummy` link; this kernel has none, so tsnet uses a veth pair (tsmp.../tsms...,
+ *   both ends marked and up), which every stock kernel has. Not an empty bridge: whether a bridge
+ *   without ports has carrier differs between kernels (this one reports LOWER_UP, older ones
+ *   NO-CARRIER), and macvlans on a lower without carrier drop every packet; a veth pair with both ends
+ *   up has carrier everywhere. Frames to unknown MACs leave through the veth and die at its other end,
+ *   which nothing listens on.
+ *
+ * Every link tsnet creates carries an ownership marker in its alias (names.ts); nothing without our
+ * marker is ever changed or deleted.
+ */
+export class MacvlanDataPath implements DataPath {
+  readonly type = 'macvlan' as const;
+  private readonly log: Logger;
+  private readonly instance: string;
+  private readonly kernel: LinkOps;
+  private readonly parents = new ParentRegistry();
+
+  constructor(options: MacvlanDataPathOptions) {
+    if (!isValidInstance(options.instance)) throw new Error(`invalid tsnet instance name "${options.instance}"`);
+    this.log = options.log;
+    this.instance = options.instance;
+    this.kernel = options.kernel ?? nl;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Networks
+
+  async createNetwork(net: NetworkRecord): Promise<Record<string, unknown>> {
+    const options = this.optionsOf(net);
+    const mtu = this.mtuOption(net);
+    const parentName = parentNameOf(net.id, options.parent);
+    const claimed = this.parents.claim(parentName, net.id);
+    let created: string | undefined;
+    try {
+      const { link, kind, createdParent, created: createdNow, vlan } = await this.ensureParent(net, options);
+      if (createdNow) created = link.name;
+      if (mtu !== undefined && mtu > link.mtu) {
+        throw new DataPathError(`MTU ${mtu} is larger than the MTU ${link.mtu} of parent ${link.name}`);
+      }
+      const state: MacvlanNetworkState = {
+        parent: link.name,
+        parentIndex: link.index,
+        parentKind: kind,
+        createdParent,
+        ...(vlan ? { vlan } : {}),
+        internalOnly: kind === 'internal',
+        mode: options.mode,
+      };
+      this.log.debug('macvlan network ready', { networkId: net.id, ...state });
+      return { ...state };
+    } catch (err) {
+      if (claimed) this.parents.release(parentName, net.id);
+      if (created) await this.deleteCreated(created);
+      throw err;
+    }
+  }
+
+  async deleteNetwork(net: NetworkRecord): Promise<void> {
+    const options = this.optionsOf(net);
+    const parentName = parentNameOf(net.id, options.parent);
+    this.parents.release(parentName, net.id);
+    const link = await this.kernel.findLink(parentName);
+    if (link && mayRemoveParent(link, this.netMarker(net.id))) {
+      // Deleting a veth end deletes its peer; deleting a parent deletes any macvlan still on it.
+      await this.kernel.deleteLink(link);
+      this.log.info('removed the parent tsnet created for the network', { networkId: net.id, parent: parentName });
+    } else if (link && net.datapath?.createdParent === true) {
+      this.log.warn('parent not removed: it does not carry this network\'s marker', {
+        networkId: net.id,
+        parent: parentName,
+        alias: link.alias,
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Endpoints
+
+  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+    const parent = await this.parentFor(net);
+    const { link } = await this.ensureEndpoint(net, ep, parent);
+    const state: MacvlanEndpointState = { ifname: link.name };
+    return { ...state };
+  }
+
+  async deleteEndpoint(_net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    const name = this.endpointNameOf(ep);
+    const link = await this.kernel.findLink(name);
+    if (!link) return; // never made, or already gone (with its container or its parent)
+    if (link.alias !== this.epMarker(ep.id)) {
+      this.log.warn('macvlan not deleted: it is not marked as this endpoint\'s', { endpointId: ep.id, link: name, alias: link.alias });
+      return;
+    }
+    await this.kernel.deleteLink(link);
+  }
+
+  /** Hands Docker the endpoint's macvlan; one gone since CreateEndpoint is made again first. */
+  async join(net: NetworkRecord, ep: EndpointRecord, _sandboxKey: string): Promise<JoinResult> {
+    const name = this.endpointNameOf(ep);
+    const link = await this.kernel.findLink(name);
+    if (!link || link.alias !== this.epMarker(ep.id)) {
+      if (!link) this.log.warn('macvlan link missing at Join; recreating it', { networkId: net.id, endpointId: ep.id, link: name });
+      await this.ensureEndpoint(net, ep, await this.parentFor(net));
+    }
+    return { srcName: name };
+  }
+
+  /** Nothing to do: Docker moves the link back to the host namespace when the sandbox goes. */
+  async leave(_net: NetworkRecord, _ep: EndpointRecord): Promise<void> {}
+
+  /** Containers are hosts on the LAN: no NAT, no published ports (Docker's macvlan ignores -p too). */
+  async programExternalConnectivity(_net: NetworkRecord, _ep: EndpointRecord): Promise<Record<string, unknown>> {
+    return {};
+  }
+
+  async revokeExternalConnectivity(_net: NetworkRecord, _ep: EndpointRecord): Promise<void> {}
+
+  /** Macvlan networks are per host: peers do not matter. */
+  async discoverNew(_peer: NodePeer): Promise<void> {}
+
+  async discoverDelete(_peer: NodePeer): Promise<void> {}
+
+  // ---------------------------------------------------------------------------------------------
+  // Reconcile
+
+  /**
+   * Converges the kernel to the stored macvlan networks and endpoints:
+   * - rebuilds the parent registry (which network uses which parent) from the stored networks;
+   * - parents tsnet owns (internal veth pairs, sub-interfaces it created) exist, marked and up;
+   *   a user's parent that is missing or down is logged (tsnet cannot make it) and its endpoints
+   *   are left alone;
+   * - every endpoint not joined to a sandbox has its macvlan link (a joined endpoint's link lives
+   *   in the container's namespace and is not looked for);
+   * - links with this instance's macvlan markers that no stored record refers to are deleted.
+   * Keeps going past failures and throws one error listing those of objects tsnet owns.
+   */
+  async reconcile(nets: NetworkRecord[], eps: EndpointRecord[]): Promise<void> {
+    const ours = nets.filter((n) => n.type === this.type);
+    const failures: string[] = [];
+
+    const collisions = this.parents.reset(ours.map((n) => ({ parent: parentNameOf(n.id, this.optionsOf(n).parent), networkId: n.id })));
+    for (const c of collisions) {
+      this.log.error('reconcile: two stored networks use the same parent', { parent: c.parent, networkId: c.networkId, other: c.holder });
+    }
+
+    const parents = new Map<string, nl.Link>();
+    for (const net of ours) {
+      try {
+        const parent = await this.reconcileParent(net);
+        if (parent) parents.set(net.id, parent);
+      } catch (err) {
+        failures.push(`network ${net.id}: ${message(err)}`);
+        this.log.error('reconcile: network parent not repaired', { networkId: net.id, err: message(err) });
+      }
+    }
+
+    for (const ep of eps) {
+      const net = ours.find((n) => n.id === ep.networkId);
+      const parent = parents.get(ep.networkId);
+      if (!net || !parent) continue;
+      if (ep.sandboxKey !== undefined) continue; // the link is inside the container
+      try {
+        const result = await this.ensureEndpoint(net, ep, parent);
+        if (result.created) this.log.info('reconcile: recreated missing macvlan', { networkId: net.id, endpointId: ep.id, link: result.link.name });
+        else if (result.repairs.length > 0) {
+          this.log.info('reconcile: repaired macvlan', { networkId: net.id, endpointId: ep.id, link: result.link.name, repairs: result.repairs });
+        }
+      } catch (err) {
+        failures.push(`endpoint ${ep.id}: ${message(err)}`);
+        this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: message(err) });
+      }
+    }
+
+    const wanted = { net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) };
+    const orphans = (await this.kernel.listLinks()).filter((link) => {
+      const marker = parseOwnerMarker(link.alias);
+      return marker?.instance === this.instance && marker.type === this.type && !wanted[marker.object].has(marker.id);
+    });
+    // Endpoints first; then parents (deleting one veth end takes the other, which then reports ENODEV).
+    orphans.sort((a, b) => Number(parseOwnerMarker(a.alias)!.object === 'net') - Number(parseOwnerMarker(b.alias)!.object === 'net'));
+    for (const link of orphans) {
+      try {
+        if (await this.kernel.deleteLink(link.index)) this.log.info('reconcile: deleted orphan link', { link: link.name, alias: link.alias });
+      } catch (err) {
+        failures.push(`orphan ${link.name}: ${message(err)}`);
+        this.log.error('reconcile: orphan link not deleted', { link: link.name, err: message(err) });
+      }
+    }
+
+    if (failures.length > 0) {
+      throw new Error(`macvlan reconcile left ${failures.length} problem(s): ${failures.join('; ')}`);
+    }
+  }
+
+  /** The parent of a stored network, repaired if tsnet owns it; undefined if it is the user's and unusable. */
+  private async reconcileParent(net: NetworkRecord): Promise<nl.Link | undefined> {
+    const options = this.optionsOf(net);
+    const name = parentNameOf(net.id, options.parent);
+    const link = await this.kernel.findLink(name);
+    const owned = options.parent === undefined || net.datapath?.createdParent === true || link?.alias === this.netMarker(net.id);
+    if (!owned) {
+      const problem = !link ? 'does not exist' : !link.up ? 'is down' : undefined;
+      if (problem) {
+        // Not tsnet's to make or change: say so, and keep the rest of tsnet running.
+        this.log.error(`reconcile: parent ${name} ${problem}; the network's containers have no connectivity until it is back`, {
+          networkId: net.id,
+          parent: name,
+        });
+        return undefined;
+      }
+      return link;
+    }
+    const { link: parent, created } = await this.ensureParent(net, options);
+    if (created) this.log.info('reconcile: recreated missing parent', { networkId: net.id, parent: name });
+    return parent;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Create-or-verify
+
+  /**
+   * Resolves the network's parent, creating it when tsnet must (sub-interface, internal parent).
+   * `createdParent`: tsnet made it (now or before) and removes it with the network; `created`: made
+   * by this call (and deleted again by this call on failure).
+   */
+  private async ensureParent(
+    net: NetworkRecord,
+    options: MacvlanOptions,
+  ): Promise<{ link: nl.Link; kind: ParentKind; createdParent: boolean; created: boolean; vlan?: VlanParent }> {
+    const marker = this.netMarker(net.id);
+    const name = parentNameOf(net.id, options.parent);
+    const plan = planParent(net.id, options.parent, await this.kernel.findLink(name), marker);
+    switch (plan.action) {
+      case 'refuse':
+        throw new DataPathError(plan.reason);
+      case 'create-internal': {
+        const { link, created } = await this.ensureInternalParent(net);
+        return { link, kind: 'internal', createdParent: true, created };
+      }
+      case 'create-vlan': {
+        const link = await this.createVlanParent(net, plan.name, plan.vlan);
+        return { link, kind: 'vlan', createdParent: true, created: true, vlan: plan.vlan };
+      }
+      case 'use': {
+        if (plan.kind === 'internal') {
+          const { link } = await this.ensureInternalParent(net);
+          return { link, kind: 'internal', createdParent: true, created: false };
+        }
+        await this.checkParent(plan.link, marker);
+        if (plan.created) {
+          // Our own sub-interface from an earlier call: converge it.
+          if (!plan.link.up) await this.kernel.setLinkUp(plan.link);
+          const vlan = parseVlanParent(plan.link.name);
+          return { link: plan.link, kind: 'vlan', createdParent: true, created: false, ...(vlan ? { vlan } : {}) };
+        }
+        if (!plan.link.up) throw new DataPathError(`parent interface ${plan.link.name} is down`);
+        return { link: plan.link, kind: 'existing', createdParent: false, created: false };
+      }
+    }
+  }
+
+  /** Refuses a link tsnet must not touch as a parent (parent.ts). */
+  private async checkParent(link: nl.Link, marker: string): Promise<void> {
+    const peer = link.kind === 'veth' && link.parentIndex !== undefined && link.parentNetnsId === undefined
+      ? await this.kernel.findLink(link.parentIndex)
+      : undefined;
+    const refusal = parentRefusal(link, marker, peer);
+    if (refusal) throw new DataPathError(refusal);
+  }
+
+  /**
+   * Creates the 802.1Q sub-interface `name` (VLAN `vlan.vlanId` on `vlan.base`), marked as this
+   * network's and up. Deleted again if a later step fails.
+   */
+  private async createVlanParent(net: NetworkRecord, name: string, vlan: VlanParent): Promise<nl.Link> {
+    const base = await this.kernel.findLink(vlan.base);
+    if (!base) throw new DataPathError(`parent interface ${name} does not exist, and neither does ${vlan.base} to create it on`);
+    await this.checkParent(base, this.netMarker(net.id));
+    if (!base.up) throw new DataPathError(`cannot create 802.1q sub-interface ${name}: ${vlan.base} is down`);
+    let link: nl.Link;
+    try {
+      link = await this.kernel.createLink({ kind: 'vlan', name, parentIndex: base.index, vlanId: vlan.vlanId, up: true });
+    } catch (err) {
+      if (nl.hasCode(err, 'EEXIST')) throw new DataPathError(`parent interface ${name} appeared while tsnet was creating it; try again`);
+      const hint = nl.hasCode(err, 'ENOTSUP', 'EOPNOTSUPP') ? ' (is the 8021q module available?)' : '';
+      throw new DataPathError(`kernel refused to create 802.1q sub-interface ${name}: ${message(err)}${hint}`);
+    }
+    try {
+      await this.kernel.setAlias(link, this.netMarker(net.id));
+    } catch (err) {
+      await this.deleteCreated(name);
+      throw err;
+    }
+    this.log.info('created 802.1q sub-interface for the network', { networkId: net.id, parent: name, base: vlan.base, vlanId: vlan.vlanId });
+    return { ...link, alias: this.netMarker(net.id) };
+  }
+
+  /**
+   * The internal parent of a parent-less network: a veth pair tsmp<id> / tsms<id>, both ends marked
+   * and up, with the network's MTU (default 1500). Deleted again if a later step fails.
+   */
+  private async ensureInternalParent(net: NetworkRecord): Promise<Ensured> {
+    const name = parentNameOf(net.id, undefined);
+    const peerName = internalParentPeerName(net.id);
+    const marker = this.netMarker(net.id);
+    const mtu = this.mtuOption(net) ?? DEFAULT_MTU;
+
+    let link = await this.kernel.findLink(name);
+    let created = false;
+    if (link) {
+      this.checkOwned(link, marker, 'veth');
+    } else {
+      try {
+        link = await this.kernel.createLink({ kind: 'veth', name, mtu, peer: { name: peerName, mtu } });
+      } catch (err) {
+        if (nl.hasCode(err, 'EEXIST')) throw this.foreign((await this.kernel.findLink(peerName)) ? peerName : name);
+        throw err;
+      }
+      created = true;
+    }
+
+    const repairs: string[] = [];
+    try {
+      if (link.alias !== marker) await this.kernel.setAlias(link, marker);
+      const peer = await this.kernel.findLink(peerName);
+      if (!peer || peer.index !== link.parentIndex || link.parentNetnsId !== undefined) {
+        throw new DataPathError(`internal parent ${name} of network ${net.id} has lost its other end ${peerName}`);
+      }
+      if (peer.alias !== marker) await this.kernel.setAlias(peer, marker);
+      for (const end of [link, peer]) {
+        if (end.mtu !== mtu) {
+          await this.kernel.setMtu(end, mtu);
+          repairs.push(`${end.name} mtu ${end.mtu} -> ${mtu}`);
+        }
+        if (!end.up) {
+          await this.kernel.setLinkUp(end);
+          repairs.push(`${end.name} set up`);
+        }
+      }
+    } catch (err) {
+      if (created) await this.deleteCreated(name);
+      throw err;
+    }
+    return { link: { ...link, alias: marker, mtu, up: true }, created, repairs: created ? [] : repairs };
+  }
+
+  /**
+   * Makes the endpoint's macvlan exist on `parent`: marked, with the network's mode and MTU and the
+   * endpoint's MAC. One of ours on the wrong parent or in the wrong mode (the parent was recreated)
+   * is replaced; a link this call creates is deleted again if a later step fails.
+   */
+  private async ensureEndpoint(net: NetworkRecord, ep: EndpointRecord, parent: nl.Link): Promise<Ensured> {
+    const options = this.optionsOf(net);
+    const name = this.endpointNameOf(ep);
+    const marker = this.epMarker(ep.id);
+    const mode = options.mode;
+    const mtu = this.endpointMtu(net, parent);
+    const mac = this.macOf(ep);
+    const passthru = mode === 'passthru';
+
+    let link = await this.kernel.findLink(name);
+    const repairs: string[] = [];
+    if (link) {
+      this.checkOwned(link, marker, 'macvlan');
+      if (link.parentIndex !== parent.index || link.parentNetnsId !== undefined || link.macvlan?.mode !== mode) {
+        repairs.push(`replaced (parent #${link.parentIndex ?? '?'} mode ${link.macvlan?.mode ?? '?'})`);
+        await this.kernel.deleteLink(link.index);
+        link = undefined;
+      }
+    }
+
+    let created = false;
+    if (!link) {
+      if (passthru) await this.checkPassthruFree(parent, name);
+      try {
+        // passthru: the kernel gives the link the parent's MAC (Docker sets the endpoint's in the sandbox).
+        link = await this.kernel.createLink({ kind: 'macvlan', name, parentIndex: parent.index, mode, mtu, ...(passthru ? {} : { mac }) });
+      } catch (err) {
+        throw await this.endpointCreateError(err, name, parent, mode, mac);
+      }
+      created = true;
+    }
+
+    try {
+      if (link.alias !== marker) await this.kernel.setAlias(link, marker);
+      if (link.mtu !== mtu) {
+        await this.kernel.setMtu(link, mtu);
+        repairs.push(`mtu ${link.mtu} -> ${mtu}`);
+      }
+      if (!passthru && link.mac !== mac) {
+        await this.kernel.setMac(link, mac);
+        repairs.push(`mac ${link.mac ?? '?'} -> ${mac}`);
+      }
+    } catch (err) {
+      if (created) await this.deleteCreated(name);
+      throw err;
+    }
+    return { link, created, repairs: created ? [] : repairs };
+  }
+
+  /** The kernel allows one macvlan per parent in passthru mode; say so before it answers EINVAL. */
+  private async checkPassthruFree(parent: nl.Link, name: string): Promise<void> {
+    const other = (await this.kernel.listLinks()).find((l) => l.kind === 'macvlan' && l.parentIndex === parent.index && l.name !== name);
+    if (other) {
+      throw new DataPathError(`macvlan passthru mode takes one endpoint per parent, and ${parent.name} already has ${other.name}`);
+    }
+  }
+
+  private async endpointCreateError(err: unknown, name: string, parent: nl.Link, mode: MacvlanMode, mac: string): Promise<Error> {
+    if (nl.hasCode(err, 'EEXIST')) return this.foreign(name);
+    if (nl.hasCode(err, 'EBUSY')) {
+      return new DataPathError(`cannot put a macvlan on ${parent.name}: it is in use by another device (a bridge, bond or other upper device)`);
+    }
+    if (nl.hasCode(err, 'EADDRINUSE')) return new DataPathError(`MAC address ${mac} is already in use on ${parent.name}`);
+    if (nl.hasCode(err, 'EINVAL') && mode === 'passthru') {
+      return new DataPathError(`macvlan passthru mode takes one endpoint per parent, and ${parent.name} already has a macvlan`);
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  /** The network's parent for an endpoint: a parent tsnet owns is recreated if it has gone missing. */
+  private async parentFor(net: NetworkRecord): Promise<nl.Link> {
+    const options = this.optionsOf(net);
+    const name = parentNameOf(net.id, options.parent);
+    const owned = options.parent === undefined || net.datapath?.createdParent === true;
+    if (!(await this.kernel.findLink(name))) {
+      if (!owned) throw new DataPathError(`parent interface ${name} of network ${short(net.id)} does not exist`);
+      this.log.warn('parent tsnet created for the network is missing; recreating it', { networkId: net.id, parent: name });
+    }
+    return (await this.ensureParent(net, options)).link;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Names, markers, options
+
+  private netMarker(networkId: string): string {
+    return ownerMarker({ instance: this.instance, type: this.type, object: 'net', id: networkId });
+  }
+
+  private epMarker(endpointId: string): string {
+    return ownerMarker({ instance: this.instance, type: this.type, object: 'ep', id: endpointId });
+  }
+
+  private optionsOf(net: NetworkRecord): MacvlanOptions {
+    if (net.options.type !== 'macvlan') throw new Error(`network ${net.id} is a ${net.options.type} network, not macvlan`);
+    if (net.options.parent !== undefined && !isValidIfname(net.options.parent)) {
+      throw new DataPathError(`invalid parent interface name "${net.options.parent}"`);
+    }
+    return net.options;
+  }
+
+  private endpointNameOf(ep: EndpointRecord): string {
+    const stored = ep.datapath?.ifname;
+    const name = typeof stored === 'string' && stored !== '' ? stored : macvlanName(ep.id);
+    if (!isValidIfname(name)) throw new DataPathError(`endpoint ID "${ep.id}" gives an invalid interface name "${name}"`);
+    return name;
+  }
+
+  private mtuOption(net: NetworkRecord): number | undefined {
+    const mtu = net.options.mtu;
+    if (mtu === undefined) return undefined;
+    if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
+      throw new DataPathError(`invalid MTU ${mtu}: a macvlan takes ${MIN_MTU}-${MAX_MTU}`);
+    }
+    return mtu;
+  }
+
+  /** The network's MTU, else the parent's; never larger than the parent's. */
+  private endpointMtu(net: NetworkRecord, parent: nl.Link): number {
+    const mtu = this.mtuOption(net);
+    if (mtu === undefined) return parent.mtu;
+    if (mtu > parent.mtu) throw new DataPathError(`MTU ${mtu} is larger than the MTU ${parent.mtu} of parent ${parent.name}`);
+    return mtu;
+  }
+
+  private macOf(ep: EndpointRecord): string {
+    if (!MAC_PATTERN.test(ep.macAddress) || isMulticastMac(ep.macAddress)) {
+      throw new DataPathError(`invalid MAC address "${ep.macAddress}" for endpoint ${ep.id}: need a unicast MAC`);
+    }
+    return ep.macAddress.toLowerCase();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Ownership and clean-up
+
+  private checkOwned(link: nl.Link, marker: string, kind: string): void {
+    if (link.alias === marker && link.kind === kind) return;
+    const owner = parseOwnerMarker(link.alias);
+    if (owner && link.alias !== marker) {
+      throw new DataPathError(
+        `interface ${link.name} already exists and belongs to tsnet ${owner.type} ${owner.object === 'net' ? 'network' : 'endpoint'} ` +
+          `${owner.id} (instance ${owner.instance})`,
+      );
+    }
+    if (link.alias === marker) throw new DataPathError(`interface ${link.name} is marked as tsnet's but is a ${link.kind ?? 'device'}, not a ${kind}`);
+    throw this.foreign(link.name);
+  }
+
+  private foreign(name: string): DataPathError {
+    return new DataPathError(`interface ${name} already exists and is not managed by tsnet`);
+  }
+
+  private async deleteCreated(name: string): Promise<void> {
+    try {
+      await this.kernel.deleteLink(name);
+    } catch (err) {
+      this.log.error('clean-up after a failed call: link not removed', { link: name, err: message(err) });
+    }
+  }
+}
+
+function short(id: string): string {
+  return id.slice(0, 12);
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
