@@ -15,6 +15,12 @@ export interface Settings {
   scope: 'local' | 'global';
   /** iptables flavour: 'nft', 'legacy', or undefined to match the host's dockerd. */
   iptablesBackend: string | undefined;
+  /** Docker Engine API socket, read by background tasks only (leak collector). */
+  dockerSocket: string;
+  /** How often the leak collector compares tsnet's endpoints with Docker's; 0 turns it off. */
+  gcIntervalMs: number;
+  /** How old an endpoint Docker does not list must be before it is released. */
+  gcGraceMs: number;
 }
 
 export interface DefaultPoolSetting {
@@ -66,5 +72,15 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     defaultPools: env.TSNET_DEFAULT_POOLS ? parseDefaultPools(env.TSNET_DEFAULT_POOLS) : DOCKER_DEFAULT_POOLS,
     scope,
     iptablesBackend: env.TSNET_IPTABLES_BACKEND || undefined,
+    dockerSocket: env.TSNET_DOCKER_SOCKET ?? '/var/run/docker.sock',
+    gcIntervalMs: milliseconds(env, 'TSNET_GC_INTERVAL_MS', 60_000),
+    gcGraceMs: milliseconds(env, 'TSNET_GC_GRACE_MS', 120_000),
   };
+}
+
+function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  if (!/^\d{1,9}$/.test(text)) throw new SettingsError(`${name} must be a whole number of milliseconds, not "${text}"`);
+  return Number(text);
 }

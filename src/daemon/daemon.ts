@@ -34,6 +34,8 @@ export class Daemon {
     private readonly lock: StateDirLock,
     readonly driver: NetworkDriver,
     readonly ipam: Ipam,
+    /** Set when the host rebooted since the last run: endpoints from before it are dead. */
+    readonly rebootedAt: Date | undefined,
     private readonly server: http.Server,
     private readonly log: Logger,
   ) {}
@@ -46,6 +48,8 @@ export class Daemon {
     let server: http.Server | undefined;
     try {
       store = Store.open(settings.stateDir);
+      const rebootedAt = recordBootId(store);
+      if (rebootedAt) log.info('the host rebooted since the last run: endpoints from before are checked against Docker first');
       const ipam = new Ipam(store, { defaultPools: settings.defaultPools, hostNetworks: parts.hostNetworks, log });
       const datapaths = new Map<NetworkType, DataPath>(parts.datapaths.map((d) => [d.type, d]));
       const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope });
@@ -63,7 +67,7 @@ export class Daemon {
       await listen(server, settings.socketPath);
       restrictSocket(settings.socketPath, settings.socketGroup);
       log.info('tsnet listening', { socket: settings.socketPath, stateDir: settings.stateDir, instance: settings.instance, scope: settings.scope });
-      return new Daemon(settings, store, lock, driver, ipam, server, log);
+      return new Daemon(settings, store, lock, driver, ipam, rebootedAt, server, log);
     } catch (err) {
       server?.close();
       await store?.close();
@@ -106,4 +110,17 @@ function listen(server: http.Server, socketPath: string): Promise<void> {
       resolve();
     });
   });
+}
+
+/** Stores the kernel's boot ID; returns now when it differs from the stored one (a reboot since). */
+function recordBootId(store: Store): Date | undefined {
+  let bootId: string;
+  try {
+    bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  const previous = store.get<string>('meta/boot-id');
+  if (previous !== bootId) store.transact((tx) => tx.put('meta/boot-id', bootId));
+  return previous !== undefined && previous !== bootId ? new Date() : undefined;
 }

@@ -6,23 +6,18 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { DOCKER_DEFAULT_POOLS, type Settings } from '../../src/config/settings';
+import { readSettings, type Settings } from '../../src/config/settings';
 import { Daemon } from '../../src/daemon/daemon';
 import { testLogger } from '../../src/log';
 import { StateDirLock } from '../../src/store/lock';
 import { RecordingDataPath } from '../support/recording-datapath';
 
 function settingsIn(dir: string): Settings {
-  return {
-    socketPath: path.join(dir, 'run', 'plugins', 'tsnet.sock'),
-    socketGroup: undefined,
-    stateDir: path.join(dir, 'state'),
-    logLevel: 'error',
-    instance: 'tsnet',
-    defaultPools: DOCKER_DEFAULT_POOLS,
-    scope: 'local',
-    iptablesBackend: undefined,
-  };
+  return readSettings({
+    TSNET_SOCKET: path.join(dir, 'run', 'plugins', 'tsnet.sock'),
+    TSNET_STATE_DIR: path.join(dir, 'state'),
+    TSNET_LOG_LEVEL: 'error',
+  });
 }
 
 function call(socketPath: string, endpoint: string): Promise<{ status: number; body: string }> {
@@ -85,7 +80,7 @@ describe('daemon process duties', () => {
     const stateDir = path.join(dir, 'state');
     fs.mkdirSync(stateDir);
     const lockModule = require.resolve('../../src/store/lock');
-    const child = spawn(process.execPath, ['-e', `require(${JSON.stringify(lockModule)}).StateDirLock.acquire(${JSON.stringify(stateDir)}).then(() => console.log('held'))`]);
+    const child = spawn(process.execPath, ['-e', `require(${JSON.stringify(lockModule)}).StateDirLock.acquire(${JSON.stringify(stateDir)}).then(() => console.log('held')); setInterval(() => {}, 1e6)`]);
     await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()));
     await assert.rejects(StateDirLock.acquire(stateDir), /is in use by another tsnet daemon/);
     child.kill('SIGKILL');
