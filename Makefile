@@ -47,3 +47,29 @@ test-docker: build
 
 clean:
 	rm -rf dist
+
+# ---- managed plugin (README.md, "Managed plugin") -----------------------------------------------------------
+# `make plugin` assembles plugin/build/tsnet (config.json + rootfs) and runs `docker plugin create`;
+# `make plugin-enable` starts it. An existing plugin of that name is replaced only with PLUGIN_FORCE=1
+# (its `docker plugin set` settings go with it; the state directory stays).
+PLUGIN_NAME ?= tsnet
+PLUGIN_DIR ?= plugin/build/tsnet
+PLUGIN_FORCE ?= 0
+DOCKER ?= docker
+
+.PHONY: plugin plugin-enable
+
+plugin: system-deps build
+	@if $(DOCKER) plugin inspect $(PLUGIN_NAME) >/dev/null 2>&1 && [ "$(PLUGIN_FORCE)" != 1 ]; then \
+	  echo "plugin $(PLUGIN_NAME) already exists: 'make plugin PLUGIN_FORCE=1' replaces it (docker plugin rm -f), or choose PLUGIN_NAME=..." >&2; \
+	  exit 1; \
+	fi
+	plugin/build.sh $(PLUGIN_DIR)
+	@if $(DOCKER) plugin inspect $(PLUGIN_NAME) >/dev/null 2>&1; then \
+	  echo "$(DOCKER) plugin rm -f $(PLUGIN_NAME)"; $(DOCKER) plugin rm -f $(PLUGIN_NAME); \
+	fi
+	mkdir -p /var/lib/tsnet   # default source of the plugin's state mount, which must exist
+	$(DOCKER) plugin create $(PLUGIN_NAME) $(PLUGIN_DIR)
+
+plugin-enable:
+	$(DOCKER) plugin enable $(PLUGIN_NAME)

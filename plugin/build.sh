@@ -113,6 +113,11 @@ find "$nm" -type d -name prebuilds -prune -print0 |
     find "$dir" -mindepth 1 -maxdepth 1 -type d ! -name "$node_platform" -exec rm -rf {} +
   done
 find "$nm" -type f -name '*.node' \( -name '*musl*' -o \( -name 'node.abi*' ! -name "node.abi$node_abi.*" \) \) -delete
+# Per-platform packages (foo-darwin-arm64, ...) of other platforms: never required here (package.json's
+# overrides may install them as aliases of the linux-x64 build).
+find "$nm" -mindepth 1 -maxdepth 2 -type d -regextype posix-extended \
+  -regex '.*-(darwin|win32|linux|freebsd|openbsd|netbsd|sunos|aix|android)-(x64|arm64|arm|ia32|ppc64|s390x|riscv64|loong64|mips64el)(-(gnu|musl|msvc|gnueabihf))?' \
+  ! -name "*-$node_platform" ! -name "*-$node_platform-gnu" -prune -exec rm -rf {} +
 # An N-API build is only the fallback for an exact-ABI build beside it.
 find "$nm" -type f -name "node.abi$node_abi.glibc.node" -print0 |
   while IFS= read -r -d '' exact; do rm -f "$(dirname "$exact")/node.napi.glibc.node"; done
