@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 /** tsnetd: the plugin daemon. Settings come from TSNET_* variables (README.md, "Settings"). */
+import { IpamRelease } from './collector/ipam-release';
+import { LeakCollector } from './collector/leak-collector';
 import { readSettings } from './config/settings';
 import { Daemon } from './daemon/daemon';
 import { BridgeDataPath } from './datapath/bridge';
+import { MacvlanDataPath } from './datapath/macvlan';
 import { Firewall } from './firewall/firewall';
+import { PortPublisher } from './firewall/ports';
+import { DockerApiClient } from './docker/api-client';
 import { createLogger } from './log';
 import { listHostNetworks } from './netlink';
 
@@ -20,17 +25,30 @@ async function main(): Promise<void> {
   }
   const log = createLogger(settings.logLevel);
   const firewall = new Firewall({ instance: settings.instance, backend: settings.iptablesBackend, logger: log });
-  const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall });
+  // Published ports: DNAT rules plus a socket holding each host port (reconciled from the store at start).
+  const ports = new PortPublisher(firewall, { logger: log });
+  const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall, ports });
 
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(settings, log, { datapaths: [bridge], hostNetworks: listHostNetworks });
+    daemon = await Daemon.start(settings, log, { datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance })], hostNetworks: listHostNetworks });
   } catch (err) {
     log.error('tsnet could not start', { err: (err as Error).message });
+    await ports.close().catch(() => undefined);
     process.exitCode = 1;
     return;
   }
   const stopWatching = firewall.watch(FIREWALL_CHECK_MS);
+  const collector = new LeakCollector(daemon.driver, new DockerApiClient(settings.dockerSocket), new IpamRelease(daemon.ipam), log, {
+    intervalMs: settings.gcIntervalMs,
+    graceMs: settings.gcGraceMs,
+    bootedAt: daemon.rebootedAt,
+  });
+  if (settings.gcIntervalMs > 0) {
+    collector.start();
+    // After a reboot the dead endpoints are looked for as soon as Docker answers, not a period later.
+    if (daemon.rebootedAt) void collector.runOnce();
+  }
 
   let signalled = false;
   const shutdown = (signal: string) => {
@@ -38,13 +56,29 @@ async function main(): Promise<void> {
     signalled = true;
     log.info('signal received', { signal });
     stopWatching();
-    daemon.stop().then(
-      () => process.exit(0),
-      (err) => {
-        log.error('shutdown failed', { err: String(err) });
-        process.exit(1);
-      },
-    );
+    void collector.stop();
+    // Published ports' rules stay (kernel objects outlive tsnet; the next start reconciles them); only
+    // the held sockets and their loopback proxies are closed, after the last in-flight call.
+    daemon
+      .stop()
+      .then(async ({ networksLeft }) => {
+        await ports.close();
+        // No network left (e.g. before `docker plugin rm`): tsnet's chains and hooks go too; the next
+        // network brings them back.
+        if (networksLeft === 0) {
+          await firewall.removeAll().then(
+            () => log.info('no network left: firewall chains and hooks removed'),
+            (err) => log.warn('could not remove the firewall chains and hooks', { err: String(err) }),
+          );
+        }
+      })
+      .then(
+        () => process.exit(0),
+        (err) => {
+          log.error('shutdown failed', { err: String(err) });
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import type { EndpointRecord, NetworkRecord, NodePeer } from '../driver/model';
 import type { Logger } from '../log';
+import type { PortBinding } from '../protocol';
 import { MAC_PATTERN } from '../net/address';
 import * as nl from '../netlink';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
@@ -23,11 +25,39 @@ export interface BridgeFirewall {
   removeNetwork(net: NetworkRecord, bridge: string): Promise<void>;
 }
 
+/**
+ * The port-publishing seam (`docker run -p`): firewall/ports.ts's PortPublisher. publishPorts replaces
+ * what the endpoint published before and returns the mappings made (concrete host IP and port);
+ * publishing that result again maps the same ports. unpublishPorts is idempotent. reconcile publishes
+ * every listed endpoint and drops the published ports of every endpoint not listed.
+ */
+export interface BridgePorts {
+  publishPorts(
+    net: NetworkRecord,
+    endpointId: string,
+    containerIPv4: string | undefined,
+    containerIPv6: string | undefined,
+    bindings: PortBinding[],
+  ): Promise<PortBinding[]>;
+  unpublishPorts(net: NetworkRecord, endpointId: string): Promise<void>;
+  reconcile(
+    entries: {
+      net: NetworkRecord;
+      endpointId: string;
+      containerIPv4?: string;
+      containerIPv6?: string;
+      bindings: PortBinding[];
+    }[],
+  ): Promise<{ endpointId: string; bindings?: PortBinding[]; error?: string }[]>;
+}
+
 export interface BridgeDataPathOptions {
   log: Logger;
   /** TSNET_INSTANCE: part of every ownership marker, so several tsnet daemons can share a host. */
   instance: string;
   firewall?: BridgeFirewall;
+  /** Published ports; without it ProgramExternalConnectivity publishes nothing. */
+  ports?: BridgePorts;
 }
 
 /** What net.datapath holds for a bridge network. */
@@ -40,6 +70,17 @@ export interface BridgeEndpointState {
   hostIfname: string;
   containerIfname: string;
 }
+
+/**
+ * What ProgramExternalConnectivity adds to ep.datapath: the mappings made, with the host port that was
+ * chosen for `-P`/ranges. EndpointOperInfo reports it as `tsnet.published-ports`; reconcile republishes
+ * exactly these after a restart.
+ */
+export interface BridgePublishedState {
+  publishedPorts: PortBinding[];
+}
+
+const PROTOCOL_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 132: 'sctp' };
 
 export const DEFAULT_MTU = 1500;
 const MIN_MTU = 68;
@@ -67,12 +108,20 @@ export class BridgeDataPath implements DataPath {
   private readonly log: Logger;
   private readonly instance: string;
   private readonly firewall?: BridgeFirewall;
+  private readonly ports?: BridgePorts;
+  /**
+   * Endpoints whose ports this process published (Program, or reconcile at start). Revoke and
+   * DeleteEndpoint of any other endpoint skip the firewall: Docker revokes, then deletes, and a
+   * container without ports should cost no iptables run at all.
+   */
+  private readonly published = new Set<string>();
 
   constructor(options: BridgeDataPathOptions) {
     if (!isValidInstance(options.instance)) throw new Error(`invalid tsnet instance name "${options.instance}"`);
     this.log = options.log;
     this.instance = options.instance;
     this.firewall = options.firewall;
+    this.ports = options.ports;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -120,7 +169,9 @@ export class BridgeDataPath implements DataPath {
     return { ...this.storedEndpointNames(ep) };
   }
 
-  async deleteEndpoint(_net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+  async deleteEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    // Normally revoked already (the driver revokes first); this covers a record that missed it.
+    if (this.published.has(ep.id)) await this.unpublish(net, ep);
     const { hostIfname } = this.storedEndpointNames(ep);
     const link = await nl.findLink(hostIfname);
     if (!link) return;
@@ -157,16 +208,43 @@ export class BridgeDataPath implements DataPath {
   async leave(_net: NetworkRecord, _ep: EndpointRecord): Promise<void> {}
 
   /**
-   * The bridge itself needs nothing for external connectivity: masquerading is part of the network's
-   * firewall rules, and published ports (-p) are programmed by the firewall module, which is wired in
-   * here when port publishing is added.
+   * Publishes the endpoint's ports (`-p`, `-P`): DNAT rules plus a held host socket per mapping (see
+   * firewall/ports.ts). Masquerading is part of the network's rules and needs nothing here. Returns
+   * { publishedPorts } for ep.datapath, which EndpointOperInfo reports and reconcile restores.
+   * Docker sends no Program for --internal networks; should one arrive anyway, nothing is published.
    */
-  async programExternalConnectivity(_net: NetworkRecord, _ep: EndpointRecord): Promise<Record<string, unknown>> {
-    return {};
+  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+    if (!this.ports) return {};
+    if (net.internal) {
+      if (ep.portBindings.length > 0) {
+        this.log.warn('ports not published: the network is internal', { networkId: net.id, endpointId: ep.id });
+      }
+      return {};
+    }
+    // Nothing to publish and nothing published before: leave the firewall alone (container start latency).
+    if (ep.portBindings.length === 0 && !this.published.has(ep.id)) return {};
+    let mappings: PortBinding[];
+    try {
+      mappings = await this.ports.publishPorts(net, ep.id, ep.address, ep.addressIPv6, ep.portBindings);
+    } catch (err) {
+      // The publisher has removed whatever this endpoint had published.
+      this.published.delete(ep.id);
+      throw err;
+    }
+    this.published.add(ep.id);
+    this.logMappings(net, ep, mappings, false);
+    const state: BridgePublishedState = { publishedPorts: mappings };
+    return { ...state };
   }
 
-  /** See programExternalConnectivity. */
-  async revokeExternalConnectivity(_net: NetworkRecord, _ep: EndpointRecord): Promise<void> {}
+  /** Removes the endpoint's published ports (rules and held sockets); idempotent. */
+  async revokeExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    // Also for a stored endpoint this process did not publish (its start-up republish failed): its
+    // rules are removed by marker.
+    if (this.published.has(ep.id) || (ep.externalConnectivity && (ep.portBindings.length > 0 || publishedOf(ep).length > 0))) {
+      await this.unpublish(net, ep);
+    }
+  }
 
   /** A bridge network is single-host: peers do not matter. */
   async discoverNew(_peer: NodePeer): Promise<void> {}
@@ -186,6 +264,12 @@ export class BridgeDataPath implements DataPath {
     const ours = nets.filter((n) => n.type === this.type);
     const failures: string[] = [];
     const bridges = new Map<string, nl.Link>();
+    let hairpin = new Map<number, boolean>();
+    try {
+      hairpin = new Map((await nl.listBridgePorts()).map((p) => [p.index, p.hairpin]));
+    } catch (err) {
+      this.log.warn('reconcile: cannot read bridge port options; setting hairpin mode on every endpoint', { err: message(err) });
+    }
 
     for (const net of ours) {
       try {
@@ -205,12 +289,19 @@ export class BridgeDataPath implements DataPath {
       const bridge = bridges.get(ep.networkId);
       if (!net || !bridge) continue; // not a bridge endpoint, or its network already failed
       try {
-        const result = await this.ensureEndpoint(net, ep, bridge);
+        const result = await this.ensureEndpoint(net, ep, bridge, hairpin);
         this.logRepair(result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
       } catch (err) {
         failures.push(`endpoint ${ep.id}: ${message(err)}`);
         this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: message(err) });
       }
+    }
+
+    try {
+      await this.reconcilePorts(ours, eps);
+    } catch (err) {
+      failures.push(`published ports: ${message(err)}`);
+      this.log.error('reconcile: published ports not restored', { err: message(err) });
     }
 
     const wanted = { net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) };
@@ -293,7 +384,13 @@ export class BridgeDataPath implements DataPath {
    * up; container end with the MTU and the endpoint's MAC. A pair this call creates is deleted again
    * if a later step fails.
    */
-  private async ensureEndpoint(net: NetworkRecord, ep: EndpointRecord, bridge: nl.Link): Promise<Ensured> {
+  private async ensureEndpoint(
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    bridge: nl.Link,
+    /** Hairpin state of bridge ports by ifindex, when known (reconcile reads it in one dump). */
+    hairpin?: Map<number, boolean>,
+  ): Promise<Ensured> {
     const { hostIfname, containerIfname } = this.storedEndpointNames(ep);
     const mtu = this.mtuOf(net) ?? DEFAULT_MTU;
     const mac = this.macOf(ep);
@@ -331,9 +428,17 @@ export class BridgeDataPath implements DataPath {
     const repairs: string[] = [];
     try {
       if (link.alias !== marker) await nl.setAlias(link, marker);
+      let enslaved = false;
       if (link.masterIndex !== bridge.index) {
         await nl.setMaster(link, bridge);
         repairs.push(`master -> ${bridge.name}`);
+        enslaved = true;
+      }
+      // Hairpin mode, as Docker sets it without its userland proxy: a container reaching its own
+      // published port through a host address is DNAT'd back out of the port it came in on.
+      if (created || enslaved || hairpin?.get(link.index) !== true) {
+        await nl.setHairpin(link);
+        if (!created && !enslaved && hairpin !== undefined) repairs.push('hairpin on');
       }
       if (link.mtu !== mtu) {
         await nl.setMtu(link, mtu);
@@ -362,6 +467,78 @@ export class BridgeDataPath implements DataPath {
     const result = await this.ensureBridge(net, name);
     await this.firewall?.addNetwork(net, name);
     return result.link;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Published ports
+
+  private async unpublish(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    if (!this.ports) return;
+    await this.ports.unpublishPorts(net, ep.id);
+    this.published.delete(ep.id);
+    const mappings = publishedOf(ep);
+    if (mappings.length > 0) {
+      this.log.info('ports unpublished', { networkId: net.id, endpointId: ep.id, mappings: mappings.map(describeHost) });
+    }
+  }
+
+  /**
+   * Republishes the ports of every endpoint with external connectivity, from the mappings stored at
+   * Program (so `-P` and range ports come back as the same host ports), and drops published ports of
+   * endpoints that are gone. A port that cannot be taken back (a host service took it meanwhile) is
+   * logged as an error and does not fail the reconcile: one lost port must not keep tsnet from
+   * starting. Only a failure of the firewall itself throws.
+   */
+  private async reconcilePorts(nets: NetworkRecord[], eps: EndpointRecord[]): Promise<void> {
+    if (!this.ports) return;
+    const byId = new Map(nets.map((n) => [n.id, n]));
+    const entries = [];
+    for (const ep of eps) {
+      const net = byId.get(ep.networkId);
+      if (!net || net.internal || !ep.externalConnectivity) continue;
+      const stored = publishedOf(ep);
+      // Stored mappings when Program recorded them (same host ports); else what Docker asked for.
+      const bindings = hasPublished(ep) ? stored : ep.portBindings;
+      if (bindings.length === 0) continue;
+      entries.push({ net, ep, bindings });
+    }
+    const results = await this.ports.reconcile(
+      entries.map(({ net, ep, bindings }) => ({
+        net,
+        endpointId: ep.id,
+        containerIPv4: ep.address,
+        containerIPv6: ep.addressIPv6,
+        bindings,
+      })),
+    );
+    this.published.clear();
+    for (const r of results) {
+      const entry = entries.find((e) => e.ep.id === r.endpointId);
+      if (!entry) continue;
+      if (r.error !== undefined) {
+        this.log.error('reconcile: published ports of an endpoint could not be restored; the container has none now', {
+          networkId: entry.net.id,
+          endpointId: r.endpointId,
+          err: r.error,
+        });
+        continue;
+      }
+      this.published.add(r.endpointId);
+      this.logMappings(entry.net, entry.ep, r.bindings ?? [], true);
+    }
+  }
+
+  private logMappings(net: NetworkRecord, ep: EndpointRecord, mappings: PortBinding[], restored: boolean): void {
+    for (const m of mappings) {
+      const proto = PROTOCOL_NAMES[m.Proto] ?? String(m.Proto);
+      this.log.info(restored ? 'published port restored' : 'published port', {
+        networkId: net.id,
+        endpointId: ep.id,
+        ...(ep.sandboxKey ? { sandboxKey: ep.sandboxKey } : {}),
+        container: `${hostPort(m.IP, m.Port)}/${proto}`,
+        host: describeHost(m),
+      });
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -478,6 +655,24 @@ export class BridgeDataPath implements DataPath {
     if (result.created) this.log.info(`reconcile: recreated missing ${what}`, fields);
     else if (result.repairs.length > 0) this.log.info(`reconcile: repaired ${what}`, { ...fields, repairs: result.repairs });
   }
+}
+
+function hostPort(ip: string, port: number): string {
+  return isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+/** "0.0.0.0:8080/tcp" */
+function describeHost(m: PortBinding): string {
+  return `${hostPort(m.HostIP, m.HostPort)}/${PROTOCOL_NAMES[m.Proto] ?? String(m.Proto)}`;
+}
+
+function hasPublished(ep: EndpointRecord): boolean {
+  return Array.isArray(ep.datapath?.publishedPorts);
+}
+
+function publishedOf(ep: EndpointRecord): PortBinding[] {
+  const stored = ep.datapath?.publishedPorts;
+  return Array.isArray(stored) ? (stored as PortBinding[]) : [];
 }
 
 function normalCidr(cidr: string): string {

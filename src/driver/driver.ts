@@ -269,8 +269,9 @@ export class NetworkDriver {
         return {};
       }
       await this.datapathFor(net.type).revokeExternalConnectivity(net, ep);
-      if (ep.externalConnectivity) {
-        this.store.transact((tx) => tx.put(epKey(net.id, ep.id), { ...ep, externalConnectivity: false }));
+      if (ep.externalConnectivity || ep.datapath.publishedPorts !== undefined) {
+        const { publishedPorts: _revoked, ...datapath } = ep.datapath;
+        this.store.transact((tx) => tx.put(epKey(net.id, ep.id), { ...ep, externalConnectivity: false, datapath }));
       }
       return {};
     });

@@ -16,3 +16,13 @@ export type { VethSpec } from './kinds/veth';
 export { MACVLAN_MODES, type MacvlanMode, type MacvlanSpec, type MacvlanInfo } from './kinds/macvlan';
 export type { VlanSpec, VlanInfo, VlanProtocol } from './kinds/vlan';
 export type { VxlanSpec, VxlanInfo } from './kinds/vxlan';
+export {
+  bridgePortRequest,
+  listBridgePorts,
+  setBridgePortOptions,
+  setHairpin,
+  IFLA_BRPORT,
+  IFLA_PROTINFO,
+  type BridgePort,
+  type BridgePortOptions,
+} from './bridge-port';

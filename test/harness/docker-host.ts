@@ -387,6 +387,8 @@ export class DockerHost {
     const childEnv = cleanEnv({
       TSNET_SOCKET,
       TSNET_STATE_DIR: this.tsnetStateDir,
+      // This host's dockerd, for tsnet's background tasks (leak collector).
+      TSNET_DOCKER_SOCKET: this.socket,
       ...this.opts.tsnet?.env,
       ...env,
     });
