@@ -73,3 +73,15 @@ plugin: system-deps build
 
 plugin-enable:
 	$(DOCKER) plugin enable $(PLUGIN_NAME)
+
+# ---- socket install (README.md, "Installing as a service") ---------------------------------------------------
+PREFIX ?= /opt/tsnet
+
+.PHONY: install
+install: system-deps build
+	mkdir -p $(PREFIX)
+	rm -rf $(PREFIX)/dist $(PREFIX)/node_modules
+	cp -a dist package.json package-lock.json README.md $(PREFIX)/
+	cd $(PREFIX) && npm ci --omit=dev --no-audit --no-fund
+	install -m 0644 systemd/tsnet.service /etc/systemd/system/tsnet.service
+	@echo "now: systemctl daemon-reload && systemctl enable --now tsnet"
