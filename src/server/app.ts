@@ -67,7 +67,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Docker sends no Content-Type: take every body as raw bytes and parse it ourselves.
   app.use(readRawBody);
 
-  app.all('/{*path}', async (req: Request, res: Response) => {
+  // One layer for every path: the route table is a plain lookup, cheaper than Express's router.
+  app.use(async (req: Request, res: Response) => {
     const started = process.hrtime.bigint();
     const path = req.path;
     const entry = routes[path];
@@ -83,8 +84,11 @@ export function createApp(deps: AppDeps): express.Express {
     }
     try {
       const result = await entry.handle(parsed.data);
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.log(entry.changesState ? 'info' : 'debug', 'call', { call: path, ...ids(parsed.data), ms: Math.round(ms * 100) / 100 });
+      const level = entry.changesState ? 'info' : 'debug';
+      if (log.isLevelEnabled(level)) {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        log.log(level, 'call', { call: path, ...ids(parsed.data), ms: Math.round(ms * 100) / 100 });
+      }
       return reply(res, 200, result ?? {});
     } catch (err) {
       const status = statusFor(err, path);
