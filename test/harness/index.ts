@@ -9,3 +9,4 @@ export { CommandError, run } from './proc';
 export type { RunResult } from './proc';
 export { unixRequest } from './unix-http';
 export type { UnixHttpResponse } from './unix-http';
+export { buildPluginDir, installManagedPlugin, formSwarm } from './swarm';
