@@ -6,6 +6,7 @@ import { readSettings } from './config/settings';
 import { Daemon } from './daemon/daemon';
 import { BridgeDataPath } from './datapath/bridge';
 import { MacvlanDataPath } from './datapath/macvlan';
+import { VxlanDataPath } from './datapath/vxlan';
 import { Firewall } from './firewall/firewall';
 import { PortPublisher } from './firewall/ports';
 import { DockerApiClient } from './docker/api-client';
@@ -28,10 +29,21 @@ async function main(): Promise<void> {
   // Published ports: DNAT rules plus a socket holding each host port (reconciled from the store at start).
   const ports = new PortPublisher(firewall, { logger: log });
   const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall, ports });
+  // VXLAN after bridge: it republishes its endpoints' ports after the bridge's PortPublisher.reconcile.
+  // In Swarm it also reads each network's peers from Docker (in the background only).
+  const dockerForPeers = settings.scope === 'global' ? new DockerApiClient(settings.dockerSocket) : undefined;
+  const vxlan = new VxlanDataPath({
+    log,
+    instance: settings.instance,
+    firewall,
+    ports,
+    peerCidrs: settings.peerCidrs,
+    ...(dockerForPeers ? { networkPeers: async (id: string) => (await dockerForPeers.network(id))?.Peers?.map((p) => p.IP) } : {}),
+  });
 
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(settings, log, { datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance })], hostNetworks: listHostNetworks });
+    daemon = await Daemon.start(settings, log, { datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance }), vxlan], hostNetworks: listHostNetworks });
   } catch (err) {
     log.error('tsnet could not start', { err: (err as Error).message });
     await ports.close().catch(() => undefined);

@@ -21,6 +21,44 @@ export interface Settings {
   gcIntervalMs: number;
   /** How old an endpoint Docker does not list must be before it is released. */
   gcGraceMs: number;
+  /** VNIs a Swarm manager allocates to vxlan networks (TSNET_VNI_RANGE, default 1-4095: Docker's overlay starts at 4096). */
+  vniRange: VniRange;
+  /**
+   * Where a VXLAN peer may be taken from traffic alone (TSNET_PEER_CIDRS); undefined = the subnet of
+   * each network's underlay address.
+   */
+  peerCidrs: string[] | undefined;
+}
+
+export interface VniRange {
+  first: number;
+  last: number;
+}
+
+/** Parses TSNET_VNI_RANGE: "FIRST-LAST" or one VNI, inside 1-16777215. */
+export function parseVniRange(text: string): VniRange {
+  const m = /^\s*(\d{1,8})\s*(?:-\s*(\d{1,8})\s*)?$/.exec(text);
+  const first = m ? Number(m[1]) : NaN;
+  const last = m ? Number(m[2] ?? m[1]) : NaN;
+  if (!m || first < 1 || last > 16777215 || first > last) {
+    throw new SettingsError(`TSNET_VNI_RANGE: "${text}" is not FIRST-LAST with 1 <= FIRST <= LAST <= 16777215 (e.g. 1-4095)`);
+  }
+  return { first, last };
+}
+
+/** Parses TSNET_PEER_CIDRS: comma-separated IPv4/IPv6 CIDRs; empty = undefined (the underlay's subnet). */
+export function parsePeerCidrs(text: string | undefined): string[] | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  return text.split(',').map((entry) => {
+    const cidr = entry.trim();
+    const m = /^([0-9a-fA-F.:]+)\/(\d{1,3})$/.exec(cidr);
+    const v4 = m && /^\d{1,3}(\.\d{1,3}){3}$/.test(m[1]!) && m[1]!.split('.').every((b) => Number(b) <= 255);
+    const v6 = m && m[1]!.includes(':');
+    if (!m || (!v4 && !v6) || Number(m[2]) > (v4 ? 32 : 128)) {
+      throw new SettingsError(`TSNET_PEER_CIDRS: "${cidr}" is not an IPv4 or IPv6 CIDR (e.g. 10.0.0.0/24)`);
+    }
+    return cidr;
+  });
 }
 
 export interface DefaultPoolSetting {
@@ -75,6 +113,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     dockerSocket: env.TSNET_DOCKER_SOCKET ?? '/var/run/docker.sock',
     gcIntervalMs: milliseconds(env, 'TSNET_GC_INTERVAL_MS', 60_000),
     gcGraceMs: milliseconds(env, 'TSNET_GC_GRACE_MS', 120_000),
+    vniRange: env.TSNET_VNI_RANGE ? parseVniRange(env.TSNET_VNI_RANGE) : { first: 1, last: 4095 },
+    peerCidrs: parsePeerCidrs(env.TSNET_PEER_CIDRS),
   };
 }
 

@@ -52,7 +52,7 @@ export class Daemon {
       if (rebootedAt) log.info('the host rebooted since the last run: endpoints from before are checked against Docker first');
       const ipam = new Ipam(store, { defaultPools: settings.defaultPools, hostNetworks: parts.hostNetworks, log });
       const datapaths = new Map<NetworkType, DataPath>(parts.datapaths.map((d) => [d.type, d]));
-      const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope });
+      const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope, vniRange: settings.vniRange });
       const started = Date.now();
       await driver.reconcile();
       log.info('reconciled kernel state with the store', {

@@ -22,6 +22,7 @@ import { BadRequestError, ConflictError, NotFoundError } from './errors';
 import { KeyedMutex } from './keyed-mutex';
 import type { EndpointRecord, IpamConfig, NetworkRecord, NetworkType, NodePeer } from './model';
 import { OptionError, parseNetworkOptions } from './options';
+import { allocateVni, releaseVni, type VniRange } from './vni';
 
 type CreateNetworkRequest = z.infer<typeof schemas.createNetwork>;
 type AllocateNetworkRequest = z.infer<typeof schemas.allocateNetwork>;
@@ -32,6 +33,7 @@ type DiscoveryRequest = z.infer<typeof schemas.discovery>;
 
 export interface DriverSettings {
   scope: 'local' | 'global';
+  vniRange?: VniRange;
 }
 
 /** A Linux bridge takes at most 1024 ports. */
@@ -139,8 +141,11 @@ export class NetworkDriver {
         if (err instanceof OptionError) throw new BadRequestError(err.message);
         throw err;
       }
-      const result = { ...options, ...(previous?.options ?? {}) };
-      this.store.transact((tx) => tx.put(allocKey(req.NetworkID), { options: result }));
+      const result = this.store.transact((tx) => {
+        const allocated = allocateVni(tx, req.NetworkID, { ...options, ...(previous?.options ?? {}) }, this.settings.vniRange);
+        tx.put(allocKey(req.NetworkID), { options: allocated });
+        return allocated;
+      });
       return { Options: result };
     });
   }
@@ -151,7 +156,10 @@ export class NetworkDriver {
         this.log.info('FreeNetwork for an unknown allocation: nothing to do', { networkId });
         return {};
       }
-      this.store.transact((tx) => tx.del(allocKey(networkId)));
+      this.store.transact((tx) => {
+        tx.del(allocKey(networkId));
+        releaseVni(tx, networkId);
+      });
       return {};
     });
   }
@@ -300,6 +308,8 @@ export class NetworkDriver {
     const nets = this.networks();
     const eps = this.endpoints();
     for (const datapath of this.datapaths.values()) {
+      // Docker never replays Discover events: hand the stored peers over before the kernel is converged.
+      for (const peer of this.peers()) await datapath.discoverNew(peer).catch((err) => this.log.warn('stored peer not replayed', { peer: peer.address, err: String(err) }));
       const ours = nets.filter((n) => n.type === datapath.type);
       const ids = new Set(ours.map((n) => n.id));
       await datapath.reconcile(ours, eps.filter((e) => ids.has(e.networkId)));

@@ -26,10 +26,10 @@ export const OPTION_TABLE: OptionSpec[] = [
   { name: 'com.docker.network.bridge.host_binding_ipv4', types: ['bridge', 'vxlan'], default: '0.0.0.0', meaning: 'default host address for published ports' },
   { name: 'parent', types: ['macvlan'], default: 'none (internal network)', meaning: 'host interface (or IFACE.VLAN) the macvlan links sit on' },
   { name: 'macvlan_mode', types: ['macvlan'], default: 'bridge', meaning: 'bridge, private, vepa or passthru' },
-  { name: 'vni', types: ['vxlan'], default: 'allocated', meaning: 'VXLAN network identifier (1-16777215)' },
+  { name: 'vni', types: ['vxlan'], default: 'required standalone; allocated in Swarm', meaning: 'VXLAN network identifier (1-16777215), the same on every host' },
   { name: 'vxlan_port', types: ['vxlan'], default: '4789', meaning: 'UDP port of the VXLAN device' },
   { name: 'peers', types: ['vxlan'], default: 'none', meaning: 'comma-separated underlay addresses of the other hosts (standalone)' },
-  { name: 'underlay', types: ['vxlan'], default: 'default route interface', meaning: 'underlay interface name or local address' },
+  { name: 'underlay', types: ['vxlan'], default: "Swarm: the node's data-path address; else the default route's interface", meaning: 'underlay interface name or local address' },
 ];
 
 const BY_NAME = new Map(OPTION_TABLE.map((spec) => [spec.name, spec]));

@@ -1,0 +1,946 @@
+import type { EndpointRecord, NetworkRecord, NodePeer, VxlanOptions } from '../driver/model';
+import type { Logger } from '../log';
+import { MAC_PATTERN } from '../net/address';
+import type { PortBinding } from '../protocol';
+import * as nl from '../netlink';
+import { anycastGatewayMac, EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from './anycast';
+import type { BridgeFirewall, BridgePorts } from './bridge';
+import { DataPathError, type DataPath, type JoinResult } from './datapath';
+import { isMulticastMac } from './mac';
+import {
+  bridgeName,
+  containerVethName,
+  hostVethName,
+  isValidIfname,
+  isValidInstance,
+  ownerMarker,
+  parseOwnerMarker,
+} from './names';
+import { applyFlood, canonicalIp, floodPeers, learnedVteps, planFlood, subnetOf } from './vxlan-peers';
+import { overlayMtu, resolveUnderlay, type Underlay } from './vxlan-underlay';
+
+/**
+ * Multi-host networks on the kernel's VXLAN. Per network on each host:
+ *
+ *   container eth0 ── veth ──┐
+ *   container eth0 ── veth ──┼── bridge ts-<10 of net ID> (gateway IP + anycast gateway MAC)
+ *                            └── vxlan  tsx<12 of net ID> (VNI, UDP port, local underlay address,
+ *                                        learning on, neigh_suppress on its bridge port)
+ *                                  └─ flood entries 00:00:00:00:00:00 dst <peer> for every peer
+ *
+ * - VNI: `-o vni=N`, required outside Swarm (every host must agree, and standalone hosts give the
+ *   "same" network different IDs, so nothing can be derived); in Swarm the manager's AllocateNetwork
+ *   adds it (driver/vni.ts).
+ * - MTU: underlay MTU − 50 (− 70 over IPv6), or com.docker.network.driver.mtu when less; on the
+ *   VXLAN device, the bridge and both ends of every veth (Docker sets no MTU for remote drivers).
+ * - Anycast gateway (anycast.ts): every host's bridge holds the same gateway IP and the MAC derived
+ *   from the VNI; nothing from the gateway crosses the VXLAN; NAT and published ports are per host, on
+ *   the firewall module's usual per-network rules for the bridge.
+ * - Peers: head-end replication (vxlan-peers.ts) to `-o peers` and discovered Swarm nodes; unicast
+ *   destinations are learned by the kernel.
+ *
+ * Ownership: every link carries a marker `tsnet:<instance>:vxlan:net|ep:<id>` (names.ts), so the
+ * bridge data path's reconcile never takes these for its orphans and this one never touches others'.
+ */
+
+/** The VXLAN device of a network: "tsx" + 12 characters of the network ID. */
+export function vxlanName(networkId: string): string {
+  return `tsx${networkId.slice(0, 12)}`;
+}
+
+export interface VxlanDataPathOptions {
+  log: Logger;
+  /** TSNET_INSTANCE: part of every ownership marker. */
+  instance: string;
+  firewall?: BridgeFirewall;
+  ports?: BridgePorts;
+  /** Default: ebtables-nft (anycast.ts). */
+  gatewayFilter?: GatewayFilter;
+  /**
+   * Where a VTEP may become a flood peer from its traffic alone (TSNET_PEER_CIDRS); default: the
+   * subnet of each network's underlay address.
+   */
+  peerCidrs?: string[];
+  /**
+   * Swarm: the peers Docker lists for a network (GET /networks/{id} -> Peers[].IP, fed by Swarm's
+   * gossip); read by the background task only, never inside a request. Undefined: not used.
+   */
+  networkPeers?: (networkId: string) => Promise<string[] | undefined>;
+  /** How often the background task looks for learned VTEPs, in ms (0: never). Default 5000. */
+  peerIntervalMs?: number;
+  /** How often Docker's peer lists are read, in ms (sooner after a Discover event). Default 30000. */
+  dockerPeersIntervalMs?: number;
+  /** How long a node stays a flood peer after DiscoverDelete, in ms. Default 60000. */
+  peerGraceMs?: number;
+}
+
+/** What net.datapath holds for a VXLAN network (what was created; reconcile re-derives the rest). */
+export interface VxlanNetworkState {
+  bridgeName: string;
+  vxlanName: string;
+  vni: number;
+  port: number;
+  /** Local underlay address (IFLA_VXLAN_LOCAL). */
+  local: string;
+  /** The interface `local` lives on (IFLA_VXLAN_LINK, MTU source). */
+  underlay: string;
+  /** Overlay MTU: VXLAN device, bridge, veths, container eth0. */
+  mtu: number;
+  gatewayMac: string;
+}
+
+/** What ep.datapath holds for a VXLAN endpoint (as for the bridge type). */
+export interface VxlanEndpointState {
+  hostIfname: string;
+  containerIfname: string;
+}
+
+/** What the data path works with for one network: the stored state plus the derived pieces. */
+interface NetworkConfig extends VxlanNetworkState {
+  family: 4 | 6;
+  underlayIndex: number;
+  gateways: string[];
+  /** Flood destinations: configured, discovered, listed by Docker, learned from traffic. */
+  peers: string[];
+  /** Where peers may be learned from traffic. */
+  learnScope: string[];
+}
+
+interface Ensured {
+  link: nl.Link;
+  created: boolean;
+  repairs: string[];
+}
+
+/** The kernel's limit on bridge ports (see bridge.ts). */
+const BRIDGE_MAX_PORTS = 1023;
+
+export class VxlanDataPath implements DataPath {
+  readonly type = 'vxlan' as const;
+  private readonly log: Logger;
+  private readonly instance: string;
+  private readonly firewall?: BridgeFirewall;
+  private readonly ports?: BridgePorts;
+  private readonly filter: GatewayFilter;
+  /** The stored networks of this type, by ID, as last created or reconciled (peer events walk them). */
+  private readonly networks = new Map<string, NetworkRecord>();
+  /** Endpoints whose ports this process published (see bridge.ts). */
+  private readonly published = new Set<string>();
+  /** Swarm: the node's own data-path address (DiscoverNew Self), the default underlay address. */
+  private selfAddress?: string;
+  /** Swarm: the other nodes (DiscoverNew), flood destinations of every network. */
+  private readonly discovered = new Set<string>();
+  /** DiscoverDelete grace timers by address. */
+  private readonly leaving = new Map<string, NodeJS.Timeout>();
+  /** Swarm: the peers Docker lists, by network. */
+  private readonly dockerPeers = new Map<string, Set<string>>();
+  /** VTEPs that sent this network's traffic (self-healing), by network; kept while the network lives. */
+  private readonly learned = new Map<string, Set<string>>();
+  private readonly peerCidrs?: string[];
+  private readonly networkPeers?: (networkId: string) => Promise<string[] | undefined>;
+  private readonly peerIntervalMs: number;
+  private readonly dockerPeersIntervalMs: number;
+  private readonly peerGraceMs: number;
+  private timer?: NodeJS.Timeout;
+  private ticking = false;
+  private dockerDirty = true;
+  private lastDockerRead = 0;
+
+  constructor(options: VxlanDataPathOptions) {
+    if (!isValidInstance(options.instance)) throw new Error(`invalid tsnet instance name "${options.instance}"`);
+    this.log = options.log;
+    this.instance = options.instance;
+    this.firewall = options.firewall;
+    this.ports = options.ports;
+    this.filter = options.gatewayFilter ?? new EbtablesGatewayFilter({ instance: options.instance, logger: options.log });
+    this.peerCidrs = options.peerCidrs;
+    this.networkPeers = options.networkPeers;
+    this.peerIntervalMs = options.peerIntervalMs ?? 5000;
+    this.dockerPeersIntervalMs = options.dockerPeersIntervalMs ?? 30_000;
+    this.peerGraceMs = options.peerGraceMs ?? 60_000;
+  }
+
+  /** Stops the background peer task and pending DiscoverDelete timers (shutdown, tests). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const t of this.leaving.values()) clearTimeout(t);
+    this.leaving.clear();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Networks
+
+  async createNetwork(net: NetworkRecord): Promise<Record<string, unknown>> {
+    const config = await this.configOf(net, undefined);
+    const made: string[] = [];
+    try {
+      const bridge = await this.ensureBridge(net, config);
+      if (bridge.created) made.unshift(config.bridgeName);
+      const vxlan = await this.ensureVxlan(net, config, bridge.link);
+      if (vxlan.created) made.unshift(config.vxlanName);
+      await this.ensureFlood(vxlan.link, config.peers);
+      await this.filter.set(filterEntry(config));
+      await this.firewall?.addNetwork(net, config.bridgeName);
+    } catch (err) {
+      if (made.length > 0) {
+        await this.firewall?.removeNetwork(net, config.bridgeName).catch((e) => this.logCleanupFailure('firewall rules', config.bridgeName, e));
+        await this.filter.remove(config.vxlanName).catch((e) => this.logCleanupFailure('gateway filter', config.vxlanName, e));
+        for (const name of made) await this.deleteCreated(name);
+      }
+      throw err;
+    }
+    const state = stateOf(config);
+    // As the driver will store it (peer events and the background task read the stored state).
+    this.networks.set(net.id, { ...net, datapath: { ...state } });
+    this.startBackground();
+    this.log.info('vxlan network ready', { networkId: net.id, ...state, peers: config.peers });
+    return { ...state };
+  }
+
+  async deleteNetwork(net: NetworkRecord): Promise<void> {
+    this.networks.delete(net.id);
+    this.learned.delete(net.id);
+    this.dockerPeers.delete(net.id);
+    const names = this.storedNames(net);
+    if (!names) return; // createNetwork refused it: nothing was made
+    await this.firewall?.removeNetwork(net, names.bridgeName);
+    await this.filter.remove(names.vxlanName);
+    const marker = this.netMarker(net.id);
+    // The VXLAN device first (its FDB goes with it), then the bridge.
+    for (const name of [names.vxlanName, names.bridgeName]) {
+      const link = await nl.findLink(name);
+      if (!link) continue;
+      if (link.alias !== marker) {
+        this.log.warn('link not deleted: it is not marked as this network\'s', { networkId: net.id, link: name, alias: link.alias });
+        continue;
+      }
+      await nl.deleteLink(link);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Endpoints
+
+  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+    const bridge = await this.bridgeFor(net);
+    await this.ensureEndpoint(net, ep, bridge, this.mtuOf(net));
+    return { ...this.endpointNames(ep) };
+  }
+
+  async deleteEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    if (this.published.has(ep.id)) await this.unpublish(net, ep);
+    const { hostIfname } = this.endpointNames(ep);
+    const link = await nl.findLink(hostIfname);
+    if (!link) return;
+    if (link.alias !== this.epMarker(ep.id)) {
+      this.log.warn('veth not deleted: it is not marked as this endpoint\'s', { endpointId: ep.id, link: hostIfname, alias: link.alias });
+      return;
+    }
+    await nl.deleteLink(link);
+  }
+
+  async join(net: NetworkRecord, ep: EndpointRecord, _sandboxKey: string): Promise<JoinResult> {
+    const { hostIfname, containerIfname } = this.endpointNames(ep);
+    if (!(await nl.findLink(containerIfname))) {
+      this.log.warn('container end of the veth pair is missing; recreating the pair', { networkId: net.id, endpointId: ep.id, link: containerIfname });
+      const host = await nl.findLink(hostIfname);
+      if (host && host.alias === this.epMarker(ep.id)) await nl.deleteLink(host);
+      await this.ensureEndpoint(net, ep, await this.bridgeFor(net), this.mtuOf(net));
+    }
+    return { srcName: containerIfname };
+  }
+
+  async leave(_net: NetworkRecord, _ep: EndpointRecord): Promise<void> {}
+
+  /** Published ports, as on the bridge type: DNAT on this host to the container (see bridge.ts). */
+  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+    if (!this.ports || net.internal) return {};
+    if (ep.portBindings.length === 0 && !this.published.has(ep.id)) return {};
+    let mappings: PortBinding[];
+    try {
+      mappings = await this.ports.publishPorts(net, ep.id, ep.address, ep.addressIPv6, ep.portBindings);
+    } catch (err) {
+      this.published.delete(ep.id);
+      throw err;
+    }
+    this.published.add(ep.id);
+    return { publishedPorts: mappings };
+  }
+
+  async revokeExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    if (this.published.has(ep.id) || (ep.externalConnectivity && (ep.portBindings.length > 0 || publishedOf(ep).length > 0))) {
+      await this.unpublish(net, ep);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Peers (Swarm)
+
+  /**
+   * A node joined (Swarm). Self: remember the node's data-path address (the default underlay address
+   * of networks created afterwards). Another node: a flood entry towards it on every network.
+   */
+  async discoverNew(peer: NodePeer): Promise<void> {
+    const address = canonicalIp(peer.address);
+    if (!address) return;
+    if (peer.self) {
+      this.selfAddress = address;
+      return;
+    }
+    const pending = this.leaving.get(address);
+    if (pending) clearTimeout(pending);
+    this.leaving.delete(address);
+    this.dockerDirty = true;
+    if (this.discovered.has(address)) return;
+    this.discovered.add(address);
+    await this.refreshFlood();
+  }
+
+  /**
+   * A node left (Swarm). Never dropped on this one event: Docker's events are late and out of order (a
+   * stale DiscoverDelete can follow the re-join of the same address). The node stops being a
+   * *discovered* peer only after peerGraceMs without a new DiscoverNew, and even then stays a flood
+   * peer while Docker still lists it for a network or it has sent that network's traffic. Flooding
+   * towards a node that is gone costs little; losing a live one cuts it off.
+   */
+  async discoverDelete(peer: NodePeer): Promise<void> {
+    const address = canonicalIp(peer.address);
+    if (!address || peer.self || !this.discovered.has(address)) return;
+    this.dockerDirty = true;
+    if (this.leaving.has(address)) return;
+    const timer = setTimeout(() => {
+      this.leaving.delete(address);
+      this.discovered.delete(address);
+      this.log.info('node gone for the grace period; no longer a discovered peer', { peer: address });
+      void this.refreshFlood();
+    }, this.peerGraceMs);
+    timer.unref();
+    this.leaving.set(address, timer);
+    this.log.info('node left; it stays a flood peer for the grace period', { peer: address, graceMs: this.peerGraceMs });
+  }
+
+  /** The flood destinations of a network now (tests, diagnostics). */
+  async floodPeersOf(net: NetworkRecord): Promise<string[]> {
+    return (await this.configOf(net, net.datapath)).peers;
+  }
+
+  /**
+   * The background peer task: VTEPs that sent a network's traffic (learned FDB entries) become flood
+   * peers (inside the learning scope), and, in Swarm, Docker's peer list of each network is read.
+   * Errors are logged; the task never throws.
+   */
+  async refreshPeers(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = Date.now();
+      const readDocker = this.networkPeers !== undefined && (this.dockerDirty || now - this.lastDockerRead >= this.dockerPeersIntervalMs);
+      if (readDocker) {
+        this.dockerDirty = false;
+        this.lastDockerRead = now;
+        for (const net of this.networks.values()) {
+          try {
+            const listed = await this.networkPeers!(net.id);
+            if (listed) this.dockerPeers.set(net.id, new Set(listed.map((ip) => canonicalIp(ip)).filter((ip): ip is string => !!ip)));
+          } catch (err) {
+            this.dockerDirty = true; // Docker not up yet: ask again next time
+            this.log.debug('Docker peer list not read', { networkId: net.id, err: message(err) });
+          }
+        }
+      }
+      const entries = await nl.listFdbEntries();
+      const locals = (await nl.listAddresses()).map((a) => a.ip);
+      for (const net of this.networks.values()) {
+        try {
+          const config = await this.configOf(net, net.datapath);
+          const link = await nl.findLink(config.vxlanName);
+          if (!link || link.alias !== this.netMarker(net.id)) continue;
+          const fresh = learnedVteps(entries.filter((e) => e.linkIndex === link.index), config.peers, locals, config.learnScope);
+          if (fresh.length > 0) {
+            const set = this.learned.get(net.id) ?? new Set<string>();
+            for (const ip of fresh) set.add(ip);
+            this.learned.set(net.id, set);
+            this.log.info('peers learned from their traffic', { networkId: net.id, peers: fresh });
+          }
+          if (fresh.length > 0 || readDocker) await this.ensureFlood(link, [...config.peers, ...fresh]);
+        } catch (err) {
+          this.log.debug('peer refresh of a network failed', { networkId: net.id, err: message(err) });
+        }
+      }
+    } catch (err) {
+      this.log.warn('peer refresh failed', { err: message(err) });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private startBackground(): void {
+    if (this.timer || this.peerIntervalMs <= 0) return;
+    this.timer = setInterval(() => void this.refreshPeers(), this.peerIntervalMs);
+    this.timer.unref();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reconcile
+
+  /**
+   * Converges the kernel to the stored VXLAN networks and endpoints: bridge, VXLAN device, flood
+   * entries, gateway filter and firewall rules of every network; every endpoint's veth; published
+   * ports; links carrying this instance's vxlan markers that no record refers to are deleted, and the
+   * gateway filter holds exactly the stored networks' rules. Keeps going past failures and throws one
+   * error listing them at the end.
+   */
+  async reconcile(nets: NetworkRecord[], eps: EndpointRecord[]): Promise<void> {
+    const ours = nets.filter((n) => n.type === this.type);
+    const failures: string[] = [];
+    const bridges = new Map<string, { link: nl.Link; mtu: number }>();
+    const entries: GatewayFilterEntry[] = [];
+    this.networks.clear();
+
+    for (const net of ours) {
+      this.networks.set(net.id, net);
+      try {
+        const config = await this.configOf(net, net.datapath);
+        const bridge = await this.ensureBridge(net, config);
+        this.logRepair(bridge, 'bridge', { networkId: net.id, bridge: config.bridgeName });
+        const vxlan = await this.ensureVxlan(net, config, bridge.link);
+        this.logRepair(vxlan, 'vxlan device', { networkId: net.id, vxlan: config.vxlanName });
+        await this.ensureFlood(vxlan.link, config.peers);
+        entries.push(filterEntry(config));
+        await this.firewall?.addNetwork(net, config.bridgeName);
+        bridges.set(net.id, { link: bridge.link, mtu: config.mtu });
+      } catch (err) {
+        failures.push(`network ${net.id}: ${message(err)}`);
+        this.log.error('reconcile: network not repaired', { networkId: net.id, err: message(err) });
+        // Keep its gateway rules if its device is still there.
+        const names = this.storedNames(net);
+        const state = net.datapath as Partial<VxlanNetworkState>;
+        if (names && typeof state.gatewayMac === 'string') {
+          entries.push({ device: names.vxlanName, mac: state.gatewayMac, ipv4: ipv4Gateways(net) });
+        }
+      }
+    }
+
+    try {
+      await this.filter.replaceAll(entries);
+    } catch (err) {
+      failures.push(`gateway filter: ${message(err)}`);
+      this.log.error('reconcile: gateway filter not restored', { err: message(err) });
+    }
+
+    for (const ep of eps) {
+      const net = ours.find((n) => n.id === ep.networkId);
+      const bridge = bridges.get(ep.networkId);
+      if (!net || !bridge) continue;
+      try {
+        const result = await this.ensureEndpoint(net, ep, bridge.link, bridge.mtu);
+        this.logRepair(result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
+      } catch (err) {
+        failures.push(`endpoint ${ep.id}: ${message(err)}`);
+        this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: message(err) });
+      }
+    }
+
+    await this.reconcilePorts(ours, eps, failures);
+
+    const wanted = { net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) };
+    const orphans = (await nl.listLinks()).filter((link) => {
+      const marker = parseOwnerMarker(link.alias);
+      return marker?.instance === this.instance && marker.type === this.type && !wanted[marker.object].has(marker.id);
+    });
+    // Endpoints first, then VXLAN devices, then bridges.
+    const rank = (l: nl.Link) => (parseOwnerMarker(l.alias)!.object === 'ep' ? 0 : l.kind === 'vxlan' ? 1 : 2);
+    orphans.sort((a, b) => rank(a) - rank(b));
+    for (const link of orphans) {
+      try {
+        if (await nl.deleteLink(link)) this.log.info('reconcile: deleted orphan link', { link: link.name, alias: link.alias });
+      } catch (err) {
+        failures.push(`orphan ${link.name}: ${message(err)}`);
+        this.log.error('reconcile: orphan link not deleted', { link: link.name, err: message(err) });
+      }
+    }
+
+    if (ours.length > 0) this.startBackground();
+    if (failures.length > 0) {
+      throw new Error(`vxlan reconcile left ${failures.length} problem(s): ${failures.join('; ')}`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Configuration
+
+  /**
+   * The network's effective configuration. At creation (`stored` undefined) everything is derived
+   * from the options and the host; at reconcile the stored names, VNI, port and MTU are kept and the
+   * underlay is looked up again (the stored address first: it may have moved after a reboot).
+   */
+  private async configOf(net: NetworkRecord, stored: Record<string, unknown> | undefined): Promise<NetworkConfig> {
+    if (net.options.type !== 'vxlan') throw new DataPathError(`network ${net.id} is not a vxlan network`);
+    const options: VxlanOptions = net.options;
+    const vni = options.vni ?? numberField(stored, 'vni');
+    if (vni === undefined) {
+      throw new DataPathError(
+        'a vxlan network needs -o vni=N (1-16777215) outside Swarm: run the same `docker network create -d tsnet ' +
+          '-o type=vxlan -o vni=N -o peers=...` on every host (the VNI is what makes them one network)',
+      );
+    }
+    const port = options.port;
+    const storedLocal = stringField(stored, 'local');
+    let underlay: Underlay;
+    try {
+      underlay = await resolveUnderlay(options.underlay ?? storedLocal, options.underlay ? undefined : this.selfAddress);
+    } catch (err) {
+      if (!storedLocal || options.underlay) throw err;
+      // The stored address is gone: take the underlay as a new network would, and say so.
+      underlay = await resolveUnderlay(undefined, this.selfAddress);
+      this.log.warn('the underlay address of the network changed', { networkId: net.id, was: storedLocal, now: underlay.local });
+    }
+    const storedMtu = numberField(stored, 'mtu');
+    let mtu: number;
+    if (storedMtu !== undefined) {
+      mtu = storedMtu;
+    } else {
+      const result = overlayMtu(underlay.link.mtu, underlay.family, options.mtu);
+      if (result.lowered) {
+        this.log.warn('requested MTU lowered to what the underlay carries', { networkId: net.id, requested: options.mtu, mtu: result.mtu, underlay: underlay.link.name });
+      }
+      mtu = result.mtu;
+    }
+    const localAddresses = (await nl.listAddresses()).map((a) => a.ip);
+    const others = [...this.discovered, ...(this.dockerPeers.get(net.id) ?? []), ...(this.learned.get(net.id) ?? [])];
+    const peers = floodPeers(options.peers, others, localAddresses, underlay.family);
+    const bridge = stringField(stored, 'bridgeName') ?? options.bridgeName ?? bridgeName(net.id);
+    const vxlan = stringField(stored, 'vxlanName') ?? vxlanName(net.id);
+    for (const name of [bridge, vxlan]) {
+      if (!isValidIfname(name)) throw new DataPathError(`invalid interface name "${name}": 1-15 characters, no '/', ':' or spaces`);
+    }
+    return {
+      bridgeName: bridge,
+      vxlanName: vxlan,
+      vni,
+      port,
+      local: underlay.local,
+      underlay: underlay.link.name,
+      underlayIndex: underlay.link.index,
+      family: underlay.family,
+      mtu,
+      gatewayMac: anycastGatewayMac(vni),
+      gateways: gatewaysOf(net),
+      peers,
+      learnScope: this.peerCidrs ?? [subnetOf(underlay.local, underlay.prefixLen)],
+    };
+  }
+
+  private storedNames(net: NetworkRecord): { bridgeName: string; vxlanName: string } | undefined {
+    const stored = net.datapath ?? {};
+    const bridge = stringField(stored, 'bridgeName');
+    const vxlan = stringField(stored, 'vxlanName');
+    if (!bridge || !vxlan || !isValidIfname(bridge) || !isValidIfname(vxlan)) return undefined;
+    return { bridgeName: bridge, vxlanName: vxlan };
+  }
+
+  private mtuOf(net: NetworkRecord): number {
+    const mtu = numberField(net.datapath, 'mtu');
+    if (mtu === undefined) throw new DataPathError(`network ${net.id} has no stored overlay MTU (was it created by this tsnet?)`);
+    return mtu;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Create-or-verify
+
+  /** The bridge: marked, anycast gateway MAC, overlay MTU, gateway addresses, up. */
+  private async ensureBridge(net: NetworkRecord, config: NetworkConfig): Promise<Ensured> {
+    const name = config.bridgeName;
+    const marker = this.netMarker(net.id);
+    let link = await nl.findLink(name);
+    let created = false;
+    if (link) {
+      this.checkOwnership(link, marker, 'bridge');
+    } else {
+      try {
+        link = await nl.createLink({ kind: 'bridge', name, mtu: config.mtu, mac: config.gatewayMac });
+      } catch (err) {
+        if (nl.hasCode(err, 'EEXIST')) throw this.foreign(name);
+        throw err;
+      }
+      created = true;
+    }
+    const repairs: string[] = [];
+    try {
+      if (link.alias !== marker) await nl.setAlias(link, marker);
+      if (link.mac !== config.gatewayMac) {
+        await nl.setMac(link, config.gatewayMac);
+        repairs.push(`mac ${link.mac} -> ${config.gatewayMac}`);
+      }
+      if (link.mtu !== config.mtu) {
+        await nl.setMtu(link, config.mtu);
+        repairs.push(`mtu ${link.mtu} -> ${config.mtu}`);
+      }
+      const present = new Set((await nl.listAddresses({ link: link.index })).map((a) => normalCidr(a.cidr)));
+      for (const gateway of config.gateways) {
+        if (present.has(normalCidr(gateway))) continue;
+        await nl.addAddress(link, gateway, { nodad: nl.parseCidr(gateway).family === 6 });
+        repairs.push(`added gateway ${gateway}`);
+      }
+      if (!link.up) {
+        await nl.setLinkUp(link);
+        repairs.push('set up');
+      }
+    } catch (err) {
+      if (created) await this.deleteCreated(name);
+      throw err;
+    }
+    return { link, created, repairs: created ? [] : repairs };
+  }
+
+  /**
+   * The VXLAN device: marked, with the network's VNI, port, local address, underlay link and learning,
+   * on the bridge with neigh_suppress, overlay MTU, up. A device whose VXLAN attributes differ (they
+   * cannot be changed in place) is made again; a VNI another device already uses on this port is
+   * refused with the name of its owner.
+   */
+  private async ensureVxlan(net: NetworkRecord, config: NetworkConfig, bridge: nl.Link): Promise<Ensured> {
+    const name = config.vxlanName;
+    const marker = this.netMarker(net.id);
+    let link = await nl.findLink(name);
+    let created = false;
+    const repairs: string[] = [];
+    if (link) {
+      this.checkOwnership(link, marker, 'vxlan');
+      const drift = vxlanDrift(link, config);
+      if (drift.length > 0) {
+        this.log.warn('vxlan device differs from the network; making it again', { networkId: net.id, vxlan: name, drift });
+        await nl.deleteLink(link);
+        repairs.push(`recreated (${drift.join(', ')})`);
+        link = undefined;
+      }
+    }
+    if (!link) {
+      await this.checkVniFree(config, net.id);
+      try {
+        link = await nl.createLink({
+          kind: 'vxlan',
+          name,
+          vni: config.vni,
+          port: config.port,
+          local: config.local,
+          learning: true,
+          underlayIndex: config.underlayIndex,
+          mtu: config.mtu,
+          masterIndex: bridge.index,
+        });
+      } catch (err) {
+        if (nl.hasCode(err, 'EEXIST')) {
+          if (await nl.findLink(name)) throw this.foreign(name);
+          await this.checkVniFree(config, net.id);
+          throw new DataPathError(`VNI ${config.vni} on UDP port ${config.port} is already in use on this host`);
+        }
+        throw err;
+      }
+      created = repairs.length === 0;
+    }
+    try {
+      if (link.alias !== marker) await nl.setAlias(link, marker);
+      if (link.masterIndex !== bridge.index) {
+        await nl.setMaster(link, bridge);
+        if (!created) repairs.push(`master -> ${bridge.name}`);
+      }
+      if (link.mtu !== config.mtu) {
+        await nl.setMtu(link, config.mtu);
+        repairs.push(`mtu ${link.mtu} -> ${config.mtu}`);
+      }
+      // ARP/ND for the bridge's own (gateway) addresses is then never flooded to the VXLAN (anycast.ts).
+      await nl.setBridgePortOptions(link, { neighSuppress: true, learning: true });
+      if (!link.up) {
+        await nl.setLinkUp(link);
+        if (!created) repairs.push('set up');
+      }
+    } catch (err) {
+      if (created) await this.deleteCreated(name);
+      throw err;
+    }
+    return { link, created, repairs: created ? [] : repairs };
+  }
+
+  /** Refuses a VNI that another VXLAN device already uses on the same port and family. */
+  private async checkVniFree(config: NetworkConfig, networkId: string): Promise<void> {
+    const marker = this.netMarker(networkId);
+    for (const link of await nl.listLinks()) {
+      if (link.kind !== 'vxlan' || !link.vxlan || (link.name === config.vxlanName && link.alias === marker)) continue;
+      if (link.vxlan.vni !== config.vni || (link.vxlan.port ?? 8472) !== config.port) continue;
+      const family = link.vxlan.local === undefined ? undefined : link.vxlan.local.includes(':') ? 6 : 4;
+      if (family !== undefined && family !== config.family) continue;
+      const owner = parseOwnerMarker(link.alias);
+      if (owner && owner.type === 'vxlan' && owner.object === 'net') {
+        throw new DataPathError(
+          `VNI ${config.vni} (UDP port ${config.port}) is already used by tsnet vxlan network ${owner.id.slice(0, 12)}` +
+            `${owner.instance === this.instance ? '' : ` of tsnet instance ${owner.instance}`} on this host (interface ${link.name}); ` +
+            'give this network another -o vni',
+        );
+      }
+      throw new DataPathError(
+        `VNI ${config.vni} (UDP port ${config.port}) is already used on this host by interface ${link.name}, which tsnet does not manage; ` +
+          'give this network another -o vni (or -o vxlan_port)',
+      );
+    }
+  }
+
+  /** Makes the device's flood entries exactly `peers`. */
+  private async ensureFlood(vxlan: nl.Link, peers: string[]): Promise<void> {
+    const plan = planFlood(peers, await nl.listFdbEntries({ linkIndex: vxlan.index }));
+    if (plan.add.length === 0 && plan.remove.length === 0) return;
+    await applyFlood(vxlan.index, plan);
+    this.log.info('flood entries updated', { vxlan: vxlan.name, added: plan.add, removed: plan.remove });
+  }
+
+  /** After a peer event: every known network's flood entries again. */
+  private async refreshFlood(): Promise<void> {
+    for (const net of this.networks.values()) {
+      try {
+        const config = await this.configOf(net, net.datapath);
+        const link = await nl.findLink(config.vxlanName);
+        if (link && link.alias === this.netMarker(net.id)) await this.ensureFlood(link, config.peers);
+      } catch (err) {
+        this.log.error('flood entries not updated', { networkId: net.id, err: message(err) });
+      }
+    }
+  }
+
+  /** A veth pair on the bridge, as the bridge type makes it, with the overlay MTU. */
+  private async ensureEndpoint(net: NetworkRecord, ep: EndpointRecord, bridge: nl.Link, mtu: number): Promise<Ensured> {
+    const { hostIfname, containerIfname } = this.endpointNames(ep);
+    const mac = macOf(ep);
+    const marker = this.epMarker(ep.id);
+    let link = await nl.findLink(hostIfname);
+    let created = false;
+    if (link) {
+      this.checkOwnership(link, marker, 'veth');
+    } else {
+      try {
+        link = await nl.createLink({ kind: 'veth', name: hostIfname, mtu, masterIndex: bridge.index, peer: { name: containerIfname, mtu, mac } });
+      } catch (err) {
+        if (nl.hasCode(err, 'EEXIST')) throw this.foreign((await nl.findLink(containerIfname)) ? containerIfname : hostIfname);
+        if (nl.hasCode(err, 'EXFULL')) {
+          throw new DataPathError(`bridge ${bridge.name} already has ${BRIDGE_MAX_PORTS} ports, the kernel's limit: network ${net.id} cannot take another endpoint on this host`);
+        }
+        throw err;
+      }
+      created = true;
+    }
+    const repairs: string[] = [];
+    try {
+      if (link.alias !== marker) await nl.setAlias(link, marker);
+      if (link.masterIndex !== bridge.index) {
+        await nl.setMaster(link, bridge);
+        if (!created) repairs.push(`master -> ${bridge.name}`);
+      }
+      // Hairpin: a container reaching its own published port through a host address.
+      await nl.setHairpin(link);
+      if (link.mtu !== mtu) {
+        await nl.setMtu(link, mtu);
+        repairs.push(`mtu ${link.mtu} -> ${mtu}`);
+      }
+      if (!link.up) {
+        await nl.setLinkUp(link);
+        if (!created) repairs.push('set up');
+      }
+    } catch (err) {
+      if (created) await this.deleteCreated(hostIfname);
+      throw err;
+    }
+    return { link, created, repairs: created ? [] : repairs };
+  }
+
+  /** The network's bridge, the whole network repaired first if it has gone missing. */
+  private async bridgeFor(net: NetworkRecord): Promise<nl.Link> {
+    const names = this.storedNames(net);
+    const link = names && (await nl.findLink(names.bridgeName));
+    if (link) {
+      this.checkOwnership(link, this.netMarker(net.id), 'bridge');
+      return link;
+    }
+    this.log.warn('network bridge missing; recreating the network\'s devices', { networkId: net.id, bridge: names?.bridgeName });
+    const config = await this.configOf(net, net.datapath);
+    const bridge = await this.ensureBridge(net, config);
+    const vxlan = await this.ensureVxlan(net, config, bridge.link);
+    await this.ensureFlood(vxlan.link, config.peers);
+    await this.filter.set(filterEntry(config));
+    await this.firewall?.addNetwork(net, config.bridgeName);
+    return bridge.link;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Published ports
+
+  private async unpublish(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    if (!this.ports) return;
+    await this.ports.unpublishPorts(net, ep.id);
+    this.published.delete(ep.id);
+  }
+
+  /**
+   * Republishes the stored mappings of this type's endpoints one by one (publishPorts), not through
+   * the publisher's reconcile: that one drops every endpoint it is not given, and the bridge data
+   * path calls it with its own endpoints only. Must therefore run after the bridge data path's
+   * reconcile (main.ts registers VXLAN after bridge).
+   */
+  private async reconcilePorts(nets: NetworkRecord[], eps: EndpointRecord[], failures: string[]): Promise<void> {
+    if (!this.ports) return;
+    this.published.clear();
+    for (const ep of eps) {
+      const net = nets.find((n) => n.id === ep.networkId);
+      if (!net || net.internal || !ep.externalConnectivity) continue;
+      const bindings = Array.isArray(ep.datapath?.publishedPorts) ? publishedOf(ep) : ep.portBindings;
+      if (bindings.length === 0) continue;
+      try {
+        await this.ports.publishPorts(net, ep.id, ep.address, ep.addressIPv6, bindings);
+        this.published.add(ep.id);
+      } catch (err) {
+        // One lost port must not keep tsnet from starting (as for the bridge type).
+        this.log.error('reconcile: published ports of an endpoint could not be restored; the container has none now', {
+          networkId: net.id,
+          endpointId: ep.id,
+          err: message(err),
+        });
+        if (!/already allocated/.test(message(err))) failures.push(`published ports of ${ep.id}: ${message(err)}`);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Names, markers, ownership
+
+  private netMarker(networkId: string): string {
+    return ownerMarker({ instance: this.instance, type: this.type, object: 'net', id: networkId });
+  }
+
+  private epMarker(endpointId: string): string {
+    return ownerMarker({ instance: this.instance, type: this.type, object: 'ep', id: endpointId });
+  }
+
+  private endpointNames(ep: EndpointRecord): VxlanEndpointState {
+    const host = ep.datapath?.hostIfname;
+    const container = ep.datapath?.containerIfname;
+    const names = {
+      hostIfname: typeof host === 'string' && host !== '' ? host : hostVethName(ep.id),
+      containerIfname: typeof container === 'string' && container !== '' ? container : containerVethName(ep.id),
+    };
+    for (const name of [names.hostIfname, names.containerIfname]) {
+      if (!isValidIfname(name)) throw new DataPathError(`endpoint ID "${ep.id}" gives an invalid interface name "${name}"`);
+    }
+    return names;
+  }
+
+  private checkOwnership(link: nl.Link, marker: string, kind: string): void {
+    if (link.alias === marker && link.kind === kind) return;
+    const owner = parseOwnerMarker(link.alias);
+    if (owner && link.alias !== marker) {
+      throw new DataPathError(
+        `interface ${link.name} already exists and belongs to tsnet ${owner.type} ${owner.object === 'net' ? 'network' : 'endpoint'} ` +
+          `${owner.id} (instance ${owner.instance})`,
+      );
+    }
+    if (link.alias === marker) throw new DataPathError(`interface ${link.name} is marked as tsnet's but is a ${link.kind ?? 'device'}, not a ${kind}`);
+    throw this.foreign(link.name);
+  }
+
+  private foreign(name: string): DataPathError {
+    return new DataPathError(`interface ${name} already exists and is not managed by tsnet`);
+  }
+
+  private async deleteCreated(name: string): Promise<void> {
+    try {
+      await nl.deleteLink(name);
+    } catch (err) {
+      this.logCleanupFailure('link', name, err);
+    }
+  }
+
+  private logCleanupFailure(what: string, name: string, err: unknown): void {
+    this.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: message(err) });
+  }
+
+  private logRepair(result: Ensured, what: string, fields: Record<string, unknown>): void {
+    if (result.created) this.log.info(`reconcile: recreated missing ${what}`, fields);
+    else if (result.repairs.length > 0) this.log.info(`reconcile: repaired ${what}`, { ...fields, repairs: result.repairs });
+  }
+}
+
+/** The VXLAN attributes of an existing device that differ from the network's. */
+export function vxlanDrift(link: nl.Link, config: Pick<NetworkConfig, 'vni' | 'port' | 'local' | 'underlayIndex'>): string[] {
+  const info = link.vxlan ?? {};
+  const drift: string[] = [];
+  if (info.vni !== config.vni) drift.push(`vni ${info.vni} != ${config.vni}`);
+  if ((info.port ?? 8472) !== config.port) drift.push(`port ${info.port} != ${config.port}`);
+  if ((info.local && canonicalIp(info.local)) !== canonicalIp(config.local)) drift.push(`local ${info.local} != ${config.local}`);
+  if (info.learning === false) drift.push('learning off');
+  if (info.underlayIndex !== undefined && info.underlayIndex !== config.underlayIndex) drift.push(`underlay #${info.underlayIndex} != #${config.underlayIndex}`);
+  return drift;
+}
+
+function stateOf(config: NetworkConfig): VxlanNetworkState {
+  return {
+    bridgeName: config.bridgeName,
+    vxlanName: config.vxlanName,
+    vni: config.vni,
+    port: config.port,
+    local: config.local,
+    underlay: config.underlay,
+    mtu: config.mtu,
+    gatewayMac: config.gatewayMac,
+  };
+}
+
+function filterEntry(config: NetworkConfig): GatewayFilterEntry {
+  return { device: config.vxlanName, mac: config.gatewayMac, ipv4: config.gateways.filter((g) => !g.includes(':')).map((g) => g.split('/')[0]!) };
+}
+
+/** Gateway "ip/len" of every IPv4 and IPv6 pool that has one. */
+function gatewaysOf(net: NetworkRecord): string[] {
+  const gateways = [...net.ipv4, ...net.ipv6].map((pool) => pool.gateway).filter((g): g is string => !!g);
+  for (const gateway of gateways) {
+    try {
+      nl.parseCidr(gateway);
+    } catch {
+      throw new DataPathError(`invalid gateway "${gateway}" for network ${net.id}: need "ip/len"`);
+    }
+  }
+  return gateways;
+}
+
+function ipv4Gateways(net: NetworkRecord): string[] {
+  return net.ipv4.map((p) => p.gateway).filter((g): g is string => !!g).map((g) => g.split('/')[0]!);
+}
+
+function macOf(ep: EndpointRecord): string | undefined {
+  if (!ep.macAddress) return undefined;
+  if (!MAC_PATTERN.test(ep.macAddress) || isMulticastMac(ep.macAddress)) {
+    throw new DataPathError(`invalid MAC address "${ep.macAddress}" for endpoint ${ep.id}: need a unicast MAC`);
+  }
+  return ep.macAddress.toLowerCase();
+}
+
+function publishedOf(ep: EndpointRecord): PortBinding[] {
+  const stored = ep.datapath?.publishedPorts;
+  return Array.isArray(stored) ? (stored as PortBinding[]) : [];
+}
+
+function numberField(record: Record<string, unknown> | undefined, key: string): number | undefined {
+  const v = record?.[key];
+  return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
+}
+
+function stringField(record: Record<string, unknown> | undefined, key: string): string | undefined {
+  const v = record?.[key];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function normalCidr(cidr: string): string {
+  const { ip, prefixLen } = nl.parseCidr(cidr);
+  return nl.formatCidr(ip, prefixLen);
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

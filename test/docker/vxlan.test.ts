@@ -1,0 +1,205 @@
+// Real-Docker tier for the VXLAN data path, standalone (no Swarm): two hosts (namespaces with their own
+// dockerd and tsnet) on one underlay bridge, the same `docker network create -o type=vxlan -o vni=42
+// -o peers=…` on each, with --ip-range slices of one subnet. The underlay namespace's bridge also
+// holds the "outside" address, which has no route to the overlay subnet (replies need masquerade).
+import assert from 'node:assert/strict';
+import { canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, run, Underlay } from '../harness';
+import { dk, dkFails, IMAGE, runSleeper, TSNET_ENTRY } from '../support/docker-scenario';
+
+const OUTSIDE = '10.210.0.254';
+const H1 = '10.210.0.1';
+const H2 = '10.210.0.2';
+const UNDERLAY_MTU = 1400;
+const OVERLAY_MTU = UNDERLAY_MTU - 50;
+const VNI = 42;
+const GATEWAY = '10.77.0.1';
+const GATEWAY_MAC = '02:74:73:00:00:2a';
+
+/** ICMP echo with DF forced (busybox ping cannot set it): exit 0 reply, 1 none, 2 refused to send. */
+const DF_PING = String.raw`
+use strict; use Socket;
+my ($dst, $size) = @ARGV;
+socket(my $s, PF_INET, SOCK_RAW, 1) or die "socket: $!";
+setsockopt($s, 0, 10, pack('i', 2)) or die "setsockopt: $!";
+my $id = $$ & 0xffff;
+my $pkt = pack('CCnnn', 8, 0, 0, $id, 1) . ('x' x $size);
+my $sum = 0; $sum += $_ for unpack('n*', $pkt . (length($pkt) % 2 ? "\0" : ''));
+$sum = ($sum >> 16) + ($sum & 0xffff); $sum += $sum >> 16;
+substr($pkt, 2, 2) = pack('n', ~$sum & 0xffff);
+send($s, $pkt, 0, sockaddr_in(0, inet_aton($dst))) or do { print "send: $!\n"; exit 2 };
+my $end = time + 2;
+while (time <= $end) {
+  my $rin = ''; vec($rin, fileno($s), 1) = 1;
+  last unless select(my $r = $rin, undef, undef, 1);
+  recv($s, my $buf, 65535, 0);
+  my $ihl = (ord($buf) & 15) * 4;
+  my ($type, $code, $ck, $rid) = unpack('CCnn', substr($buf, $ihl));
+  if ($type == 0 && $rid == $id) { print "reply\n"; exit 0 }
+}
+print "timeout\n"; exit 1;
+`;
+
+describe('docker: vxlan networks across two standalone hosts', function () {
+  let underlay: Underlay | undefined;
+  let h1: DockerHost | undefined;
+  let h2: DockerHost | undefined;
+  const hosts = () => [h1!, h2!];
+
+  before(async function () {
+    const can = canRunDocker();
+    if (!can.ok) {
+      console.warn(`*** SKIPPING docker tier: ${can.reason} ***`);
+      this.skip();
+    }
+    await cleanupStale();
+    underlay = await Underlay.create('vxsw');
+    await underlay.ip(['addr', 'add', `${OUTSIDE}/24`, 'dev', 'br0']);
+    const start = (name: string, address: string) =>
+      DockerHost.start({ name, underlay: underlay!.attach(`${address}/24`), tsnet: { entry: TSNET_ENTRY, env: { TSNET_LOG_LEVEL: 'debug' } } });
+    [h1, h2] = await Promise.all([start('vx1', H1), start('vx2', H2)]);
+    for (const h of hosts()) {
+      // A smaller underlay MTU than the usual 1500, so the overlay's is visibly derived from it; and a
+      // default route (to the outside address), which is where tsnet takes the underlay from.
+      await h.exec(['ip', 'link', 'set', 'eth0', 'mtu', String(UNDERLAY_MTU)]);
+      await h.exec(['ip', 'route', 'add', 'default', 'via', OUTSIDE]);
+    }
+    await Promise.all(hosts().map((h) => ensureBusyboxImage(h, IMAGE)));
+    await Promise.all(hosts().map((h) => h.startTsnet()));
+  });
+
+  after(async function () {
+    if (this.currentTest?.state === 'failed') {
+      for (const h of [h1, h2]) if (h) console.error(`--- tsnet log (${h.name}) ---\n${h.tsnetLog().slice(-6000)}`);
+    }
+    await Promise.all([h1?.stop(), h2?.stop()]);
+    await underlay?.destroy();
+  });
+
+  const createOverlay = (h: DockerHost, slice: string, name = 'ov', vni = VNI) =>
+    dk(
+      h,
+      'network', 'create', '-d', 'tsnet',
+      '-o', 'type=vxlan', '-o', `vni=${vni}`, '-o', `peers=${H1},${H2}`,
+      '--subnet', '10.77.0.0/24', '--gateway', GATEWAY, '--ip-range', slice,
+      name,
+    );
+  const ping = (h: DockerHost, c: string, target: string) => h.docker(['exec', c, 'ping', '-c', '1', '-W', '2', target], { allowFail: true });
+  const ipOf = (h: DockerHost, c: string) => dk(h, 'inspect', '-f', '{{(index .NetworkSettings.Networks "ov").IPAddress}}', c);
+  const macOf = (h: DockerHost, c: string) => dk(h, 'inspect', '-f', '{{(index .NetworkSettings.Networks "ov").MacAddress}}', c);
+  const neighbour = (h: DockerHost, c: string, ip: string) => dk(h, 'exec', c, 'ip', 'neigh', 'show', ip);
+  const ourLinks = async (h: DockerHost) =>
+    (JSON.parse((await h.exec(['ip', '-j', 'link', 'show'])).stdout) as { ifname: string; ifalias?: string }[])
+      .filter((l) => l.ifalias?.startsWith('tsnet:'))
+      .map((l) => l.ifname);
+  const vxlanFdb = async (h: DockerHost) =>
+    (JSON.parse((await h.exec(['bridge', '-j', 'fdb', 'show'])).stdout) as { dst?: string; ifname: string }[]).filter((e) => e.dst);
+
+  let ip1 = '';
+  let ip2 = '';
+
+  it('the same create on both hosts makes one network: containers on different hosts reach each other (ARP both ways)', async () => {
+    await createOverlay(h1!, '10.77.0.0/25');
+    await createOverlay(h2!, '10.77.0.128/25');
+    await runSleeper(h1!, 'c1', 'ov');
+    await runSleeper(h2!, 'c2', 'ov');
+    ip1 = await ipOf(h1!, 'c1');
+    ip2 = await ipOf(h2!, 'c2');
+    assert.match(ip1, /^10\.77\.0\.([0-9]|[1-9][0-9]|1[01][0-9]|12[0-7])$/, 'h1 allocates from its slice');
+    assert.match(ip2, /^10\.77\.0\.(1[3-9][0-9]|2[0-5][0-9]|12[89])$/, 'h2 allocates from its slice');
+    assert.equal((await ping(h1!, 'c1', ip2)).code, 0, 'c1 (h1) -> c2 (h2)');
+    assert.equal((await ping(h2!, 'c2', ip1)).code, 0, 'c2 (h2) -> c1 (h1)');
+    assert.match(await neighbour(h1!, 'c1', ip2), new RegExp(await macOf(h2!, 'c2')));
+    assert.match(await neighbour(h2!, 'c2', ip1), new RegExp(await macOf(h1!, 'c1')));
+    for (const [h, c] of [[h1!, 'c1'], [h2!, 'c2']] as const) {
+      assert.deepEqual((await dk(h, 'exec', c, 'ls', '/sys/class/net')).split(/\s+/).sort(), ['eth0', 'lo'], `${c}: one interface, no docker_gwbridge`);
+    }
+  });
+
+  it("eth0's MTU is the underlay's minus 50; a DF ping of MTU-28 bytes passes, MTU-27 fails", async () => {
+    assert.equal(await dk(h1!, 'exec', 'c1', 'cat', '/sys/class/net/eth0/mtu'), String(OVERLAY_MTU));
+    assert.equal(await dk(h2!, 'exec', 'c2', 'cat', '/sys/class/net/eth0/mtu'), String(OVERLAY_MTU));
+    const df = (size: number) => h1!.inContainerNs('c1', ['perl', '-e', DF_PING, ip2, String(size)], { allowFail: true });
+    const ok = await df(OVERLAY_MTU - 28);
+    assert.equal(ok.code, 0, `DF ping of ${OVERLAY_MTU - 28} bytes: ${ok.stdout}`);
+    const tooBig = await df(OVERLAY_MTU - 27);
+    assert.notEqual(tooBig.code, 0, `DF ping of ${OVERLAY_MTU - 27} bytes: ${tooBig.stdout}`);
+  });
+
+  it('TCP works across the hosts', async () => {
+    await dk(h2!, 'exec', '-d', 'c2', 'sh', '-c', 'nc -l -p 5000 > /tmp/got');
+    let sent = false;
+    for (let i = 0; i < 20 && !sent; i++) {
+      sent = (await h1!.docker(['exec', 'c1', 'sh', '-c', `echo hello over vxlan | nc -w 2 ${ip2} 5000`], { allowFail: true })).code === 0;
+      if (!sent) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(sent, 'connected');
+    let got = '';
+    for (let i = 0; i < 20 && got === ''; i++) {
+      got = await dk(h2!, 'exec', 'c2', 'cat', '/tmp/got');
+      if (got === '') await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(got, 'hello over vxlan');
+  });
+
+  it("each container's gateway is its own host's (same IP and MAC everywhere); outbound works with the other host's tsnet stopped", async () => {
+    assert.equal((await ping(h1!, 'c1', GATEWAY)).code, 0);
+    assert.equal((await ping(h2!, 'c2', GATEWAY)).code, 0);
+    assert.match(await neighbour(h1!, 'c1', GATEWAY), new RegExp(`lladdr ${GATEWAY_MAC}`));
+    assert.match(await neighbour(h2!, 'c2', GATEWAY), new RegExp(`lladdr ${GATEWAY_MAC}`));
+    await h2!.stopTsnet();
+    try {
+      assert.equal((await ping(h1!, 'c1', OUTSIDE)).code, 0, 'c1 -> outside (masqueraded by h1)');
+      assert.equal((await ping(h2!, 'c2', OUTSIDE)).code, 0, 'c2 -> outside (masqueraded by h2, whose tsnet is stopped)');
+      assert.equal((await ping(h1!, 'c1', ip2)).code, 0, 'c1 -> c2 still');
+    } finally {
+      await h2!.startTsnet();
+    }
+    assert.equal((await ping(h1!, 'c1', ip2)).code, 0, 'c1 -> c2 after h2 tsnet restarted (reconcile left it working)');
+  });
+
+  it('-p publishes on the container\'s own host', async () => {
+    await runSleeper(h2!, 'web', 'ov', '-p', '8080:80');
+    await dk(h2!, 'exec', '-d', 'web', 'sh', '-c', 'nc -l -p 80 -e echo hi-from-web');
+    const fetch = async () => {
+      let answer = '';
+      for (let i = 0; i < 20 && answer === ''; i++) {
+        const r = await run('nsenter', [`--net=/run/netns/${underlay!.netns}`, '--', 'busybox', 'nc', '-w', '2', H2, '8080'], { allowFail: true });
+        answer = r.stdout.trim();
+        if (answer === '') await new Promise((res) => setTimeout(res, 200));
+      }
+      return answer;
+    };
+    assert.equal(await fetch(), 'hi-from-web', 'outside -> h2:8080 -> web');
+    // A tsnet restart republishes the port (after the bridge data path's port reconcile).
+    await h2!.stopTsnet();
+    await h2!.startTsnet();
+    await dk(h2!, 'exec', '-d', 'web', 'sh', '-c', 'nc -l -p 80 -e echo hi-again');
+    assert.equal(await fetch(), 'hi-again', 'still published after a tsnet restart');
+    assert.match((await h2!.exec(['iptables-save', '-t', 'nat'])).stdout, /--dport 8080 .*-j DNAT --to-destination 10\.77\.0\.\d+:80/);
+    await dk(h2!, 'rm', '-f', 'web');
+  });
+
+  it('refuses a second network with the same VNI on a host, and a vxlan network without a VNI', async () => {
+    const err = await dkFails(h1!, 'network', 'create', '-d', 'tsnet', '-o', 'type=vxlan', '-o', `vni=${VNI}`, '--subnet', '10.78.0.0/24', 'ov-dup');
+    assert.match(err, new RegExp(`VNI ${VNI} \\(UDP port 4789\\) is already used by tsnet vxlan network`));
+    const noVni = await dkFails(h1!, 'network', 'create', '-d', 'tsnet', '-o', 'type=overlay', '--subnet', '10.79.0.0/24', 'ov-novni');
+    assert.match(noVni, /needs -o vni=N/);
+  });
+
+  it('docker network rm on one host leaves the other intact and leaves no tsnet link or FDB entry behind', async () => {
+    await dk(h1!, 'rm', '-f', 'c1');
+    await dk(h1!, 'network', 'rm', 'ov');
+    assert.deepEqual(await ourLinks(h1!), [], 'h1: no tsnet link');
+    assert.deepEqual(await vxlanFdb(h1!), [], 'h1: no VXLAN FDB entry');
+    assert.doesNotMatch((await h1!.exec(['ebtables-nft-save'])).stdout, /TSNET/, 'h1: no gateway filter');
+
+    assert.equal((await ourLinks(h2!)).length, 3, 'h2: bridge, vxlan device and c2\'s veth remain');
+    assert.equal((await ping(h2!, 'c2', GATEWAY)).code, 0, 'h2: c2 -> its gateway');
+    assert.equal((await ping(h2!, 'c2', OUTSIDE)).code, 0, 'h2: c2 -> outside');
+
+    await dk(h2!, 'rm', '-f', 'c2');
+    await dk(h2!, 'network', 'rm', 'ov');
+    assert.deepEqual(await ourLinks(h2!), []);
+    assert.deepEqual(await vxlanFdb(h2!), []);
+  });
+});
