@@ -85,3 +85,17 @@ install: system-deps build
 	cd $(PREFIX) && npm ci --omit=dev --no-audit --no-fund
 	install -m 0644 systemd/tsnet.service /etc/systemd/system/tsnet.service
 	@echo "now: systemctl daemon-reload && systemctl enable --now tsnet"
+
+# ---- benchmarks (README.md, "Benchmarks") ---------------------------------------------------------------------
+# `make bench` runs every bench with its modest defaults (a few minutes each on 2 cores); each prints a markdown
+# table and the exact command. Sizes: BENCH_ROUNDS, BENCH_CREATES, BENCH_CYCLES, BENCH_ENDPOINTS, ... (see README).
+.PHONY: bench
+
+bench: system-deps build
+	@command -v iperf3 >/dev/null 2>&1 || { echo "installing iperf3"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3; }
+	unshare --net -- node dist/bench/rpc.js   # its tsnet daemon gets a private network stack
+	node dist/bench/bridge.js
+	node dist/bench/macvlan.js
+	node dist/bench/soak.js
+	node dist/bench/reconcile.js

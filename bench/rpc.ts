@@ -4,7 +4,7 @@
  * resident memory to allocate every address of a /16. Client and servers are pinned to different CPUs
  * (taskset) and the cases are interleaved; medians over the rounds are reported.
  *
- *   make build && node dist/bench/rpc.js [rounds=5] [requests=4000]
+ *   make build && unshare --net -- node dist/bench/rpc.js [rounds=5] [requests=4000]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,0 +1,258 @@
+/**
+ * bench/reconcile (issue 7): how long tsnet takes to come up with 1,000 stored endpoints (goal: < 1 s).
+ *
+ * Runs in a private network namespace (it re-executes itself under `unshare --net` unless already in one;
+ * everything it makes in the kernel dies with the namespace) and a temporary directory (removed at the end).
+ * It builds the state through the real daemon (`node dist/src/main.js` with TSNET_SOCKET/TSNET_STATE_DIR in
+ * the temp dir): NetworkDriver.CreateNetwork of one bridge network, then CreateEndpoint + Join for each
+ * endpoint (valid 64-hex IDs, addresses inside the subnet); SIGTERM. Then, alternating, round by round:
+ *   (a) restart with every kernel object still there (reconcile verifies the bridge and each veth),
+ *   (b) delete the bridge and every veth first, then restart (reconcile recreates them all),
+ * and for reference (0) a start of another tsnet instance with an empty state directory in the same namespace
+ * (the cost of starting node and the daemon, and of listing the other instance's links, which it leaves alone).
+ * Each start is timed from spawn to the "reconciled kernel state with the store" log line (its own `ms`
+ * field is reported too) and to the socket answering Plugin.Activate. After each start the bench checks
+ * that the kernel holds the bridge and both ends of every veth pair.
+ *
+ *   make build && node dist/bench/reconcile.js [endpoints=1000] [rounds=3]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { run, unixRequest } from '../test/harness';
+import { commandLine, intOption, loadAverage, log, median, nowMs, pool, sleep, TSNET_ENTRY } from './common';
+
+const ENDPOINTS = intOption('endpoints', 1000, 1, 1000);
+const ROUNDS = intOption('rounds', 3, 1, 20);
+const IN_NETNS = 'TSNET_BENCH_RECONCILE_NETNS';
+
+const SUBNET_BASE = [10, 210];
+const POOL = '10.210.0.0/20'; // 4094 addresses, more than the 1,000 endpoints allowed here
+const NETWORK_ID = createHash('sha256').update('tsnet-bench-reconcile-network').digest('hex');
+
+function endpointId(i: number): string {
+  return createHash('sha256').update(`tsnet-bench-reconcile-endpoint-${i}`).digest('hex');
+}
+
+/** 10.210.0.2 upwards (10.210.0.1 is the gateway). */
+function endpointAddress(i: number): string {
+  const n = i + 2;
+  return `${SUBNET_BASE[0]}.${SUBNET_BASE[1]}.${n >> 8}.${n & 255}/20`;
+}
+
+interface Start {
+  child: ChildProcess;
+  exited: Promise<void>;
+  /** ms from spawn to the reconcile log line, and the line's own `ms` */
+  logLineMs: number;
+  reconcileMs: number;
+  /** ms from spawn to a 200 from Plugin.Activate */
+  answerMs: number;
+}
+
+class Daemon {
+  /** Distinct instances: an empty daemon of the same instance would prune the other's links as orphans. */
+  constructor(readonly dir: string, readonly instance: string) {}
+
+  get socket(): string {
+    return path.join(this.dir, 'tsnet.sock');
+  }
+
+  /** Spawns the daemon and waits (≤ 60 s) for both the reconcile log line and the socket's answer. */
+  async start(): Promise<Start> {
+    const t0 = nowMs();
+    const child = spawn(process.execPath, [TSNET_ENTRY], {
+      env: {
+        ...process.env,
+        TSNET_SOCKET: this.socket,
+        TSNET_STATE_DIR: path.join(this.dir, 'state'),
+        TSNET_LOG_LEVEL: 'info',
+        TSNET_INSTANCE: this.instance,
+        TSNET_GC_INTERVAL_MS: '0',
+        TSNET_DOCKER_SOCKET: path.join(this.dir, 'no-docker.sock'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let output = '';
+    let logLine: { at: number; ms: number } | undefined;
+    const lines = readline.createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      if (output.length < 20_000) output += line + '\n';
+      if (logLine) return;
+      try {
+        const j = JSON.parse(line);
+        if (j.message === 'reconciled kernel state with the store') logLine = { at: nowMs() - t0, ms: Number(j.ms) };
+      } catch {
+        /* not JSON */
+      }
+    });
+    child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+
+    let answerMs: number | undefined;
+    const deadline = t0 + 60_000;
+    while (answerMs === undefined) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`tsnet exited during start:\n${output.slice(-3000)}`);
+      if (nowMs() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`tsnet did not answer within 60 s:\n${output.slice(-3000)}`);
+      }
+      try {
+        if ((await unixRequest(this.socket, 'POST', '/Plugin.Activate', '', 1000)).status === 200) answerMs = nowMs() - t0;
+      } catch {
+        await sleep(2);
+      }
+    }
+    for (let i = 0; !logLine && i < 500; i++) await sleep(2); // the line is written before listening; let it arrive
+    if (!logLine) throw new Error(`no "reconciled kernel state with the store" line in tsnet's output:\n${output.slice(-3000)}`);
+    return { child, exited, logLineMs: logLine.at, reconcileMs: logLine.ms, answerMs };
+  }
+
+  async call(endpoint: string, body: unknown): Promise<unknown> {
+    const r = await unixRequest(this.socket, 'POST', `/${endpoint}`, body, 30_000);
+    if (r.status !== 200) throw new Error(`${endpoint}: HTTP ${r.status} ${r.body}`);
+    return r.json;
+  }
+}
+
+async function stop(s: Start): Promise<void> {
+  s.child.kill('SIGTERM');
+  await Promise.race([s.exited, sleep(15_000)]);
+  if (s.child.exitCode === null && s.child.signalCode === null) {
+    s.child.kill('SIGKILL');
+    await Promise.race([s.exited, sleep(5000)]);
+  }
+}
+
+async function tsLinks(): Promise<string[]> {
+  const links = JSON.parse((await run('ip', ['-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
+  return links.map((l) => l.ifname).filter((n) => n.startsWith('ts'));
+}
+
+/** The bridge and both ends of every endpoint's veth pair: 1 + 2N links. */
+async function checkKernel(what: string): Promise<void> {
+  const n = (await tsLinks()).length;
+  if (n !== 1 + 2 * ENDPOINTS) throw new Error(`${what}: expected ${1 + 2 * ENDPOINTS} tsnet links, found ${n}`);
+}
+
+/** Deletes the bridge and every veth pair (one end takes the other with it), in one `ip -batch`. */
+async function deleteKernelObjects(): Promise<void> {
+  const links = await tsLinks();
+  const batch = links.filter((l) => l.startsWith('ts-') || l.startsWith('tsv')).map((l) => `link del ${l}`).join('\n') + '\n';
+  await run('ip', ['-force', '-batch', '-'], { input: batch, allowFail: true, timeoutMs: 120_000 });
+  const left = await tsLinks();
+  if (left.length) throw new Error(`links left after deleting: ${left.slice(0, 5).join(' ')}…`);
+}
+
+async function build(d: Daemon): Promise<number> {
+  const s = await d.start();
+  const t0 = nowMs();
+  try {
+    await d.call('NetworkDriver.CreateNetwork', {
+      NetworkID: NETWORK_ID,
+      Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: POOL, Gateway: '10.210.0.1/20', AuxAddresses: {} }],
+      IPv6Data: [],
+    });
+    await pool(ENDPOINTS, 4, async (i) => {
+      const id = endpointId(i);
+      await d.call('NetworkDriver.CreateEndpoint', { NetworkID: NETWORK_ID, EndpointID: id, Interface: { Address: endpointAddress(i), AddressIPv6: '', MacAddress: '' }, Options: {} });
+      await d.call('NetworkDriver.Join', { NetworkID: NETWORK_ID, EndpointID: id, SandboxKey: `/var/run/docker/netns/bench${i}`, Options: {} });
+      if ((i + 1) % 250 === 0) log(`${i + 1}/${ENDPOINTS} endpoints`);
+    });
+  } finally {
+    await stop(s);
+  }
+  return nowMs() - t0;
+}
+
+interface Row {
+  logLine: number[];
+  reconcile: number[];
+  answer: number[];
+}
+
+async function measure(d: Daemon, row: Row, check: boolean, what: string): Promise<void> {
+  const s = await d.start();
+  try {
+    row.logLine.push(s.logLineMs);
+    row.reconcile.push(s.reconcileMs);
+    row.answer.push(s.answerMs);
+    if (check) await checkKernel(what);
+    log(`${what}: reconcile ${s.reconcileMs} ms, spawn → log line ${s.logLineMs.toFixed(0)} ms, spawn → answer ${s.answerMs.toFixed(0)} ms`);
+  } finally {
+    await stop(s);
+  }
+}
+
+async function inNetns(): Promise<void> {
+  const load = loadAverage();
+  await run('ip', ['link', 'set', 'lo', 'up']);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnet-bench-reconcile-'));
+  try {
+    const d = new Daemon(path.join(dir, 'full'), 'tsbench');
+    const empty = new Daemon(path.join(dir, 'empty'), 'tsbench-empty');
+    fs.mkdirSync(d.dir);
+    fs.mkdirSync(empty.dir);
+    log(`building 1 network with ${ENDPOINTS} endpoints through the daemon`);
+    const buildMs = await build(d);
+    await checkKernel('after building');
+    const rows: Record<'empty' | 'verify' | 'recreate', Row> = {
+      empty: { logLine: [], reconcile: [], answer: [] },
+      verify: { logLine: [], reconcile: [], answer: [] },
+      recreate: { logLine: [], reconcile: [], answer: [] },
+    };
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? (['verify', 'recreate', 'empty'] as const) : (['empty', 'recreate', 'verify'] as const);
+      for (const c of order) {
+        if (c === 'empty') await measure(empty, rows.empty, false, `round ${r + 1} (0) empty state`);
+        if (c === 'verify') await measure(d, rows.verify, true, `round ${r + 1} (a) objects present`);
+        if (c === 'recreate') {
+          await deleteKernelObjects();
+          await measure(d, rows.recreate, true, `round ${r + 1} (b) objects deleted`);
+        }
+      }
+    }
+    const cell = (v: number[]) => `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)})`;
+    const met = (v: number[]) => (median(v) < 1000 ? 'yes' : '**no**');
+    console.log(`\n### bench/reconcile: tsnet start-up with 1 network and ${ENDPOINTS} stored endpoints (private netns)\n`);
+    console.log('| start | n | reconcile, logged ms | spawn → reconcile log line, ms | spawn → socket answers, ms | reconcile < 1 s |');
+    console.log('|---|---|---|---|---|---|');
+    const label = { empty: `(0) empty state dir, another instance's ${1 + 2 * ENDPOINTS} links in the netns`, verify: `(a) ${ENDPOINTS} endpoints, kernel objects present (verify)`, recreate: `(b) ${ENDPOINTS} endpoints, bridge and veths deleted (recreate)` };
+    for (const c of ['verify', 'recreate', 'empty'] as const) {
+      const row = rows[c];
+      console.log(`| ${label[c]} | ${row.answer.length} | ${cell(row.reconcile)} | ${cell(row.logLine)} | ${cell(row.answer)} | ${c === 'empty' ? '' : met(row.reconcile)} |`);
+    }
+    console.log(`\nmedian (min–max) over ${ROUNDS} rounds, cases interleaved; building the state (CreateNetwork + ${ENDPOINTS} x CreateEndpoint/Join, 4 in flight) took ` +
+      `${(buildMs / 1000).toFixed(1)} s; load average at start ${load}.`);
+    console.log(`command: \`${commandLine()}\``);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function main(): void {
+  if (process.env[IN_NETNS] === '1') {
+    inNetns().catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+    return;
+  }
+  // Re-execute in a private network namespace: whatever the daemon creates dies with it.
+  const r = spawnSync('unshare', ['--net', '--', process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [IN_NETNS]: '1' },
+    timeout: 30 * 60_000,
+  });
+  if (r.error) {
+    console.error(`cannot run under unshare --net: ${r.error.message}`);
+    process.exit(1);
+  }
+  process.exit(r.status ?? 1);
+}
+
+main();
