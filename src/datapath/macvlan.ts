@@ -1,17 +1,11 @@
 import type { EndpointRecord, MacvlanMode, MacvlanOptions, NetworkRecord, NodePeer } from '../driver/model';
 import type { Logger } from '../log';
-import { MAC_PATTERN } from '../net/address';
 import * as nl from '../netlink';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
-import { isMulticastMac } from './mac';
-import {
-  internalParentPeerName,
-  isValidIfname,
-  isValidInstance,
-  macvlanName,
-  ownerMarker,
-  parseOwnerMarker,
-} from './names';
+import { unicastMacOf } from './endpoint-mac';
+import { logRepair, type EnsuredLink } from './ensured-link';
+import { foreignInterface, LinkOwnership } from './link-ownership';
+import { internalParentPeerName, isValidIfname, isValidInstance, macvlanName } from './names';
 import {
   mayRemoveParent,
   parentNameOf,
@@ -75,12 +69,6 @@ const DEFAULT_MTU = 1500;
 const MIN_MTU = 68;
 const MAX_MTU = 65535;
 
-interface Ensured {
-  link: nl.Link;
-  created: boolean;
-  repairs: string[];
-}
-
 /**
  * Containers as hosts on an existing L2 segment: one macvlan link per endpoint on the network's
  * parent, created in the host namespace with the network's MTU, mode and the endpoint's MAC, and
@@ -106,15 +94,15 @@ interface Ensured {
 export class MacvlanDataPath implements DataPath {
   readonly type = 'macvlan' as const;
   private readonly log: Logger;
-  private readonly instance: string;
   private readonly kernel: LinkOps;
+  private readonly owner: LinkOwnership;
   private readonly parents = new ParentRegistry();
 
   constructor(options: MacvlanDataPathOptions) {
     if (!isValidInstance(options.instance)) throw new Error(`invalid tsnet instance name "${options.instance}"`);
     this.log = options.log;
-    this.instance = options.instance;
     this.kernel = options.kernel ?? nl;
+    this.owner = new LinkOwnership({ log: options.log, instance: options.instance, type: this.type, kernel: this.kernel });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -145,7 +133,7 @@ export class MacvlanDataPath implements DataPath {
       return { ...state };
     } catch (err) {
       if (claimed) this.parents.release(parentName, net.id);
-      if (created) await this.deleteCreated(created);
+      if (created) await this.owner.deleteCreated(created);
       throw err;
     }
   }
@@ -155,7 +143,7 @@ export class MacvlanDataPath implements DataPath {
     const parentName = parentNameOf(net.id, options.parent);
     this.parents.release(parentName, net.id);
     const link = await this.kernel.findLink(parentName);
-    if (link && mayRemoveParent(link, this.netMarker(net.id))) {
+    if (link && mayRemoveParent(link, this.owner.netMarker(net.id))) {
       // Deleting a veth end deletes its peer; deleting a parent deletes any macvlan still on it.
       await this.kernel.deleteLink(link);
       this.log.info('removed the parent tsnet created for the network', { networkId: net.id, parent: parentName });
@@ -180,20 +168,18 @@ export class MacvlanDataPath implements DataPath {
 
   async deleteEndpoint(_net: NetworkRecord, ep: EndpointRecord): Promise<void> {
     const name = this.endpointNameOf(ep);
-    const link = await this.kernel.findLink(name);
-    if (!link) return; // never made, or already gone (with its container or its parent)
-    if (link.alias !== this.epMarker(ep.id)) {
-      this.log.warn('macvlan not deleted: it is not marked as this endpoint\'s', { endpointId: ep.id, link: name, alias: link.alias });
-      return;
-    }
-    await this.kernel.deleteLink(link);
+    // No link: never made, or already gone (with its container or its parent).
+    await this.owner.deleteIfOurs(name, this.owner.epMarker(ep.id), 'macvlan not deleted: it is not marked as this endpoint\'s', {
+      endpointId: ep.id,
+      link: name,
+    });
   }
 
   /** Hands Docker the endpoint's macvlan; one gone since CreateEndpoint is made again first. */
   async join(net: NetworkRecord, ep: EndpointRecord, _sandboxKey: string): Promise<JoinResult> {
     const name = this.endpointNameOf(ep);
     const link = await this.kernel.findLink(name);
-    if (!link || link.alias !== this.epMarker(ep.id)) {
+    if (!link || link.alias !== this.owner.epMarker(ep.id)) {
       if (!link) this.log.warn('macvlan link missing at Join; recreating it', { networkId: net.id, endpointId: ep.id, link: name });
       await this.ensureEndpoint(net, ep, await this.parentFor(net));
     }
@@ -256,31 +242,15 @@ export class MacvlanDataPath implements DataPath {
       if (ep.sandboxKey !== undefined) continue; // the link is inside the container
       try {
         const result = await this.ensureEndpoint(net, ep, parent);
-        if (result.created) this.log.info('reconcile: recreated missing macvlan', { networkId: net.id, endpointId: ep.id, link: result.link.name });
-        else if (result.repairs.length > 0) {
-          this.log.info('reconcile: repaired macvlan', { networkId: net.id, endpointId: ep.id, link: result.link.name, repairs: result.repairs });
-        }
+        logRepair(this.log, result, 'macvlan', { networkId: net.id, endpointId: ep.id, link: result.link.name });
       } catch (err) {
         failures.push(`endpoint ${ep.id}: ${message(err)}`);
         this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: message(err) });
       }
     }
 
-    const wanted = { net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) };
-    const orphans = (await this.kernel.listLinks()).filter((link) => {
-      const marker = parseOwnerMarker(link.alias);
-      return marker?.instance === this.instance && marker.type === this.type && !wanted[marker.object].has(marker.id);
-    });
     // Endpoints first; then parents (deleting one veth end takes the other, which then reports ENODEV).
-    orphans.sort((a, b) => Number(parseOwnerMarker(a.alias)!.object === 'net') - Number(parseOwnerMarker(b.alias)!.object === 'net'));
-    for (const link of orphans) {
-      try {
-        if (await this.kernel.deleteLink(link.index)) this.log.info('reconcile: deleted orphan link', { link: link.name, alias: link.alias });
-      } catch (err) {
-        failures.push(`orphan ${link.name}: ${message(err)}`);
-        this.log.error('reconcile: orphan link not deleted', { link: link.name, err: message(err) });
-      }
-    }
+    failures.push(...(await this.owner.pruneOrphans({ net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) })));
 
     if (failures.length > 0) {
       throw new Error(`macvlan reconcile left ${failures.length} problem(s): ${failures.join('; ')}`);
@@ -292,7 +262,7 @@ export class MacvlanDataPath implements DataPath {
     const options = this.optionsOf(net);
     const name = parentNameOf(net.id, options.parent);
     const link = await this.kernel.findLink(name);
-    const owned = options.parent === undefined || net.datapath?.createdParent === true || link?.alias === this.netMarker(net.id);
+    const owned = options.parent === undefined || net.datapath?.createdParent === true || link?.alias === this.owner.netMarker(net.id);
     if (!owned) {
       const problem = !link ? 'does not exist' : !link.up ? 'is down' : undefined;
       if (problem) {
@@ -322,7 +292,7 @@ export class MacvlanDataPath implements DataPath {
     net: NetworkRecord,
     options: MacvlanOptions,
   ): Promise<{ link: nl.Link; kind: ParentKind; createdParent: boolean; created: boolean; vlan?: VlanParent }> {
-    const marker = this.netMarker(net.id);
+    const marker = this.owner.netMarker(net.id);
     const name = parentNameOf(net.id, options.parent);
     const plan = planParent(net.id, options.parent, await this.kernel.findLink(name), marker);
     switch (plan.action) {
@@ -370,7 +340,7 @@ export class MacvlanDataPath implements DataPath {
   private async createVlanParent(net: NetworkRecord, name: string, vlan: VlanParent): Promise<nl.Link> {
     const base = await this.kernel.findLink(vlan.base);
     if (!base) throw new DataPathError(`parent interface ${name} does not exist, and neither does ${vlan.base} to create it on`);
-    await this.checkParent(base, this.netMarker(net.id));
+    await this.checkParent(base, this.owner.netMarker(net.id));
     if (!base.up) throw new DataPathError(`cannot create 802.1q sub-interface ${name}: ${vlan.base} is down`);
     let link: nl.Link;
     try {
@@ -381,34 +351,34 @@ export class MacvlanDataPath implements DataPath {
       throw new DataPathError(`kernel refused to create 802.1q sub-interface ${name}: ${message(err)}${hint}`);
     }
     try {
-      await this.kernel.setAlias(link, this.netMarker(net.id));
+      await this.kernel.setAlias(link, this.owner.netMarker(net.id));
     } catch (err) {
-      await this.deleteCreated(name);
+      await this.owner.deleteCreated(name);
       throw err;
     }
     this.log.info('created 802.1q sub-interface for the network', { networkId: net.id, parent: name, base: vlan.base, vlanId: vlan.vlanId });
-    return { ...link, alias: this.netMarker(net.id) };
+    return { ...link, alias: this.owner.netMarker(net.id) };
   }
 
   /**
    * The internal parent of a parent-less network: a veth pair tsmp<id> / tsms<id>, both ends marked
    * and up, with the network's MTU (default 1500). Deleted again if a later step fails.
    */
-  private async ensureInternalParent(net: NetworkRecord): Promise<Ensured> {
+  private async ensureInternalParent(net: NetworkRecord): Promise<EnsuredLink> {
     const name = parentNameOf(net.id, undefined);
     const peerName = internalParentPeerName(net.id);
-    const marker = this.netMarker(net.id);
+    const marker = this.owner.netMarker(net.id);
     const mtu = this.mtuOption(net) ?? DEFAULT_MTU;
 
     let link = await this.kernel.findLink(name);
     let created = false;
     if (link) {
-      this.checkOwned(link, marker, 'veth');
+      this.owner.check(link, marker, 'veth');
     } else {
       try {
         link = await this.kernel.createLink({ kind: 'veth', name, mtu, peer: { name: peerName, mtu } });
       } catch (err) {
-        if (nl.hasCode(err, 'EEXIST')) throw this.foreign((await this.kernel.findLink(peerName)) ? peerName : name);
+        if (nl.hasCode(err, 'EEXIST')) throw foreignInterface((await this.kernel.findLink(peerName)) ? peerName : name);
         throw err;
       }
       created = true;
@@ -433,7 +403,7 @@ export class MacvlanDataPath implements DataPath {
         }
       }
     } catch (err) {
-      if (created) await this.deleteCreated(name);
+      if (created) await this.owner.deleteCreated(name);
       throw err;
     }
     return { link: { ...link, alias: marker, mtu, up: true }, created, repairs: created ? [] : repairs };
@@ -444,19 +414,19 @@ export class MacvlanDataPath implements DataPath {
    * endpoint's MAC. One of ours on the wrong parent or in the wrong mode (the parent was recreated)
    * is replaced; a link this call creates is deleted again if a later step fails.
    */
-  private async ensureEndpoint(net: NetworkRecord, ep: EndpointRecord, parent: nl.Link): Promise<Ensured> {
+  private async ensureEndpoint(net: NetworkRecord, ep: EndpointRecord, parent: nl.Link): Promise<EnsuredLink> {
     const options = this.optionsOf(net);
     const name = this.endpointNameOf(ep);
-    const marker = this.epMarker(ep.id);
+    const marker = this.owner.epMarker(ep.id);
     const mode = options.mode;
     const mtu = this.endpointMtu(net, parent);
-    const mac = this.macOf(ep);
+    const mac = unicastMacOf(ep);
     const passthru = mode === 'passthru';
 
     let link = await this.kernel.findLink(name);
     const repairs: string[] = [];
     if (link) {
-      this.checkOwned(link, marker, 'macvlan');
+      this.owner.check(link, marker, 'macvlan');
       if (link.parentIndex !== parent.index || link.parentNetnsId !== undefined || link.macvlan?.mode !== mode) {
         repairs.push(`replaced (parent #${link.parentIndex ?? '?'} mode ${link.macvlan?.mode ?? '?'})`);
         await this.kernel.deleteLink(link.index);
@@ -487,7 +457,7 @@ export class MacvlanDataPath implements DataPath {
         repairs.push(`mac ${link.mac ?? '?'} -> ${mac}`);
       }
     } catch (err) {
-      if (created) await this.deleteCreated(name);
+      if (created) await this.owner.deleteCreated(name);
       throw err;
     }
     return { link, created, repairs: created ? [] : repairs };
@@ -502,7 +472,7 @@ export class MacvlanDataPath implements DataPath {
   }
 
   private async endpointCreateError(err: unknown, name: string, parent: nl.Link, mode: MacvlanMode, mac: string): Promise<Error> {
-    if (nl.hasCode(err, 'EEXIST')) return this.foreign(name);
+    if (nl.hasCode(err, 'EEXIST')) return foreignInterface(name);
     if (nl.hasCode(err, 'EBUSY')) {
       return new DataPathError(`cannot put a macvlan on ${parent.name}: it is in use by another device (a bridge, bond or other upper device)`);
     }
@@ -526,15 +496,7 @@ export class MacvlanDataPath implements DataPath {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Names, markers, options
-
-  private netMarker(networkId: string): string {
-    return ownerMarker({ instance: this.instance, type: this.type, object: 'net', id: networkId });
-  }
-
-  private epMarker(endpointId: string): string {
-    return ownerMarker({ instance: this.instance, type: this.type, object: 'ep', id: endpointId });
-  }
+  // Names, options
 
   private optionsOf(net: NetworkRecord): MacvlanOptions {
     if (net.options.type !== 'macvlan') throw new Error(`network ${net.id} is a ${net.options.type} network, not macvlan`);
@@ -566,41 +528,6 @@ export class MacvlanDataPath implements DataPath {
     if (mtu === undefined) return parent.mtu;
     if (mtu > parent.mtu) throw new DataPathError(`MTU ${mtu} is larger than the MTU ${parent.mtu} of parent ${parent.name}`);
     return mtu;
-  }
-
-  private macOf(ep: EndpointRecord): string {
-    if (!MAC_PATTERN.test(ep.macAddress) || isMulticastMac(ep.macAddress)) {
-      throw new DataPathError(`invalid MAC address "${ep.macAddress}" for endpoint ${ep.id}: need a unicast MAC`);
-    }
-    return ep.macAddress.toLowerCase();
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Ownership and clean-up
-
-  private checkOwned(link: nl.Link, marker: string, kind: string): void {
-    if (link.alias === marker && link.kind === kind) return;
-    const owner = parseOwnerMarker(link.alias);
-    if (owner && link.alias !== marker) {
-      throw new DataPathError(
-        `interface ${link.name} already exists and belongs to tsnet ${owner.type} ${owner.object === 'net' ? 'network' : 'endpoint'} ` +
-          `${owner.id} (instance ${owner.instance})`,
-      );
-    }
-    if (link.alias === marker) throw new DataPathError(`interface ${link.name} is marked as tsnet's but is a ${link.kind ?? 'device'}, not a ${kind}`);
-    throw this.foreign(link.name);
-  }
-
-  private foreign(name: string): DataPathError {
-    return new DataPathError(`interface ${name} already exists and is not managed by tsnet`);
-  }
-
-  private async deleteCreated(name: string): Promise<void> {
-    try {
-      await this.kernel.deleteLink(name);
-    } catch (err) {
-      this.log.error('clean-up after a failed call: link not removed', { link: name, err: message(err) });
-    }
   }
 }
 

@@ -1,21 +1,15 @@
 import type { EndpointRecord, NetworkRecord, NodePeer, VxlanOptions } from '../driver/model';
 import type { Logger } from '../log';
-import { MAC_PATTERN } from '../net/address';
-import type { PortBinding } from '../protocol';
 import * as nl from '../netlink';
 import { anycastGatewayMac, EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from './anycast';
-import type { BridgeFirewall, BridgePorts } from './bridge';
+import type { BridgeFirewall } from './bridge';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames } from './bridge-links';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
-import { isMulticastMac } from './mac';
-import {
-  bridgeName,
-  containerVethName,
-  hostVethName,
-  isValidIfname,
-  isValidInstance,
-  ownerMarker,
-  parseOwnerMarker,
-} from './names';
+import { optionalMacOf } from './endpoint-mac';
+import { EndpointPorts, type BridgePorts } from './endpoint-ports';
+import { logRepair, type EnsuredLink } from './ensured-link';
+import { foreignInterface, LinkOwnership } from './link-ownership';
+import { bridgeName, isValidIfname, isValidInstance, parseOwnerMarker } from './names';
 import { applyFlood, canonicalIp, floodPeers, learnedVteps, planFlood, subnetOf } from './vxlan-peers';
 import { overlayMtu, resolveUnderlay, type Underlay } from './vxlan-underlay';
 
@@ -90,10 +84,7 @@ export interface VxlanNetworkState {
 }
 
 /** What ep.datapath holds for a VXLAN endpoint (as for the bridge type). */
-export interface VxlanEndpointState {
-  hostIfname: string;
-  containerIfname: string;
-}
+export type VxlanEndpointState = VethNames;
 
 /** What the data path works with for one network: the stored state plus the derived pieces. */
 interface NetworkConfig extends VxlanNetworkState {
@@ -106,26 +97,17 @@ interface NetworkConfig extends VxlanNetworkState {
   learnScope: string[];
 }
 
-interface Ensured {
-  link: nl.Link;
-  created: boolean;
-  repairs: string[];
-}
-
-/** The kernel's limit on bridge ports (see bridge.ts). */
-const BRIDGE_MAX_PORTS = 1023;
-
 export class VxlanDataPath implements DataPath {
   readonly type = 'vxlan' as const;
   private readonly log: Logger;
   private readonly instance: string;
   private readonly firewall?: BridgeFirewall;
-  private readonly ports?: BridgePorts;
+  private readonly owner: LinkOwnership;
+  /** Published ports, as on the bridge type: DNAT on this host to the container. */
+  private readonly ports: EndpointPorts;
   private readonly filter: GatewayFilter;
   /** The stored networks of this type, by ID, as last created or reconciled (peer events walk them). */
   private readonly networks = new Map<string, NetworkRecord>();
-  /** Endpoints whose ports this process published (see bridge.ts). */
-  private readonly published = new Set<string>();
   /** Swarm: the node's own data-path address (DiscoverNew Self), the default underlay address. */
   private selfAddress?: string;
   /** Swarm: the other nodes (DiscoverNew), flood destinations of every network. */
@@ -151,7 +133,8 @@ export class VxlanDataPath implements DataPath {
     this.log = options.log;
     this.instance = options.instance;
     this.firewall = options.firewall;
-    this.ports = options.ports;
+    this.owner = new LinkOwnership({ log: options.log, instance: options.instance, type: this.type });
+    this.ports = new EndpointPorts(options.ports, options.log);
     this.filter = options.gatewayFilter ?? new EbtablesGatewayFilter({ instance: options.instance, logger: options.log });
     this.peerCidrs = options.peerCidrs;
     this.networkPeers = options.networkPeers;
@@ -186,7 +169,7 @@ export class VxlanDataPath implements DataPath {
       if (made.length > 0) {
         await this.firewall?.removeNetwork(net, config.bridgeName).catch((e) => this.logCleanupFailure('firewall rules', config.bridgeName, e));
         await this.filter.remove(config.vxlanName).catch((e) => this.logCleanupFailure('gateway filter', config.vxlanName, e));
-        for (const name of made) await this.deleteCreated(name);
+        for (const name of made) await this.owner.deleteCreated(name);
       }
       throw err;
     }
@@ -206,16 +189,10 @@ export class VxlanDataPath implements DataPath {
     if (!names) return; // createNetwork refused it: nothing was made
     await this.firewall?.removeNetwork(net, names.bridgeName);
     await this.filter.remove(names.vxlanName);
-    const marker = this.netMarker(net.id);
+    const marker = this.owner.netMarker(net.id);
     // The VXLAN device first (its FDB goes with it), then the bridge.
     for (const name of [names.vxlanName, names.bridgeName]) {
-      const link = await nl.findLink(name);
-      if (!link) continue;
-      if (link.alias !== marker) {
-        this.log.warn('link not deleted: it is not marked as this network\'s', { networkId: net.id, link: name, alias: link.alias });
-        continue;
-      }
-      await nl.deleteLink(link);
+      await this.owner.deleteIfOurs(name, marker, 'link not deleted: it is not marked as this network\'s', { networkId: net.id, link: name });
     }
   }
 
@@ -225,53 +202,32 @@ export class VxlanDataPath implements DataPath {
   async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
     const bridge = await this.bridgeFor(net);
     await this.ensureEndpoint(net, ep, bridge, this.mtuOf(net));
-    return { ...this.endpointNames(ep) };
+    return { ...vethNamesOf(ep) };
   }
 
   async deleteEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
-    if (this.published.has(ep.id)) await this.unpublish(net, ep);
-    const { hostIfname } = this.endpointNames(ep);
-    const link = await nl.findLink(hostIfname);
-    if (!link) return;
-    if (link.alias !== this.epMarker(ep.id)) {
-      this.log.warn('veth not deleted: it is not marked as this endpoint\'s', { endpointId: ep.id, link: hostIfname, alias: link.alias });
-      return;
-    }
-    await nl.deleteLink(link);
+    await this.ports.release(net, ep);
+    const { hostIfname } = vethNamesOf(ep);
+    await this.owner.deleteIfOurs(hostIfname, this.owner.epMarker(ep.id), 'veth not deleted: it is not marked as this endpoint\'s', {
+      endpointId: ep.id,
+      link: hostIfname,
+    });
   }
 
   async join(net: NetworkRecord, ep: EndpointRecord, _sandboxKey: string): Promise<JoinResult> {
-    const { hostIfname, containerIfname } = this.endpointNames(ep);
-    if (!(await nl.findLink(containerIfname))) {
-      this.log.warn('container end of the veth pair is missing; recreating the pair', { networkId: net.id, endpointId: ep.id, link: containerIfname });
-      const host = await nl.findLink(hostIfname);
-      if (host && host.alias === this.epMarker(ep.id)) await nl.deleteLink(host);
-      await this.ensureEndpoint(net, ep, await this.bridgeFor(net), this.mtuOf(net));
-    }
-    return { srcName: containerIfname };
+    const remake = async () => this.ensureEndpoint(net, ep, await this.bridgeFor(net), this.mtuOf(net));
+    return { srcName: await ensureContainerEnd(this.owner, this.log, net, ep, remake) };
   }
 
   async leave(_net: NetworkRecord, _ep: EndpointRecord): Promise<void> {}
 
-  /** Published ports, as on the bridge type: DNAT on this host to the container (see bridge.ts). */
+  /** Published ports, as on the bridge type: DNAT on this host to the container (endpoint-ports.ts). */
   async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
-    if (!this.ports || net.internal) return {};
-    if (ep.portBindings.length === 0 && !this.published.has(ep.id)) return {};
-    let mappings: PortBinding[];
-    try {
-      mappings = await this.ports.publishPorts(net, ep.id, ep.address, ep.addressIPv6, ep.portBindings);
-    } catch (err) {
-      this.published.delete(ep.id);
-      throw err;
-    }
-    this.published.add(ep.id);
-    return { publishedPorts: mappings };
+    return this.ports.program(net, ep);
   }
 
   async revokeExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
-    if (this.published.has(ep.id) || (ep.externalConnectivity && (ep.portBindings.length > 0 || publishedOf(ep).length > 0))) {
-      await this.unpublish(net, ep);
-    }
+    await this.ports.revoke(net, ep);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -355,7 +311,7 @@ export class VxlanDataPath implements DataPath {
         try {
           const config = await this.configOf(net, net.datapath);
           const link = await nl.findLink(config.vxlanName);
-          if (!link || link.alias !== this.netMarker(net.id)) continue;
+          if (!link || link.alias !== this.owner.netMarker(net.id)) continue;
           const fresh = learnedVteps(entries.filter((e) => e.linkIndex === link.index), config.peers, locals, config.learnScope);
           if (fresh.length > 0) {
             const set = this.learned.get(net.id) ?? new Set<string>();
@@ -403,9 +359,9 @@ export class VxlanDataPath implements DataPath {
       try {
         const config = await this.configOf(net, net.datapath);
         const bridge = await this.ensureBridge(net, config);
-        this.logRepair(bridge, 'bridge', { networkId: net.id, bridge: config.bridgeName });
+        logRepair(this.log, bridge, 'bridge', { networkId: net.id, bridge: config.bridgeName });
         const vxlan = await this.ensureVxlan(net, config, bridge.link);
-        this.logRepair(vxlan, 'vxlan device', { networkId: net.id, vxlan: config.vxlanName });
+        logRepair(this.log, vxlan, 'vxlan device', { networkId: net.id, vxlan: config.vxlanName });
         await this.ensureFlood(vxlan.link, config.peers);
         entries.push(filterEntry(config));
         await this.firewall?.addNetwork(net, config.bridgeName);
@@ -435,31 +391,27 @@ export class VxlanDataPath implements DataPath {
       if (!net || !bridge) continue;
       try {
         const result = await this.ensureEndpoint(net, ep, bridge.link, bridge.mtu);
-        this.logRepair(result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
+        logRepair(this.log, result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
       } catch (err) {
         failures.push(`endpoint ${ep.id}: ${message(err)}`);
         this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: message(err) });
       }
     }
 
-    await this.reconcilePorts(ours, eps, failures);
+    try {
+      // Scoped to this type's networks: the bridge data path reconciles its own on the same publisher.
+      for (const lost of await this.ports.reconcile(ours, eps)) {
+        // A port a host service took meanwhile is logged only: one lost port must not keep tsnet from starting.
+        if (!/already allocated/.test(lost.error)) failures.push(`published ports of ${lost.endpointId}: ${lost.error}`);
+      }
+    } catch (err) {
+      failures.push(`published ports: ${message(err)}`);
+      this.log.error('reconcile: published ports not restored', { err: message(err) });
+    }
 
     const wanted = { net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) };
-    const orphans = (await nl.listLinks()).filter((link) => {
-      const marker = parseOwnerMarker(link.alias);
-      return marker?.instance === this.instance && marker.type === this.type && !wanted[marker.object].has(marker.id);
-    });
     // Endpoints first, then VXLAN devices, then bridges.
-    const rank = (l: nl.Link) => (parseOwnerMarker(l.alias)!.object === 'ep' ? 0 : l.kind === 'vxlan' ? 1 : 2);
-    orphans.sort((a, b) => rank(a) - rank(b));
-    for (const link of orphans) {
-      try {
-        if (await nl.deleteLink(link)) this.log.info('reconcile: deleted orphan link', { link: link.name, alias: link.alias });
-      } catch (err) {
-        failures.push(`orphan ${link.name}: ${message(err)}`);
-        this.log.error('reconcile: orphan link not deleted', { link: link.name, err: message(err) });
-      }
-    }
+    failures.push(...(await this.owner.pruneOrphans(wanted, (link, marker) => (marker.object === 'ep' ? 0 : link.kind === 'vxlan' ? 1 : 2))));
 
     if (ours.length > 0) this.startBackground();
     if (failures.length > 0) {
@@ -549,49 +501,15 @@ export class VxlanDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Create-or-verify
 
-  /** The bridge: marked, anycast gateway MAC, overlay MTU, gateway addresses, up. */
-  private async ensureBridge(net: NetworkRecord, config: NetworkConfig): Promise<Ensured> {
-    const name = config.bridgeName;
-    const marker = this.netMarker(net.id);
-    let link = await nl.findLink(name);
-    let created = false;
-    if (link) {
-      this.checkOwnership(link, marker, 'bridge');
-    } else {
-      try {
-        link = await nl.createLink({ kind: 'bridge', name, mtu: config.mtu, mac: config.gatewayMac });
-      } catch (err) {
-        if (nl.hasCode(err, 'EEXIST')) throw this.foreign(name);
-        throw err;
-      }
-      created = true;
-    }
-    const repairs: string[] = [];
-    try {
-      if (link.alias !== marker) await nl.setAlias(link, marker);
-      if (link.mac !== config.gatewayMac) {
-        await nl.setMac(link, config.gatewayMac);
-        repairs.push(`mac ${link.mac} -> ${config.gatewayMac}`);
-      }
-      if (link.mtu !== config.mtu) {
-        await nl.setMtu(link, config.mtu);
-        repairs.push(`mtu ${link.mtu} -> ${config.mtu}`);
-      }
-      const present = new Set((await nl.listAddresses({ link: link.index })).map((a) => normalCidr(a.cidr)));
-      for (const gateway of config.gateways) {
-        if (present.has(normalCidr(gateway))) continue;
-        await nl.addAddress(link, gateway, { nodad: nl.parseCidr(gateway).family === 6 });
-        repairs.push(`added gateway ${gateway}`);
-      }
-      if (!link.up) {
-        await nl.setLinkUp(link);
-        repairs.push('set up');
-      }
-    } catch (err) {
-      if (created) await this.deleteCreated(name);
-      throw err;
-    }
-    return { link, created, repairs: created ? [] : repairs };
+  /** The bridge: marked, anycast gateway MAC, overlay MTU, gateway addresses, up (bridge-links.ts). */
+  private ensureBridge(net: NetworkRecord, config: NetworkConfig): Promise<EnsuredLink> {
+    return ensureBridge(this.owner, {
+      name: config.bridgeName,
+      marker: this.owner.netMarker(net.id),
+      mtu: config.mtu,
+      mac: config.gatewayMac,
+      gateways: config.gateways,
+    });
   }
 
   /**
@@ -600,14 +518,14 @@ export class VxlanDataPath implements DataPath {
    * cannot be changed in place) is made again; a VNI another device already uses on this port is
    * refused with the name of its owner.
    */
-  private async ensureVxlan(net: NetworkRecord, config: NetworkConfig, bridge: nl.Link): Promise<Ensured> {
+  private async ensureVxlan(net: NetworkRecord, config: NetworkConfig, bridge: nl.Link): Promise<EnsuredLink> {
     const name = config.vxlanName;
-    const marker = this.netMarker(net.id);
+    const marker = this.owner.netMarker(net.id);
     let link = await nl.findLink(name);
     let created = false;
     const repairs: string[] = [];
     if (link) {
-      this.checkOwnership(link, marker, 'vxlan');
+      this.owner.check(link, marker, 'vxlan');
       const drift = vxlanDrift(link, config);
       if (drift.length > 0) {
         this.log.warn('vxlan device differs from the network; making it again', { networkId: net.id, vxlan: name, drift });
@@ -632,7 +550,7 @@ export class VxlanDataPath implements DataPath {
         });
       } catch (err) {
         if (nl.hasCode(err, 'EEXIST')) {
-          if (await nl.findLink(name)) throw this.foreign(name);
+          if (await nl.findLink(name)) throw foreignInterface(name);
           await this.checkVniFree(config, net.id);
           throw new DataPathError(`VNI ${config.vni} on UDP port ${config.port} is already in use on this host`);
         }
@@ -657,7 +575,7 @@ export class VxlanDataPath implements DataPath {
         if (!created) repairs.push('set up');
       }
     } catch (err) {
-      if (created) await this.deleteCreated(name);
+      if (created) await this.owner.deleteCreated(name);
       throw err;
     }
     return { link, created, repairs: created ? [] : repairs };
@@ -665,7 +583,7 @@ export class VxlanDataPath implements DataPath {
 
   /** Refuses a VNI that another VXLAN device already uses on the same port and family. */
   private async checkVniFree(config: NetworkConfig, networkId: string): Promise<void> {
-    const marker = this.netMarker(networkId);
+    const marker = this.owner.netMarker(networkId);
     for (const link of await nl.listLinks()) {
       if (link.kind !== 'vxlan' || !link.vxlan || (link.name === config.vxlanName && link.alias === marker)) continue;
       if (link.vxlan.vni !== config.vni || (link.vxlan.port ?? 8472) !== config.port) continue;
@@ -700,56 +618,17 @@ export class VxlanDataPath implements DataPath {
       try {
         const config = await this.configOf(net, net.datapath);
         const link = await nl.findLink(config.vxlanName);
-        if (link && link.alias === this.netMarker(net.id)) await this.ensureFlood(link, config.peers);
+        if (link && link.alias === this.owner.netMarker(net.id)) await this.ensureFlood(link, config.peers);
       } catch (err) {
         this.log.error('flood entries not updated', { networkId: net.id, err: message(err) });
       }
     }
   }
 
-  /** A veth pair on the bridge, as the bridge type makes it, with the overlay MTU. */
-  private async ensureEndpoint(net: NetworkRecord, ep: EndpointRecord, bridge: nl.Link, mtu: number): Promise<Ensured> {
-    const { hostIfname, containerIfname } = this.endpointNames(ep);
-    const mac = macOf(ep);
-    const marker = this.epMarker(ep.id);
-    let link = await nl.findLink(hostIfname);
-    let created = false;
-    if (link) {
-      this.checkOwnership(link, marker, 'veth');
-    } else {
-      try {
-        link = await nl.createLink({ kind: 'veth', name: hostIfname, mtu, masterIndex: bridge.index, peer: { name: containerIfname, mtu, mac } });
-      } catch (err) {
-        if (nl.hasCode(err, 'EEXIST')) throw this.foreign((await nl.findLink(containerIfname)) ? containerIfname : hostIfname);
-        if (nl.hasCode(err, 'EXFULL')) {
-          throw new DataPathError(`bridge ${bridge.name} already has ${BRIDGE_MAX_PORTS} ports, the kernel's limit: network ${net.id} cannot take another endpoint on this host`);
-        }
-        throw err;
-      }
-      created = true;
-    }
-    const repairs: string[] = [];
-    try {
-      if (link.alias !== marker) await nl.setAlias(link, marker);
-      if (link.masterIndex !== bridge.index) {
-        await nl.setMaster(link, bridge);
-        if (!created) repairs.push(`master -> ${bridge.name}`);
-      }
-      // Hairpin: a container reaching its own published port through a host address.
-      await nl.setHairpin(link);
-      if (link.mtu !== mtu) {
-        await nl.setMtu(link, mtu);
-        repairs.push(`mtu ${link.mtu} -> ${mtu}`);
-      }
-      if (!link.up) {
-        await nl.setLinkUp(link);
-        if (!created) repairs.push('set up');
-      }
-    } catch (err) {
-      if (created) await this.deleteCreated(hostIfname);
-      throw err;
-    }
-    return { link, created, repairs: created ? [] : repairs };
+  /** A veth pair on the bridge, as the bridge type makes it (bridge-links.ts), with the overlay MTU. */
+  private ensureEndpoint(net: NetworkRecord, ep: EndpointRecord, bridge: nl.Link, mtu: number): Promise<EnsuredLink> {
+    const names = vethNamesOf(ep);
+    return ensureVeth(this.owner, { ...names, marker: this.owner.epMarker(ep.id), mtu, mac: optionalMacOf(ep), bridge, networkId: net.id });
   }
 
   /** The network's bridge, the whole network repaired first if it has gone missing. */
@@ -757,7 +636,7 @@ export class VxlanDataPath implements DataPath {
     const names = this.storedNames(net);
     const link = names && (await nl.findLink(names.bridgeName));
     if (link) {
-      this.checkOwnership(link, this.netMarker(net.id), 'bridge');
+      this.owner.check(link, this.owner.netMarker(net.id), 'bridge');
       return link;
     }
     this.log.warn('network bridge missing; recreating the network\'s devices', { networkId: net.id, bridge: names?.bridgeName });
@@ -770,100 +649,8 @@ export class VxlanDataPath implements DataPath {
     return bridge.link;
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Published ports
-
-  private async unpublish(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
-    if (!this.ports) return;
-    await this.ports.unpublishPorts(net, ep.id);
-    this.published.delete(ep.id);
-  }
-
-  /**
-   * Republishes the stored mappings of this type's endpoints one by one (publishPorts), not through
-   * the publisher's reconcile: that one drops every endpoint it is not given, and the bridge data
-   * path calls it with its own endpoints only. Must therefore run after the bridge data path's
-   * reconcile (main.ts registers VXLAN after bridge).
-   */
-  private async reconcilePorts(nets: NetworkRecord[], eps: EndpointRecord[], failures: string[]): Promise<void> {
-    if (!this.ports) return;
-    this.published.clear();
-    for (const ep of eps) {
-      const net = nets.find((n) => n.id === ep.networkId);
-      if (!net || net.internal || !ep.externalConnectivity) continue;
-      const bindings = Array.isArray(ep.datapath?.publishedPorts) ? publishedOf(ep) : ep.portBindings;
-      if (bindings.length === 0) continue;
-      try {
-        await this.ports.publishPorts(net, ep.id, ep.address, ep.addressIPv6, bindings);
-        this.published.add(ep.id);
-      } catch (err) {
-        // One lost port must not keep tsnet from starting (as for the bridge type).
-        this.log.error('reconcile: published ports of an endpoint could not be restored; the container has none now', {
-          networkId: net.id,
-          endpointId: ep.id,
-          err: message(err),
-        });
-        if (!/already allocated/.test(message(err))) failures.push(`published ports of ${ep.id}: ${message(err)}`);
-      }
-    }
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Names, markers, ownership
-
-  private netMarker(networkId: string): string {
-    return ownerMarker({ instance: this.instance, type: this.type, object: 'net', id: networkId });
-  }
-
-  private epMarker(endpointId: string): string {
-    return ownerMarker({ instance: this.instance, type: this.type, object: 'ep', id: endpointId });
-  }
-
-  private endpointNames(ep: EndpointRecord): VxlanEndpointState {
-    const host = ep.datapath?.hostIfname;
-    const container = ep.datapath?.containerIfname;
-    const names = {
-      hostIfname: typeof host === 'string' && host !== '' ? host : hostVethName(ep.id),
-      containerIfname: typeof container === 'string' && container !== '' ? container : containerVethName(ep.id),
-    };
-    for (const name of [names.hostIfname, names.containerIfname]) {
-      if (!isValidIfname(name)) throw new DataPathError(`endpoint ID "${ep.id}" gives an invalid interface name "${name}"`);
-    }
-    return names;
-  }
-
-  private checkOwnership(link: nl.Link, marker: string, kind: string): void {
-    if (link.alias === marker && link.kind === kind) return;
-    const owner = parseOwnerMarker(link.alias);
-    if (owner && link.alias !== marker) {
-      throw new DataPathError(
-        `interface ${link.name} already exists and belongs to tsnet ${owner.type} ${owner.object === 'net' ? 'network' : 'endpoint'} ` +
-          `${owner.id} (instance ${owner.instance})`,
-      );
-    }
-    if (link.alias === marker) throw new DataPathError(`interface ${link.name} is marked as tsnet's but is a ${link.kind ?? 'device'}, not a ${kind}`);
-    throw this.foreign(link.name);
-  }
-
-  private foreign(name: string): DataPathError {
-    return new DataPathError(`interface ${name} already exists and is not managed by tsnet`);
-  }
-
-  private async deleteCreated(name: string): Promise<void> {
-    try {
-      await nl.deleteLink(name);
-    } catch (err) {
-      this.logCleanupFailure('link', name, err);
-    }
-  }
-
   private logCleanupFailure(what: string, name: string, err: unknown): void {
     this.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: message(err) });
-  }
-
-  private logRepair(result: Ensured, what: string, fields: Record<string, unknown>): void {
-    if (result.created) this.log.info(`reconcile: recreated missing ${what}`, fields);
-    else if (result.repairs.length > 0) this.log.info(`reconcile: repaired ${what}`, { ...fields, repairs: result.repairs });
   }
 }
 
@@ -896,34 +683,8 @@ function filterEntry(config: NetworkConfig): GatewayFilterEntry {
   return { device: config.vxlanName, mac: config.gatewayMac, ipv4: config.gateways.filter((g) => !g.includes(':')).map((g) => g.split('/')[0]!) };
 }
 
-/** Gateway "ip/len" of every IPv4 and IPv6 pool that has one. */
-function gatewaysOf(net: NetworkRecord): string[] {
-  const gateways = [...net.ipv4, ...net.ipv6].map((pool) => pool.gateway).filter((g): g is string => !!g);
-  for (const gateway of gateways) {
-    try {
-      nl.parseCidr(gateway);
-    } catch {
-      throw new DataPathError(`invalid gateway "${gateway}" for network ${net.id}: need "ip/len"`);
-    }
-  }
-  return gateways;
-}
-
 function ipv4Gateways(net: NetworkRecord): string[] {
   return net.ipv4.map((p) => p.gateway).filter((g): g is string => !!g).map((g) => g.split('/')[0]!);
-}
-
-function macOf(ep: EndpointRecord): string | undefined {
-  if (!ep.macAddress) return undefined;
-  if (!MAC_PATTERN.test(ep.macAddress) || isMulticastMac(ep.macAddress)) {
-    throw new DataPathError(`invalid MAC address "${ep.macAddress}" for endpoint ${ep.id}: need a unicast MAC`);
-  }
-  return ep.macAddress.toLowerCase();
-}
-
-function publishedOf(ep: EndpointRecord): PortBinding[] {
-  const stored = ep.datapath?.publishedPorts;
-  return Array.isArray(stored) ? (stored as PortBinding[]) : [];
 }
 
 function numberField(record: Record<string, unknown> | undefined, key: string): number | undefined {
@@ -934,11 +695,6 @@ function numberField(record: Record<string, unknown> | undefined, key: string): 
 function stringField(record: Record<string, unknown> | undefined, key: string): string | undefined {
   const v = record?.[key];
   return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function normalCidr(cidr: string): string {
-  const { ip, prefixLen } = nl.parseCidr(cidr);
-  return nl.formatCidr(ip, prefixLen);
 }
 
 function message(err: unknown): string {

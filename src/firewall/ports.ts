@@ -42,6 +42,11 @@ export interface PublishRequest {
   bindings: PortBinding[];
 }
 
+/** What a reconcile may prune: the endpoints of these networks (IDs as Docker gives them). */
+export interface ReconcileScope {
+  networks: Iterable<string>;
+}
+
 export interface ReconcileResult {
   endpointId: string;
   bindings?: PortBinding[];
@@ -134,9 +139,13 @@ export class PortPublisher {
 
   /**
    * Start-up/periodic convergence: publishes every listed endpoint (a failure is reported per endpoint,
-   * the others still publish), then drops mappings of endpoints not listed (rules and held ports).
+   * the others still publish), then drops mappings of endpoints not listed (rules and held ports) —
+   * with a scope, only those of endpoints of the scope's networks, so callers that share this publisher
+   * (the bridge and VXLAN data paths) each reconcile their own, in any order. Idempotent.
    */
-  reconcile(entries: PublishRequest[]): Promise<ReconcileResult[]> {
+  reconcile(entries: PublishRequest[], scope?: ReconcileScope): Promise<ReconcileResult[]> {
+    const networks = scope && new Set([...scope.networks].map((id) => id.slice(0, 12)));
+    const inScope = (marker: string | undefined) => !networks || networks.has(this.firewall.markers.networkOf(marker) ?? '');
     return this.exclusive(async () => {
       const results: ReconcileResult[] = [];
       for (const e of entries) {
@@ -149,11 +158,11 @@ export class PortPublisher {
       }
       const keep = new Set(entries.map((e) => this.firewall.markers.endpoint(e.net.id, e.endpointId)));
       for (const [id, pub] of [...this.publications]) {
-        if (keep.has(pub.marker)) continue;
+        if (keep.has(pub.marker) || !inScope(pub.marker)) continue;
         this.publications.delete(id);
         await this.release(pub.held);
       }
-      const stale = (c: string | undefined) => this.firewall.markers.isEndpointMarker(c) && !keep.has(c!);
+      const stale = (c: string | undefined) => this.firewall.markers.isEndpointMarker(c) && !keep.has(c!) && inScope(c);
       await this.firewall.removeOwnedRules(4, stale);
       try {
         await this.firewall.removeOwnedRules(6, stale);

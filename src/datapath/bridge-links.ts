@@ -1,0 +1,224 @@
+import type { EndpointRecord, NetworkRecord } from '../driver/model';
+import type { Logger } from '../log';
+import * as nl from '../netlink';
+import { DataPathError } from './datapath';
+import type { EnsuredLink } from './ensured-link';
+import { foreignInterface, type LinkOwnership } from './link-ownership';
+import { randomMac } from './mac';
+import { containerVethName, hostVethName, isValidIfname } from './names';
+
+/**
+ * The links of a network built on a Linux bridge (the bridge and VXLAN data paths): the bridge holding
+ * the gateway address(es) and one veth pair per endpoint, host end on the bridge, container end handed
+ * to Docker. Both helpers are create-or-verify: a link with our marker is converged (MTU, MAC,
+ * addresses, master, hairpin, up), never recreated; a link this call creates is deleted again if a
+ * later step fails.
+ */
+
+/** Port numbers run 1..BR_MAX_PORTS-1 (1024 - 1): the kernel refuses the 1024th port with EXFULL. */
+export const BRIDGE_MAX_PORTS = 1023;
+
+export interface BridgeSpec {
+  name: string;
+  /** The network's ownership marker. */
+  marker: string;
+  /** Undefined: the kernel's default at creation, and left as it is. */
+  mtu?: number;
+  /**
+   * A MAC the bridge must have (created with, repaired to). Undefined: a random MAC fixed at creation
+   * (otherwise the bridge takes the lowest MAC of its ports and changes with them), never changed.
+   */
+  mac?: string;
+  /** Gateway "ip/len" addresses the bridge must hold. */
+  gateways: string[];
+}
+
+/** Makes the bridge exist, marked, with its MAC, MTU and gateway addresses, and up. */
+export async function ensureBridge(owner: LinkOwnership, spec: BridgeSpec): Promise<EnsuredLink> {
+  const { name, marker, mtu, mac } = spec;
+  let link = await nl.findLink(name);
+  let created = false;
+  if (link) {
+    owner.check(link, marker, 'bridge');
+  } else {
+    try {
+      link = await nl.createLink({ kind: 'bridge', name, mtu, mac: mac ?? randomMac() });
+    } catch (err) {
+      if (nl.hasCode(err, 'EEXIST')) throw foreignInterface(name);
+      throw err;
+    }
+    created = true;
+  }
+
+  const repairs: string[] = [];
+  try {
+    if (link.alias !== marker) await nl.setAlias(link, marker);
+    if (mac !== undefined && link.mac !== mac) {
+      await nl.setMac(link, mac);
+      repairs.push(`mac ${link.mac} -> ${mac}`);
+    }
+    if (mtu !== undefined && link.mtu !== mtu) {
+      await nl.setMtu(link, mtu);
+      repairs.push(`mtu ${link.mtu} -> ${mtu}`);
+    }
+    const present = new Set((await nl.listAddresses({ link: link.index })).map((a) => normalCidr(a.cidr)));
+    for (const gateway of spec.gateways) {
+      if (present.has(normalCidr(gateway))) continue;
+      // No DAD for the gateway: the address is tsnet's, and a bridge without ports would keep it tentative.
+      await nl.addAddress(link, gateway, { nodad: nl.parseCidr(gateway).family === 6 });
+      repairs.push(`added gateway ${gateway}`);
+    }
+    if (!link.up) {
+      await nl.setLinkUp(link);
+      repairs.push('set up');
+    }
+  } catch (err) {
+    if (created) await owner.deleteCreated(name);
+    throw err;
+  }
+  return { link, created, repairs: created ? [] : repairs };
+}
+
+export interface VethSpec {
+  hostIfname: string;
+  containerIfname: string;
+  /** The endpoint's ownership marker (on the host end). */
+  marker: string;
+  /** Both ends. */
+  mtu: number;
+  /** The container end's MAC; undefined: the kernel's random one. */
+  mac?: string;
+  bridge: nl.Link;
+  /** For the error when the bridge is full. */
+  networkId: string;
+  /** Hairpin state of bridge ports by ifindex, when known (reconcile reads it in one dump). */
+  hairpin?: Map<number, boolean>;
+}
+
+/**
+ * Makes the endpoint's veth pair exist: host end marked, on the bridge, in hairpin mode, with the MTU
+ * and up; container end with the MTU and the endpoint's MAC.
+ */
+export async function ensureVeth(owner: LinkOwnership, spec: VethSpec): Promise<EnsuredLink> {
+  const { hostIfname, containerIfname, marker, mtu, mac, bridge, hairpin } = spec;
+  let link = await nl.findLink(hostIfname);
+  let created = false;
+  if (link) {
+    owner.check(link, marker, 'veth');
+  } else {
+    try {
+      link = await nl.createLink({
+        kind: 'veth',
+        name: hostIfname,
+        mtu,
+        masterIndex: bridge.index,
+        peer: { name: containerIfname, mtu, mac },
+      });
+    } catch (err) {
+      if (nl.hasCode(err, 'EEXIST')) {
+        const clash = (await nl.findLink(containerIfname)) ? containerIfname : hostIfname;
+        throw foreignInterface(clash);
+      }
+      if (nl.hasCode(err, 'EXFULL')) {
+        throw new DataPathError(
+          `bridge ${bridge.name} already has ${BRIDGE_MAX_PORTS} ports, the kernel's limit: ` +
+            `network ${spec.networkId} cannot take another endpoint on this host`,
+        );
+      }
+      throw err;
+    }
+    created = true;
+  }
+
+  const repairs: string[] = [];
+  try {
+    if (link.alias !== marker) await nl.setAlias(link, marker);
+    let enslaved = false;
+    if (link.masterIndex !== bridge.index) {
+      await nl.setMaster(link, bridge);
+      repairs.push(`master -> ${bridge.name}`);
+      enslaved = true;
+    }
+    // Hairpin mode, as Docker sets it without its userland proxy: a container reaching its own
+    // published port through a host address is DNAT'd back out of the port it came in on.
+    if (created || enslaved || hairpin?.get(link.index) !== true) {
+      await nl.setHairpin(link);
+      if (!created && !enslaved && hairpin !== undefined) repairs.push('hairpin on');
+    }
+    if (link.mtu !== mtu) {
+      await nl.setMtu(link, mtu);
+      repairs.push(`mtu ${link.mtu} -> ${mtu}`);
+    }
+    if (!link.up) {
+      await nl.setLinkUp(link);
+      repairs.push('set up');
+    }
+  } catch (err) {
+    if (created) await owner.deleteCreated(hostIfname);
+    throw err;
+  }
+  return { link, created, repairs: created ? [] : repairs };
+}
+
+/**
+ * Join's check of the endpoint's veth pair: the container end must be in the host namespace for Docker
+ * to move. If it is gone since CreateEndpoint (a reboot, or a sandbox that took the end with it), the
+ * host end, if ours, is deleted and `remake` makes a new pair. Returns the container end's name.
+ */
+export async function ensureContainerEnd(
+  owner: LinkOwnership,
+  log: Logger,
+  net: NetworkRecord,
+  ep: EndpointRecord,
+  remake: () => Promise<unknown>,
+): Promise<string> {
+  const { hostIfname, containerIfname } = vethNamesOf(ep);
+  if (await nl.findLink(containerIfname)) return containerIfname;
+  log.warn('container end of the veth pair is missing; recreating the pair', {
+    networkId: net.id,
+    endpointId: ep.id,
+    link: containerIfname,
+  });
+  const host = await nl.findLink(hostIfname);
+  if (host && host.alias === owner.epMarker(ep.id)) await nl.deleteLink(host);
+  await remake();
+  return containerIfname;
+}
+
+/** Gateway "ip/len" of every IPv4 and IPv6 pool of the network that has one. */
+export function gatewaysOf(net: NetworkRecord): string[] {
+  const gateways = [...net.ipv4, ...net.ipv6].map((pool) => pool.gateway).filter((g): g is string => !!g);
+  for (const gateway of gateways) {
+    try {
+      nl.parseCidr(gateway);
+    } catch {
+      throw new DataPathError(`invalid gateway "${gateway}" for network ${net.id}: need "ip/len"`);
+    }
+  }
+  return gateways;
+}
+
+function normalCidr(cidr: string): string {
+  const { ip, prefixLen } = nl.parseCidr(cidr);
+  return nl.formatCidr(ip, prefixLen);
+}
+
+/** The two ends of an endpoint's veth pair (what ep.datapath holds for a bridge or VXLAN endpoint). */
+export interface VethNames {
+  hostIfname: string;
+  containerIfname: string;
+}
+
+/** The endpoint's veth names: as stored at creation, else derived from the endpoint ID. */
+export function vethNamesOf(ep: EndpointRecord): VethNames {
+  const host = ep.datapath?.hostIfname;
+  const container = ep.datapath?.containerIfname;
+  const names = {
+    hostIfname: typeof host === 'string' && host !== '' ? host : hostVethName(ep.id),
+    containerIfname: typeof container === 'string' && container !== '' ? container : containerVethName(ep.id),
+  };
+  for (const name of [names.hostIfname, names.containerIfname]) {
+    if (!isValidIfname(name)) throw new DataPathError(`endpoint ID "${ep.id}" gives an invalid interface name "${name}"`);
+  }
+  return names;
+}
