@@ -7,7 +7,8 @@ import { Daemon } from './daemon/daemon';
 import { BridgeDataPath } from './datapath/bridge';
 import { MacvlanDataPath } from './datapath/macvlan';
 import { VxlanDataPath } from './datapath/vxlan';
-import { Firewall } from './firewall/firewall';
+import type { NetworkRecord } from './driver/model';
+import { Firewall, type NetworkBridge } from './firewall/firewall';
 import { PortPublisher } from './firewall/ports';
 import { DockerApiClient } from './docker/api-client';
 import { createLogger } from './log';
@@ -29,8 +30,7 @@ async function main(): Promise<void> {
   // Published ports: DNAT rules plus a socket holding each host port (reconciled from the store at start).
   const ports = new PortPublisher(firewall, { logger: log });
   const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall, ports });
-  // VXLAN after bridge: it republishes its endpoints' ports after the bridge's PortPublisher.reconcile.
-  // In Swarm it also reads each network's peers from Docker (in the background only).
+  // In Swarm, VXLAN also reads each network's peers from Docker (in the background only).
   const dockerForPeers = settings.scope === 'global' ? new DockerApiClient(settings.dockerSocket) : undefined;
   const vxlan = new VxlanDataPath({
     log,
@@ -50,6 +50,11 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  // Each data path re-asserted its own networks' rules; rules of networks removed while tsnet was down
+  // belong to none of them. The rebuild keeps exactly the stored networks' rules (and their ports).
+  await firewall.rebuild(firewalledNetworks(daemon.driver.networks())).catch((err) =>
+    log.error('firewall rebuild at start failed', { err: String(err) }),
+  );
   const stopWatching = firewall.watch(FIREWALL_CHECK_MS);
   const collector = new LeakCollector(daemon.driver, new DockerApiClient(settings.dockerSocket), new IpamRelease(daemon.ipam), log, {
     intervalMs: settings.gcIntervalMs,
@@ -94,6 +99,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Stored networks that have firewall rules: those on a Linux bridge (bridge and vxlan types). */
+function firewalledNetworks(nets: NetworkRecord[]): NetworkBridge[] {
+  return nets.flatMap((net) => (typeof net.datapath.bridgeName === 'string' ? [{ net, bridge: net.datapath.bridgeName }] : []));
 }
 
 void main();
