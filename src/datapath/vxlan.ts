@@ -10,7 +10,7 @@ import { EndpointPorts, type BridgePorts } from './endpoint-ports';
 import { logRepair, type EnsuredLink } from './ensured-link';
 import { foreignInterface, LinkOwnership } from './link-ownership';
 import { bridgeName, isValidIfname, isValidInstance, parseOwnerMarker } from './names';
-import { applyFlood, canonicalIp, floodPeers, learnedVteps, planFlood, subnetOf } from './vxlan-peers';
+import { applyFlood, canonicalIp, floodEntries, floodPeers, learnedVteps, planFlood, subnetOf } from './vxlan-peers';
 import { overlayMtu, resolveUnderlay, type Underlay } from './vxlan-underlay';
 
 /**
@@ -123,7 +123,13 @@ export class VxlanDataPath implements DataPath {
   private readonly peerIntervalMs: number;
   private readonly dockerPeersIntervalMs: number;
   private readonly peerGraceMs: number;
+  /**
+   * Flood destinations found on a network's device at reconcile (the kernel keeps them across a
+   * restart, the sets above do not): still flooded to until Docker's peer list of the network was read.
+   */
+  private readonly carried = new Map<string, Set<string>>();
   private timer?: NodeJS.Timeout;
+  private soonTimer?: NodeJS.Timeout;
   private ticking = false;
   private dockerDirty = true;
   private lastDockerRead = 0;
@@ -147,6 +153,8 @@ export class VxlanDataPath implements DataPath {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.soonTimer) clearTimeout(this.soonTimer);
+    this.soonTimer = undefined;
     for (const t of this.leaving.values()) clearTimeout(t);
     this.leaving.clear();
   }
@@ -176,6 +184,7 @@ export class VxlanDataPath implements DataPath {
     const state = stateOf(config);
     // As the driver will store it (peer events and the background task read the stored state).
     this.networks.set(net.id, { ...net, datapath: { ...state } });
+    this.dockerDirty = true; // a network Docker's peer list has not been read for
     this.startBackground();
     this.log.info('vxlan network ready', { networkId: net.id, ...state, peers: config.peers });
     return { ...state };
@@ -183,6 +192,7 @@ export class VxlanDataPath implements DataPath {
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     this.networks.delete(net.id);
+    this.carried.delete(net.id);
     this.learned.delete(net.id);
     this.dockerPeers.delete(net.id);
     const names = this.storedNames(net);
@@ -298,7 +308,12 @@ export class VxlanDataPath implements DataPath {
         for (const net of this.networks.values()) {
           try {
             const listed = await this.networkPeers!(net.id);
-            if (listed) this.dockerPeers.set(net.id, new Set(listed.map((ip) => canonicalIp(ip)).filter((ip): ip is string => !!ip)));
+            if (listed) {
+              this.dockerPeers.set(net.id, new Set(listed.map((ip) => canonicalIp(ip)).filter((ip): ip is string => !!ip)));
+              this.carried.delete(net.id);
+            } else {
+              this.dockerDirty = true; // Docker does not list it (yet): ask again next time
+            }
           } catch (err) {
             this.dockerDirty = true; // Docker not up yet: ask again next time
             this.log.debug('Docker peer list not read', { networkId: net.id, err: message(err) });
@@ -332,9 +347,20 @@ export class VxlanDataPath implements DataPath {
   }
 
   private startBackground(): void {
+    this.soon();
     if (this.timer || this.peerIntervalMs <= 0) return;
     this.timer = setInterval(() => void this.refreshPeers(), this.peerIntervalMs);
     this.timer.unref();
+  }
+
+  /** One peer refresh shortly (a network just created or found again), besides the periodic one. */
+  private soon(delayMs = 1000): void {
+    if (this.soonTimer || this.peerIntervalMs <= 0) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = undefined;
+      void this.refreshPeers();
+    }, delayMs);
+    this.soonTimer.unref();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -357,6 +383,10 @@ export class VxlanDataPath implements DataPath {
     for (const net of ours) {
       this.networks.set(net.id, net);
       try {
+        // Keep flooding to whom the surviving device floods to until Docker's peers are read again.
+        const names = this.storedNames(net);
+        const device = this.networkPeers && names ? await nl.findLink(names.vxlanName) : undefined;
+        if (device && device.alias === this.owner.netMarker(net.id)) this.carried.set(net.id, new Set(await floodEntries(device.index)));
         const config = await this.configOf(net, net.datapath);
         const bridge = await this.ensureBridge(net, config);
         logRepair(this.log, bridge, 'bridge', { networkId: net.id, bridge: config.bridgeName });
@@ -460,7 +490,12 @@ export class VxlanDataPath implements DataPath {
       mtu = result.mtu;
     }
     const localAddresses = (await nl.listAddresses()).map((a) => a.ip);
-    const others = [...this.discovered, ...(this.dockerPeers.get(net.id) ?? []), ...(this.learned.get(net.id) ?? [])];
+    const others = [
+      ...this.discovered,
+      ...(this.dockerPeers.get(net.id) ?? []),
+      ...(this.learned.get(net.id) ?? []),
+      ...(this.carried.get(net.id) ?? []),
+    ];
     const peers = floodPeers(options.peers, others, localAddresses, underlay.family);
     const bridge = stringField(stored, 'bridgeName') ?? options.bridgeName ?? bridgeName(net.id);
     const vxlan = stringField(stored, 'vxlanName') ?? vxlanName(net.id);
