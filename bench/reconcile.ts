@@ -7,7 +7,9 @@
  * the temp dir): NetworkDriver.CreateNetwork of one bridge network, then CreateEndpoint + Join for each
  * endpoint (valid 64-hex IDs, addresses inside the subnet); SIGTERM. Then, alternating, round by round:
  *   (a) restart with every kernel object still there (reconcile verifies the bridge and each veth),
- *   (b) delete the bridge and every veth first, then restart (reconcile recreates them all),
+ *   (b) delete the bridge and every veth first, then restart: reconcile recreates the bridge, and the veths of
+ *       endpoints that were only created (joined=0); a joined endpoint whose veth is gone died with its
+ *       container (as after a reboot), so it is left to the leak collector instead of being recreated,
  * and for reference (0) a start of another tsnet instance with an empty state directory in the same namespace
  * (the cost of starting node and the daemon, and of listing the other instance's links, which it leaves alone).
  * Each start is timed from spawn to the "reconciled kernel state with the store" log line (its own `ms`
@@ -27,6 +29,8 @@ import { commandLine, intOption, loadAverage, log, median, nowMs, pool, sleep, T
 
 const ENDPOINTS = intOption('endpoints', 1000, 1, 1000);
 const ROUNDS = intOption('rounds', 3, 1, 20);
+/** joined=1 (default): endpoints went through Join, as a running container's do; joined=0: created only. */
+const JOINED = intOption('joined', 1, 0, 1) === 1;
 const IN_NETNS = 'TSNET_BENCH_RECONCILE_NETNS';
 
 const SUBNET_BASE = [10, 210];
@@ -132,10 +136,11 @@ async function tsLinks(): Promise<string[]> {
   return links.map((l) => l.ifname).filter((n) => n.startsWith('ts'));
 }
 
-/** The bridge and both ends of every endpoint's veth pair: 1 + 2N links. */
-async function checkKernel(what: string): Promise<void> {
+/** The bridge and both ends of every endpoint's veth pair: 1 + 2N links (just the bridge: 1). */
+async function checkKernel(what: string, bridgeOnly = false): Promise<void> {
   const n = (await tsLinks()).length;
-  if (n !== 1 + 2 * ENDPOINTS) throw new Error(`${what}: expected ${1 + 2 * ENDPOINTS} tsnet links, found ${n}`);
+  const want = bridgeOnly ? 1 : 1 + 2 * ENDPOINTS;
+  if (n !== want) throw new Error(`${what}: expected ${want} tsnet links, found ${n}`);
 }
 
 /** Deletes the bridge and every veth pair (one end takes the other with it), in one `ip -batch`. */
@@ -160,7 +165,7 @@ async function build(d: Daemon): Promise<number> {
     await pool(ENDPOINTS, 4, async (i) => {
       const id = endpointId(i);
       await d.call('NetworkDriver.CreateEndpoint', { NetworkID: NETWORK_ID, EndpointID: id, Interface: { Address: endpointAddress(i), AddressIPv6: '', MacAddress: '' }, Options: {} });
-      await d.call('NetworkDriver.Join', { NetworkID: NETWORK_ID, EndpointID: id, SandboxKey: `/var/run/docker/netns/bench${i}`, Options: {} });
+      if (JOINED) await d.call('NetworkDriver.Join', { NetworkID: NETWORK_ID, EndpointID: id, SandboxKey: `/var/run/docker/netns/bench${i}`, Options: {} });
       if ((i + 1) % 250 === 0) log(`${i + 1}/${ENDPOINTS} endpoints`);
     });
   } finally {
@@ -175,13 +180,13 @@ interface Row {
   answer: number[];
 }
 
-async function measure(d: Daemon, row: Row, check: boolean, what: string): Promise<void> {
+async function measure(d: Daemon, row: Row, check: boolean, what: string, bridgeOnly = false): Promise<void> {
   const s = await d.start();
   try {
     row.logLine.push(s.logLineMs);
     row.reconcile.push(s.reconcileMs);
     row.answer.push(s.answerMs);
-    if (check) await checkKernel(what);
+    if (check) await checkKernel(what, bridgeOnly);
     log(`${what}: reconcile ${s.reconcileMs} ms, spawn → log line ${s.logLineMs.toFixed(0)} ms, spawn → answer ${s.answerMs.toFixed(0)} ms`);
   } finally {
     await stop(s);
@@ -212,7 +217,14 @@ async function inNetns(): Promise<void> {
         if (c === 'verify') await measure(d, rows.verify, true, `round ${r + 1} (a) objects present`);
         if (c === 'recreate') {
           await deleteKernelObjects();
-          await measure(d, rows.recreate, true, `round ${r + 1} (b) objects deleted`);
+          await measure(d, rows.recreate, true, `round ${r + 1} (b) objects deleted`, JOINED);
+          if (JOINED) {
+            // Dead endpoints are not brought back: start the next case from a freshly built state.
+            await deleteKernelObjects();
+            fs.rmSync(d.dir, { recursive: true, force: true });
+            fs.mkdirSync(d.dir);
+            await build(d);
+          }
         }
       }
     }
@@ -221,7 +233,7 @@ async function inNetns(): Promise<void> {
     console.log(`\n### bench/reconcile: tsnet start-up with 1 network and ${ENDPOINTS} stored endpoints (private netns)\n`);
     console.log('| start | n | reconcile, logged ms | spawn → reconcile log line, ms | spawn → socket answers, ms | reconcile < 1 s |');
     console.log('|---|---|---|---|---|---|');
-    const label = { empty: `(0) empty state dir, another instance's ${1 + 2 * ENDPOINTS} links in the netns`, verify: `(a) ${ENDPOINTS} endpoints, kernel objects present (verify)`, recreate: `(b) ${ENDPOINTS} endpoints, bridge and veths deleted (recreate)` };
+    const label = { empty: `(0) empty state dir, another instance's ${1 + 2 * ENDPOINTS} links in the netns`, verify: `(a) ${ENDPOINTS} endpoints, kernel objects present (verify)`, recreate: JOINED ? `(b) ${ENDPOINTS} joined endpoints, bridge and veths deleted (reboot: bridge recreated, dead endpoints left to the collector)` : `(b) ${ENDPOINTS} created endpoints, bridge and veths deleted (all recreated)` };
     for (const c of ['verify', 'recreate', 'empty'] as const) {
       const row = rows[c];
       console.log(`| ${label[c]} | ${row.answer.length} | ${cell(row.reconcile)} | ${cell(row.logLine)} | ${cell(row.answer)} | ${c === 'empty' ? '' : met(row.reconcile)} |`);

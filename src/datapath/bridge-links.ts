@@ -222,3 +222,12 @@ export function vethNamesOf(ep: EndpointRecord): VethNames {
   }
   return names;
 }
+
+/**
+ * A joined endpoint whose host veth end is gone lost its container with it (a veth pair dies whole when
+ * the container's namespace goes, e.g. at a reboot): recreating the pair would only make an orphan for
+ * the leak collector. Unjoined endpoints are still waiting for Join and are recreated.
+ */
+export function diedWithItsContainer(ep: EndpointRecord, presentLinks: ReadonlySet<string>): boolean {
+  return ep.sandboxKey !== undefined && !presentLinks.has(vethNamesOf(ep).hostIfname);
+}

@@ -1,7 +1,7 @@
 import type { EndpointRecord, NetworkRecord, NodePeer } from '../driver/model';
 import type { Logger } from '../log';
 import * as nl from '../netlink';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames } from './bridge-links';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, diedWithItsContainer } from './bridge-links';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
 import { optionalMacOf } from './endpoint-mac';
 import { EndpointPorts, type BridgePorts } from './endpoint-ports';
@@ -174,11 +174,16 @@ export class BridgeDataPath implements DataPath {
       }
     }
 
+    const present = new Set((await nl.listLinks()).map((l) => l.name));
     for (const ep of eps) {
       const net = ours.find((n) => n.id === ep.networkId);
       const bridge = bridges.get(ep.networkId);
       if (!net || !bridge) continue; // not a bridge endpoint, or its network already failed
       try {
+        if (diedWithItsContainer(ep, present)) {
+          this.log.info('reconcile: endpoint link went with its container; left for the leak collector', { networkId: net.id, endpointId: ep.id });
+          continue;
+        }
         const result = await this.ensureEndpoint(net, ep, bridge, hairpin);
         logRepair(this.log, result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
       } catch (err) {

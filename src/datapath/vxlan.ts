@@ -3,7 +3,7 @@ import type { Logger } from '../log';
 import * as nl from '../netlink';
 import { anycastGatewayMac, EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from './anycast';
 import type { BridgeFirewall } from './bridge';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames } from './bridge-links';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, diedWithItsContainer } from './bridge-links';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
 import { optionalMacOf } from './endpoint-mac';
 import { EndpointPorts, type BridgePorts } from './endpoint-ports';
@@ -415,11 +415,16 @@ export class VxlanDataPath implements DataPath {
       this.log.error('reconcile: gateway filter not restored', { err: message(err) });
     }
 
+    const present = new Set((await nl.listLinks()).map((l) => l.name));
     for (const ep of eps) {
       const net = ours.find((n) => n.id === ep.networkId);
       const bridge = bridges.get(ep.networkId);
       if (!net || !bridge) continue;
       try {
+        if (diedWithItsContainer(ep, present)) {
+          this.log.info('reconcile: endpoint link went with its container; left for the leak collector', { networkId: net.id, endpointId: ep.id });
+          continue;
+        }
         const result = await this.ensureEndpoint(net, ep, bridge.link, bridge.mtu);
         logRepair(this.log, result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
       } catch (err) {
