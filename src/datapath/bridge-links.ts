@@ -231,3 +231,21 @@ export function vethNamesOf(ep: EndpointRecord): VethNames {
 export function diedWithItsContainer(ep: EndpointRecord, presentLinks: ReadonlySet<string>): boolean {
   return ep.sandboxKey !== undefined && !presentLinks.has(vethNamesOf(ep).hostIfname);
 }
+
+/**
+ * Host veth ends a crash left unmarked: the kernel ignores an alias given at creation, so a link exists
+ * for a moment before it carries its ownership marker, and a kill -9 in that moment leaves a pair no
+ * marker ties to tsnet. Such a leftover has tsnet's endpoint-veth name, no alias, no stored endpoint, and
+ * sits on no bridge or on one of this data path's own (another install's in-flight veth sits on that
+ * install's bridge, so it is never taken for one).
+ */
+export function unmarkedLeftoverVeths(links: readonly nl.Link[], storedHostNames: ReadonlySet<string>, ownBridgeIndexes: ReadonlySet<number>): nl.Link[] {
+  return links.filter(
+    (l) =>
+      l.kind === 'veth' &&
+      /^tsv[0-9a-f]{12}$/.test(l.name) &&
+      !l.alias &&
+      !storedHostNames.has(l.name) &&
+      (!l.masterIndex || ownBridgeIndexes.has(l.masterIndex)),
+  );
+}

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { diedWithItsContainer } from '../../src/datapath/bridge-links';
+import { diedWithItsContainer, unmarkedLeftoverVeths } from '../../src/datapath/bridge-links';
 import type { EndpointRecord } from '../../src/driver/model';
 
 const ep = (joined: boolean): EndpointRecord => ({
@@ -24,5 +24,22 @@ describe('reconcile: endpoints that died with their container', () => {
   });
   it('an unjoined endpoint is recreated, not given up', () => {
     assert.equal(diedWithItsContainer(ep(false), new Set()), false);
+  });
+});
+
+describe('reconcile: unmarked veths a crash left', () => {
+  // Only the fields the filter reads.
+  const link = (name: string, extra: Record<string, unknown> = {}) => ({ name, index: 9, kind: 'veth', ...extra }) as never;
+  it('takes an unmarked tsnet-named veth on no bridge or on our own bridge', () => {
+    const found = unmarkedLeftoverVeths([link('tsv0123456789ab'), link('tsv0123456789ac', { masterIndex: 3 })], new Set(), new Set([3]));
+    assert.equal(found.length, 2);
+  });
+  it("leaves marked links, stored endpoints, other names and links on another install's bridge", () => {
+    const found = unmarkedLeftoverVeths(
+      [link('tsv0123456789ab', { alias: 'tsnet:x:bridge:ep:1' }), link('tsv0123456789ac'), link('veth123'), link('tsv0123456789ad', { masterIndex: 7 })],
+      new Set(['tsv0123456789ac']),
+      new Set([3]),
+    );
+    assert.deepEqual(found, []);
   });
 });
