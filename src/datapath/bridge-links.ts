@@ -249,3 +249,17 @@ export function unmarkedLeftoverVeths(links: readonly nl.Link[], storedHostNames
       (!l.masterIndex || ownBridgeIndexes.has(l.masterIndex)),
   );
 }
+
+/** Deletes the veths unmarkedLeftoverVeths finds; returns what could not be deleted. */
+export async function deleteUnmarkedLeftovers(log: Logger, eps: readonly EndpointRecord[], ownBridgeIndexes: ReadonlySet<number>): Promise<string[]> {
+  const stored = new Set(eps.map((ep) => vethNamesOf(ep).hostIfname));
+  const failures: string[] = [];
+  for (const link of unmarkedLeftoverVeths(await nl.listLinks(), stored, ownBridgeIndexes)) {
+    try {
+      if (await nl.deleteLink(link.index)) log.info('reconcile: deleted an unmarked veth a crash left behind', { link: link.name });
+    } catch (err) {
+      failures.push(`leftover ${link.name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return failures;
+}

@@ -1,7 +1,7 @@
 import type { EndpointRecord, NetworkRecord, NodePeer } from '../driver/model';
 import type { Logger } from '../log';
 import * as nl from '../netlink';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, diedWithItsContainer, unmarkedLeftoverVeths } from './bridge-links';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, diedWithItsContainer, deleteUnmarkedLeftovers } from './bridge-links';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
 import { optionalMacOf } from './endpoint-mac';
 import { EndpointPorts, type BridgePorts } from './endpoint-ports';
@@ -202,7 +202,7 @@ export class BridgeDataPath implements DataPath {
     }
 
     failures.push(...(await this.owner.pruneOrphans({ net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) })));
-    failures.push(...(await this.deleteUnmarkedLeftovers(eps, new Set([...bridges.values()].map((b) => b.index)))));
+    failures.push(...(await deleteUnmarkedLeftovers(this.log, eps, new Set([...bridges.values()].map((b) => b.index)))));
 
     if (failures.length > 0) {
       throw new Error(`bridge reconcile left ${failures.length} problem(s): ${failures.join('; ')}`);
@@ -218,20 +218,6 @@ export class BridgeDataPath implements DataPath {
   }
 
   /** The endpoint's veth pair on the bridge, with the network MTU and the endpoint's MAC (bridge-links.ts). */
-  /** Deletes veth pairs a crash left before they got their marker (see unmarkedLeftoverVeths). */
-  private async deleteUnmarkedLeftovers(eps: EndpointRecord[], ownBridges: ReadonlySet<number>): Promise<string[]> {
-    const stored = new Set(eps.map((ep) => vethNamesOf(ep).hostIfname));
-    const failures: string[] = [];
-    for (const link of unmarkedLeftoverVeths(await nl.listLinks(), stored, ownBridges)) {
-      try {
-        if (await nl.deleteLink(link.index)) this.log.info('reconcile: deleted an unmarked veth a crash left behind', { link: link.name });
-      } catch (err) {
-        failures.push(`leftover ${link.name}: ${message(err)}`);
-      }
-    }
-    return failures;
-  }
-
   private ensureEndpoint(
     net: NetworkRecord,
     ep: EndpointRecord,

@@ -3,7 +3,7 @@ import type { Logger } from '../log';
 import * as nl from '../netlink';
 import { anycastGatewayMac, EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from './anycast';
 import type { BridgeFirewall } from './bridge';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, diedWithItsContainer, unmarkedLeftoverVeths } from './bridge-links';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, diedWithItsContainer, deleteUnmarkedLeftovers } from './bridge-links';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
 import { optionalMacOf } from './endpoint-mac';
 import { EndpointPorts, type BridgePorts } from './endpoint-ports';
@@ -447,7 +447,7 @@ export class VxlanDataPath implements DataPath {
     const wanted = { net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) };
     // Endpoints first, then VXLAN devices, then bridges.
     failures.push(...(await this.owner.pruneOrphans(wanted, (link, marker) => (marker.object === 'ep' ? 0 : link.kind === 'vxlan' ? 1 : 2))));
-    failures.push(...(await this.deleteUnmarkedLeftovers(eps, new Set([...bridges.values()].map((b) => b.link.index)))));
+    failures.push(...(await deleteUnmarkedLeftovers(this.log, eps, new Set([...bridges.values()].map((b) => b.link.index)))));
 
     if (ours.length > 0) this.startBackground();
     if (failures.length > 0) {
@@ -667,20 +667,6 @@ export class VxlanDataPath implements DataPath {
   }
 
   /** A veth pair on the bridge, as the bridge type makes it (bridge-links.ts), with the overlay MTU. */
-  /** Deletes veth pairs a crash left before they got their marker (see unmarkedLeftoverVeths). */
-  private async deleteUnmarkedLeftovers(eps: EndpointRecord[], ownBridges: ReadonlySet<number>): Promise<string[]> {
-    const stored = new Set(eps.map((ep) => vethNamesOf(ep).hostIfname));
-    const failures: string[] = [];
-    for (const link of unmarkedLeftoverVeths(await nl.listLinks(), stored, ownBridges)) {
-      try {
-        if (await nl.deleteLink(link.index)) this.log.info('reconcile: deleted an unmarked veth a crash left behind', { link: link.name });
-      } catch (err) {
-        failures.push(`leftover ${link.name}: ${message(err)}`);
-      }
-    }
-    return failures;
-  }
-
   private ensureEndpoint(net: NetworkRecord, ep: EndpointRecord, bridge: nl.Link, mtu: number): Promise<EnsuredLink> {
     const names = vethNamesOf(ep);
     return ensureVeth(this.owner, { ...names, marker: this.owner.epMarker(ep.id), mtu, mac: optionalMacOf(ep), bridge, networkId: net.id });

@@ -36,8 +36,6 @@ export interface DriverSettings {
   vniRange?: VniRange;
 }
 
-/** A Linux bridge takes at most 1024 ports. */
-export const MAX_ENDPOINTS_PER_BRIDGE = 1023;
 
 const netKey = (id: string) => `net/${id}`;
 const epPrefix = (netId: string) => `ep/${netId}/`;
@@ -172,11 +170,6 @@ export class NetworkDriver {
       if (existing) {
         if (sameEndpointSettings(existing, wanted)) return endpointReply(existing);
         throw new ConflictError(`endpoint ${req.EndpointID} already exists with different settings`);
-      }
-      if (net.type === 'bridge' || net.type === 'vxlan') {
-        if (this.endpoints(net.id).length >= MAX_ENDPOINTS_PER_BRIDGE) {
-          throw new BadRequestError(`network ${net.id} already has ${MAX_ENDPOINTS_PER_BRIDGE} endpoints on this host, the most a Linux bridge can take`);
-        }
       }
       const datapath = this.datapathFor(net.type);
       wanted.datapath = await datapath.createEndpoint(net, wanted);

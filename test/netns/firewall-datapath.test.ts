@@ -6,6 +6,7 @@ import type { NetworkRecord } from '../../src/driver/model';
 import { Firewall } from '../../src/firewall/firewall';
 import { PortPublisher } from '../../src/firewall/ports';
 import { execCommand } from '../../src/firewall/runner';
+import { netnsUnsafeReason } from '../support/netns';
 
 /*
  * Root tier, private network namespace only (see firewall.test.ts): packets through the rules.
@@ -19,21 +20,6 @@ import { execCommand } from '../../src/firewall/runner';
  * Every "host" is a namespace held by a `unshare -n sleep` this test starts; servers and clients are
  * small node processes entered with nsenter. The FORWARD policy is DROP, as dockerd sets it.
  */
-
-function privateNetnsReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root';
-  const mine = readlinkSync('/proc/self/ns/net');
-  let pid = process.ppid;
-  for (let depth = 0; pid > 1 && depth < 32; depth++) {
-    try {
-      if (readlinkSync(`/proc/${pid}/ns/net`) !== mine) return undefined;
-      pid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-    } catch {
-      break;
-    }
-  }
-  return 'must run in a private network namespace (unshare -n …); refusing to touch the host firewall';
-}
 
 const run = (file: string, ...args: string[]) => execCommand(file, args);
 
@@ -182,7 +168,7 @@ describe('firewall data path (netns, packets through the rules)', function () {
   const B = network(NET_B, '10.88.2.0/24');
 
   before(async function () {
-    const reason = privateNetnsReason();
+    const reason = netnsUnsafeReason();
     if (reason) {
       console.warn(`  SKIPPED firewall data-path tests: ${reason}`);
       this.skip();

@@ -1,39 +1,16 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import type { NetworkRecord } from '../../src/driver/model';
 import { Firewall } from '../../src/firewall/firewall';
 import { PortPublisher } from '../../src/firewall/ports';
 import { execCommand } from '../../src/firewall/runner';
 import type { PortBinding } from '../../src/protocol';
+import { netnsUnsafeReason } from '../support/netns';
+import { resetIptables } from '../support/iptables';
 
 /* Root tier, private network namespace only (see firewall.test.ts): port publishing. */
 
-function privateNetnsReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root';
-  const mine = readlinkSync('/proc/self/ns/net');
-  let pid = process.ppid;
-  for (let depth = 0; pid > 1 && depth < 32; depth++) {
-    try {
-      if (readlinkSync(`/proc/${pid}/ns/net`) !== mine) return undefined;
-      pid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-    } catch {
-      break;
-    }
-  }
-  return 'must run in a private network namespace (unshare -n …); refusing to touch the host firewall';
-}
-
 const run = (file: string, ...args: string[]) => execCommand(file, args);
-
-async function resetIptables(): Promise<void> {
-  for (const tool of ['iptables-nft', 'ip6tables-nft']) {
-    for (const table of ['filter', 'nat']) {
-      await run(tool, '-t', table, '-F').catch(() => undefined);
-      await run(tool, '-t', table, '-X').catch(() => undefined);
-    }
-  }
-}
 
 const save4 = async () => (await run('iptables-nft-save', '-t', 'nat')).stdout;
 const save6 = async () => (await run('ip6tables-nft-save', '-t', 'nat')).stdout;
@@ -72,7 +49,7 @@ describe('firewall port publishing (netns)', function () {
   const extra: net.Server[] = [];
 
   before(async function () {
-    const reason = privateNetnsReason();
+    const reason = netnsUnsafeReason();
     if (reason) {
       console.warn(`  SKIPPED firewall port tests: ${reason}`);
       this.skip();
@@ -80,7 +57,7 @@ describe('firewall port publishing (netns)', function () {
     await run('ip', 'link', 'set', 'lo', 'up');
   });
   beforeEach(async () => {
-    if (privateNetnsReason()) return; // never touch a firewall outside a private namespace
+    if (netnsUnsafeReason()) return; // never touch a firewall outside a private namespace
     await resetIptables();
     fw = new Firewall({ backend: 'nft' });
     ports = new PortPublisher(fw);

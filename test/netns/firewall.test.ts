@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readlinkSync } from 'node:fs';
 import type { NetworkRecord } from '../../src/driver/model';
 import { testLogger } from '../../src/log';
 import { Firewall } from '../../src/firewall/firewall';
 import { networkRules, type Rule } from '../../src/firewall/rules';
 import { execCommand, type CommandRunner } from '../../src/firewall/runner';
+import { netnsUnsafeReason } from '../support/netns';
+import { resetIptables } from '../support/iptables';
 
 /*
  * Root tier: the firewall against the real iptables of a private network namespace. Run the whole mocha
@@ -12,34 +13,7 @@ import { execCommand, type CommandRunner } from '../../src/firewall/runner';
  * the host's firewall).
  */
 
-export function privateNetnsReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root';
-  // Private means: some ancestor process (the shell that ran `unshare -n`) sits in another namespace.
-  const mine = readlinkSync('/proc/self/ns/net');
-  let pid = process.ppid;
-  for (let depth = 0; pid > 1 && depth < 32; depth++) {
-    try {
-      if (readlinkSync(`/proc/${pid}/ns/net`) !== mine) return undefined;
-      pid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-    } catch {
-      break;
-    }
-  }
-  return 'must run in a private network namespace (unshare -n …); refusing to touch the host firewall';
-}
-
 const run = (file: string, ...args: string[]) => execCommand(file, args);
-
-/** Empties every table of both flavours and families in this namespace. */
-async function resetIptables(): Promise<void> {
-  for (const tool of ['iptables-nft', 'ip6tables-nft', 'iptables-legacy', 'ip6tables-legacy']) {
-    for (const table of ['filter', 'nat']) {
-      await run(tool, '-t', table, '-F').catch(() => undefined);
-      await run(tool, '-t', table, '-X').catch(() => undefined);
-    }
-    await run(tool, '-P', 'FORWARD', 'ACCEPT').catch(() => undefined);
-  }
-}
 
 const save = async (tool = 'iptables-nft-save') => (await run(tool)).stdout;
 const withoutComments = (text: string) =>
@@ -82,7 +56,7 @@ const asSaveLine = (r: Rule) => `-A ${r.chain} ${r.spec}`;
 
 describe('firewall (netns, real iptables)', function () {
   before(function () {
-    const reason = privateNetnsReason();
+    const reason = netnsUnsafeReason();
     if (reason) {
       console.warn(`  SKIPPED firewall netns tests: ${reason}`);
       this.skip();
@@ -90,7 +64,7 @@ describe('firewall (netns, real iptables)', function () {
   });
   let allowed = false;
   beforeEach(async () => {
-    allowed = privateNetnsReason() === undefined;
+    allowed = netnsUnsafeReason() === undefined;
     if (allowed) await resetIptables();
   });
   afterEach(async () => {
