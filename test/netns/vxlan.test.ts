@@ -12,9 +12,8 @@
  * Assertions read the kernel back with `ip -j`, `bridge -j` and ebtables-save, never with the module.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
 import { anycastGatewayMac, EbtablesGatewayFilter, gatewayChainName, gatewayRules } from '../../src/datapath/anycast';
 import { execCommand, type CommandRunner } from '../../src/firewall/runner';
 import type { BridgeFirewall } from '../../src/datapath/bridge';
@@ -23,6 +22,8 @@ import { containerVethName, ownerMarker } from '../../src/datapath/names';
 import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../src/datapath/vxlan';
 import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
 import { testLogger } from '../../src/log';
+import { ChildNs } from '../support/child-ns';
+import { DF_PING } from '../support/df-ping';
 import { ipLink, requireThrowawayNetns, run } from '../support/netns';
 
 const INSTANCE = 'nsvx';
@@ -35,87 +36,6 @@ const GATEWAY_MAC = '02:74:73:00:00:2a';
 
 const newId = () => randomBytes(32).toString('hex');
 
-/** A namespace held by a child process (`unshare --net sleep`): gone when the process is. */
-class ChildNs {
-  private constructor(
-    readonly name: string,
-    private readonly child: ChildProcess,
-  ) {}
-
-  static async start(name: string): Promise<ChildNs> {
-    const own = readlinkSync('/proc/self/ns/net');
-    const child = spawn('unshare', ['--net', '--', 'sleep', '600'], { stdio: 'ignore' });
-    const ns = new ChildNs(name, child);
-    for (let i = 0; i < 100; i++) {
-      try {
-        if (readlinkSync(`/proc/${child.pid}/ns/net`) !== own && readlinkSync(`/proc/${child.pid}/exe`).endsWith('sleep')) {
-          ns.sh('ip link set lo up');
-          return ns;
-        }
-      } catch {
-        // not there yet
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    child.kill('SIGKILL');
-    throw new Error(`namespace ${name} did not come up`);
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  /** Runs a command in the namespace; returns stdout (throws on failure). */
-  exec(args: string[]): string {
-    return execFileSync('nsenter', ['-t', String(this.pid), '-n', '--', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  }
-
-  /** Like exec, but returns the exit status instead of throwing. */
-  status(args: string[]): number {
-    try {
-      this.exec(args);
-      return 0;
-    } catch (err) {
-      return (err as { status?: number }).status ?? 1;
-    }
-  }
-
-  sh(script: string): string {
-    return this.exec(['sh', '-ec', script]);
-  }
-
-  stop(): void {
-    this.child.kill('SIGKILL');
-  }
-}
-
-/**
- * An ICMP echo with the don't-fragment bit forced (IP_MTU_DISCOVER = IP_PMTUDISC_DO): busybox ping
- * cannot set it, and without it the kernel fragments a too-large echo and the ping passes anyway.
- * Exit 0: reply; 1: no reply; 2: the kernel refused to send (EMSGSIZE).
- */
-const DF_PING = String.raw`
-use strict; use Socket;
-my ($dst, $size) = @ARGV;
-socket(my $s, PF_INET, SOCK_RAW, 1) or die "socket: $!";
-setsockopt($s, 0, 10, pack('i', 2)) or die "setsockopt: $!";
-my $id = $$ & 0xffff;
-my $pkt = pack('CCnnn', 8, 0, 0, $id, 1) . ('x' x $size);
-my $sum = 0; $sum += $_ for unpack('n*', $pkt . (length($pkt) % 2 ? "\0" : ''));
-$sum = ($sum >> 16) + ($sum & 0xffff); $sum += $sum >> 16;
-substr($pkt, 2, 2) = pack('n', ~$sum & 0xffff);
-send($s, $pkt, 0, sockaddr_in(0, inet_aton($dst))) or do { print "send: $!\n"; exit 2 };
-my $end = time + 2;
-while (time <= $end) {
-  my $rin = ''; vec($rin, fileno($s), 1) = 1;
-  last unless select(my $r = $rin, undef, undef, 1);
-  recv($s, my $buf, 65535, 0);
-  my $ihl = (ord($buf) & 15) * 4;
-  my ($type, $code, $ck, $rid) = unpack('CCnn', substr($buf, $ihl));
-  if ($type == 0 && $rid == $id) { print "reply\n"; exit 0 }
-}
-print "timeout\n"; exit 1;
-`;
 
 class RecordingFirewall implements BridgeFirewall {
   calls: string[] = [];
@@ -213,6 +133,9 @@ async function startLab(): Promise<Lab> {
   const cA = await ChildNs.start('cA');
   const cB = await ChildNs.start('cB');
   for (const ns of [cA, cB, hostB]) ns.sh('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1');
+  // Host A too: the IPv6 chatter of its bridge ports (router solicitations, MLD) would cross the VXLAN
+  // at random moments and spoil the packet counts of the gateway test.
+  run('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
 
   run('ip', ['link', 'add', 'ul0', 'mtu', String(UNDERLAY_MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(UNDERLAY_MTU), 'netns', String(hostB.pid)]);
   run('ip', ['addr', 'add', `${A_UNDERLAY}/24`, 'dev', 'ul0']);
@@ -237,6 +160,7 @@ async function startLab(): Promise<Lab> {
 
 function stopLab(lab: Partial<Lab>): void {
   for (const ns of [lab.cA, lab.cB, lab.hostB]) ns?.stop();
+  run('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']);
   try {
     run('ip', ['link', 'del', 'ul0']);
   } catch {

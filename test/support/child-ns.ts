@@ -1,0 +1,60 @@
+/**
+ * Extra network namespaces for the netns tier, each held by a child process (`unshare --net sleep`):
+ * a namespace is gone when its process is, so a crashed run leaves nothing behind.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
+
+/** A namespace held by a child process (`unshare --net sleep`): gone when the process is. */
+export class ChildNs {
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+  ) {}
+
+  static async start(name: string): Promise<ChildNs> {
+    const own = readlinkSync('/proc/self/ns/net');
+    const child = spawn('unshare', ['--net', '--', 'sleep', '600'], { stdio: 'ignore' });
+    const ns = new ChildNs(name, child);
+    for (let i = 0; i < 100; i++) {
+      try {
+        if (readlinkSync(`/proc/${child.pid}/ns/net`) !== own && readlinkSync(`/proc/${child.pid}/exe`).endsWith('sleep')) {
+          ns.sh('ip link set lo up');
+          return ns;
+        }
+      } catch {
+        // not there yet
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    throw new Error(`namespace ${name} did not come up`);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Runs a command in the namespace; returns stdout (throws on failure). */
+  exec(args: string[]): string {
+    return execFileSync('nsenter', ['-t', String(this.pid), '-n', '--', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  /** Like exec, but returns the exit status instead of throwing. */
+  status(args: string[]): number {
+    try {
+      this.exec(args);
+      return 0;
+    } catch (err) {
+      return (err as { status?: number }).status ?? 1;
+    }
+  }
+
+  sh(script: string): string {
+    return this.exec(['sh', '-ec', script]);
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
