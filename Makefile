@@ -89,13 +89,21 @@ install: system-deps build
 # ---- benchmarks (README.md, "Benchmarks") ---------------------------------------------------------------------
 # `make bench` runs every bench with its modest defaults (a few minutes each on 2 cores); each prints a markdown
 # table and the exact command. Sizes: BENCH_ROUNDS, BENCH_CREATES, BENCH_CYCLES, BENCH_ENDPOINTS, ... (see README).
-.PHONY: bench
+# `make bench-vxlan` runs only the VXLAN bench (3-node Swarm; BENCH_REPS, BENCH_SECONDS, BENCH_SERVICE_REPS).
+.PHONY: bench bench-deps bench-vxlan
 
-bench: system-deps build
+# iperf3 is a bench-only dependency (not in SYSTEM_PACKAGES: `make test` does not need it).
+bench-deps: system-deps build
 	@command -v iperf3 >/dev/null 2>&1 || { echo "installing iperf3"; apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3; }
+
+bench: bench-deps
 	unshare --net -- node dist/bench/rpc.js   # its tsnet daemon gets a private network stack
 	node dist/bench/bridge.js
 	node dist/bench/macvlan.js
+	node dist/bench/vxlan.js
 	node dist/bench/soak.js
 	node dist/bench/reconcile.js
+
+bench-vxlan: bench-deps
+	node dist/bench/vxlan.js

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, run } from '../test/harness';
+import { buildPluginDir, canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, formSwarm, installManagedPlugin, run, stopAllHosts, Underlay } from '../test/harness';
 import { binaries } from '../test/harness/env';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -328,4 +328,139 @@ export function shapeDiff(a: Record<string, string>, b: Record<string, string>):
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
   const diff = keys.filter((k) => a[k] !== b[k]).map((k) => `${k} ${a[k] ?? '-'}/${b[k] ?? '-'}`);
   return diff.length ? diff.join(', ') : 'none';
+}
+
+// ---- tables over more than two sides ----------------------------------------------------------------------------
+
+/**
+ * A markdown table over any number of sides: median (min–max) of each, then the listed ratios of the medians
+ * (`[a, b]` is a/b). A row's goal applies to the first ratio. A side without samples in a row shows "–".
+ */
+export function ratioTable(samples: Samples, rows: Row[], sides: string[], ratios: Array<[string, string]>): string {
+  const goalCol = ratios.length ? `goal (${ratios[0]![0]}/${ratios[0]![1]})` : 'goal';
+  const lines = [
+    `| metric | n | ${sides.map((s) => `${s} median (min–max)`).join(' | ')} | ${ratios.map(([a, b]) => `${a}/${b}`).join(' | ')} | ${goalCol} | met |`,
+    `|---|---|${sides.map(() => '---|').join('')}${ratios.map(() => '---|').join('')}---|---|`,
+  ];
+  for (const row of rows) {
+    const d = row.digits ?? 2;
+    const counts = sides.map((s) => samples.get(row.metric, s).length).filter((n) => n > 0);
+    const cells = sides.map((s) => {
+      const v = samples.get(row.metric, s);
+      return v.length ? `${fmt(median(v), d)}${spread(v, d)}` : '–';
+    });
+    const ratioValues = ratios.map(([a, b]) => median(samples.get(row.metric, a)) / median(samples.get(row.metric, b)));
+    const first = ratioValues[0] ?? NaN;
+    const goal = row.goal?.min !== undefined ? `≥ ${row.goal.min.toFixed(2)}` : row.goal?.max !== undefined ? `≤ ${row.goal.max.toFixed(2)}` : '';
+    const met = !row.goal || !Number.isFinite(first) ? '' : (row.goal.min === undefined || first >= row.goal.min) && (row.goal.max === undefined || first <= row.goal.max) ? 'yes' : '**no**';
+    lines.push(`| ${row.metric} | ${counts.length ? Math.min(...counts) : 0} | ${cells.join(' | ')} | ${ratioValues.map((r) => (Number.isFinite(r) ? fmt(r, 3) : '–')).join(' | ')} | ${goal} | ${met} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---- a Swarm of private Docker hosts with the tsnet managed plugin ---------------------------------------------
+
+/** iperf3 and taskset on PATH, or a clear error (the lab below runs both). */
+export async function requireBenchTools(): Promise<void> {
+  for (const bin of ['taskset', 'iperf3']) {
+    if ((await run('sh', ['-c', `command -v ${bin}`], { allowFail: true })).code !== 0) throw new Error(`${bin} is missing (make bench installs iperf3)`);
+  }
+}
+
+/** Polls `probe` every `everyMs` until it returns a value; throws after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Has tsnet (as the managed plugin, logging through dockerd) logged its DiscoverNew Self with this address? */
+function pluginKnowsSelf(h: DockerHost): boolean {
+  for (const line of h.dockerdLog().split('\n')) {
+    if (!/\splugin=[0-9a-f]{64}\s*$/.test(line)) continue;
+    const m = /\smsg="((?:[^"\\]|\\.)*)"/.exec(line);
+    if (!m) continue;
+    try {
+      const f = JSON.parse(JSON.parse(`"${m[1]}"`)) as Record<string, unknown>;
+      if (f.message === 'node discovered' && f.self === true && f.address === h.underlayIp) return true;
+    } catch {
+      // not one of tsnet's JSON lines
+    }
+  }
+  return false;
+}
+
+export interface SwarmLab {
+  underlay: Underlay;
+  /** h1 (the manager), h2, h3 … (workers), on the underlay at `<net>.1`, `<net>.2`, … */
+  hosts: DockerHost[];
+}
+
+/**
+ * `count` private Docker hosts on one underlay bridge (test/harness), the busybox image on each, tsnet built as
+ * the managed plugin (plugin/build.sh) and enabled on every host with TSNET_SCOPE=global, a Swarm with h1 as the
+ * manager, every node reporting the plugin to the scheduler; runs `body` and always tears everything down (also
+ * on SIGINT/SIGTERM). Nothing connects the underlay to the machine's own network.
+ */
+export async function withSwarmLab<T>(opts: { name: string; count: number; underlayNet: string; pluginEnv?: Record<string, string> }, body: (lab: SwarmLab) => Promise<T>): Promise<T> {
+  const can = canRunDocker();
+  if (!can.ok) throw new Error(`cannot run this bench here: ${can.reason}`);
+  await requireBenchTools();
+  await cleanupStale();
+  let underlay: Underlay | undefined;
+  const hosts: DockerHost[] = [];
+  let stopping: Promise<void> | undefined;
+  const teardown = () =>
+    (stopping ??= (async () => {
+      await stopAllHosts(); // also a host whose start was still under way
+      await underlay?.destroy();
+    })());
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: tearing down`);
+    void teardown().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    underlay = await Underlay.create(opts.name);
+    const building = buildPluginDir();
+    // Every host lands in `hosts` as soon as it is up, and all starts settle before a failure is thrown,
+    // so the teardown stops every host that came up even if another failed.
+    const started = await Promise.allSettled([
+      building,
+      ...Array.from({ length: opts.count }, async (_, i) => {
+        const h = await DockerHost.start({ name: `h${i + 1}`, underlay: underlay!.attach(`${opts.underlayNet}.${i + 1}/24`) });
+        hosts[i] = h;
+        await ensureBusyboxImage(h, IMAGE);
+      }),
+    ]);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    const pluginDir = await building;
+    await Promise.all(hosts.map((h) => installManagedPlugin(h, pluginDir, { TSNET_SCOPE: 'global', TSNET_LOG_LEVEL: 'info', ...opts.pluginEnv })));
+    await formSwarm(hosts);
+    for (const h of hosts) await waitFor(`${h.name}: tsnet's DiscoverNew Self`, 30_000, () => (pluginKnowsSelf(h) ? true : undefined));
+    // The scheduler places tasks only on nodes that report the plugin.
+    const manager = hosts[0]!;
+    await waitFor('every node reporting the tsnet network plugin', 30_000, async () => {
+      const ids = (await dk(manager, 'node', 'ls', '-q')).split('\n');
+      const described = await Promise.all(ids.map((id) => dk(manager, 'node', 'inspect', '-f', '{{range .Description.Engine.Plugins}}{{.Type}}={{.Name}} {{end}}', id)));
+      return described.every((d) => /Network=tsnet(:latest)?\b/.test(d)) ? true : undefined;
+    });
+    return await body({ underlay, hosts });
+  } catch (e) {
+    for (const h of hosts) {
+      if (!h) continue;
+      const lines = h.dockerdLog().split('\n').filter((l) => l.includes(' plugin=') || /level=(error|warning)/.test(l));
+      process.stderr.write(`--- dockerd log of ${h.name}, plugin and warning lines (last 30) ---\n${lines.slice(-30).join('\n')}\n`);
+    }
+    throw e;
+  } finally {
+    await teardown();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

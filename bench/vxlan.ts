@@ -1,0 +1,299 @@
+/**
+ * bench/vxlan (issue 6): tsnet's VXLAN networks (-d tsnet:latest -o type=vxlan, the managed plugin with
+ * TSNET_SCOPE=global) against Docker's built-in overlay driver, and both against the bare underlay, on a
+ * 3-node Swarm of private Docker hosts (test/harness: three dockerds in their own namespaces on one underlay
+ * bridge; nothing leaves it), in one run.
+ *
+ *  - Data path, interleaved over `reps` repetitions (the order of the cases rotating rep by rep): iperf3 TCP,
+ *    1 stream, `seconds` long (server pinned to CPU 0, client to CPU 1, host binaries run in each endpoint's
+ *    network namespace with nsenter), and ICMP RTT (busybox ping, pinned), for
+ *      underlay  h1's namespace -> h2's namespace over the underlay bridge (the physical limit here),
+ *      tsnet     container on h1 -> container on h2, attachable tsnet VXLAN network,
+ *      overlay   container on h1 -> container on h2, attachable Docker overlay network,
+ *    and (local=1) the same-host pairs: two containers on h1 on each of the two networks.
+ *  - Service start, `service-reps` times per driver (alternating which goes first): the time from
+ *    `docker service create` (3 replicas, dnsrr, --replicas-max-per-node 1) to one running task on every node,
+ *    and to every ordered pair of tasks answering a ping; the service is removed (and its tasks gone) between.
+ * Ratios of the medians: tsnet/overlay (goal ≥ 1.0 for throughput), tsnet/underlay and overlay/underlay.
+ *
+ *   make build && node dist/bench/vxlan.js [reps=5] [seconds=5] [service-reps=3] [local=1]
+ *   (or BENCH_REPS=... etc.; `make bench-vxlan` installs iperf3 first)
+ */
+import { run, type DockerHost } from '../test/harness';
+import { binaries } from '../test/harness/env';
+import {
+  commandLine,
+  containerIp,
+  cpus,
+  dk,
+  IMAGE,
+  intOption,
+  iperf3,
+  keyValueTable,
+  linkShape,
+  loadAverage,
+  log,
+  median,
+  namedNs,
+  nowMs,
+  type NsPrefix,
+  pidNs,
+  pingRtt,
+  ratioTable,
+  removeContainers,
+  Samples,
+  shapeDiff,
+  sleep,
+  waitFor,
+  withSwarmLab,
+} from './common';
+
+const REPS = intOption('reps', 5, 1, 20);
+const SECONDS = intOption('seconds', 5, 1, 30);
+const SERVICE_REPS = intOption('service-reps', 3, 0, 10);
+const LOCAL = intOption('local', 1, 0, 1) === 1;
+
+const PLUGIN = 'tsnet:latest';
+const UNDERLAY_NET = '10.221.0';
+const REPLICAS = 3;
+/** Bounded waits: a new path answering, a service's tasks running and reachable, a removed service gone. */
+const PATH_TIMEOUT_MS = 30_000;
+const SERVICE_TIMEOUT_MS = 90_000;
+const GONE_TIMEOUT_MS = 60_000;
+
+type Side = 'tsnet' | 'overlay' | 'underlay';
+
+interface Net {
+  side: 'tsnet' | 'overlay';
+  name: string;
+  /** Prefix of the attachable containers' names (`<p>-a` on h1, `<p>-b` on h2, `<p>-c` on h1). */
+  prefix: string;
+  createArgs: string[];
+}
+
+const NETS: Net[] = [
+  { side: 'tsnet', name: 'vxts', prefix: 'vt', createArgs: ['-d', PLUGIN, '--ipam-driver', PLUGIN, '-o', 'type=vxlan', '--subnet', '10.88.0.0/24'] },
+  { side: 'overlay', name: 'vxov', prefix: 'vo', createArgs: ['-d', 'overlay', '--subnet', '10.89.0.0/24'] },
+];
+
+const CROSS_GBPS = 'h1→h2 TCP 1 stream, Gbit/s';
+const CROSS_RTT = 'h1→h2 ping RTT, ms';
+const LOCAL_GBPS = 'same host TCP 1 stream, Gbit/s';
+const LOCAL_RTT = 'same host ping RTT, ms';
+const SVC_RUNNING = `service create → ${REPLICAS} tasks running (one per node), s`;
+const SVC_REACHABLE = `service create → all ${REPLICAS * (REPLICAS - 1)} task pairs reachable, s`;
+
+/** One measured path: where the iperf3 server and the client run, and the server's address. */
+interface Case {
+  label: string;
+  side: Side;
+  gbpsMetric: string;
+  rttMetric: string;
+  serverNs: NsPrefix;
+  clientNs: NsPrefix;
+  target: string;
+}
+
+/** A ping from `ns` to `target` answered within a second? */
+async function answers(ns: NsPrefix, target: string): Promise<boolean> {
+  const argv = [...ns, binaries().busybox, 'ping', '-c', '1', '-W', '1', target];
+  return (await run(argv[0]!, argv.slice(1), { allowFail: true, timeoutMs: 10_000 })).code === 0;
+}
+
+async function waitAnswers(what: string, ns: NsPrefix, target: string): Promise<void> {
+  await waitFor(`${what}: ${target} answering a ping`, PATH_TIMEOUT_MS, async () => ((await answers(ns, target)) ? true : undefined), 100);
+}
+
+async function createNetworks(manager: DockerHost): Promise<void> {
+  for (const n of NETS) {
+    await dk(manager, 'network', 'create', ...n.createArgs, '--attachable', n.name);
+    // The manager's allocator completes the network after the create returned (tsnet: the VNI).
+    await waitFor(`network ${n.name} allocated`, 15_000, async () => ((await dk(manager, 'network', 'inspect', '-f', '{{.Driver}}', n.name)) ? true : undefined));
+  }
+}
+
+/** The attachable containers and the cases between them; also the container eth0 shapes and MTUs. */
+async function setUpCases(hosts: DockerHost[], notes: Array<[string, string]>): Promise<Case[]> {
+  const [h1, h2] = [hosts[0]!, hosts[1]!];
+  const cases: Case[] = [
+    {
+      label: 'underlay',
+      side: 'underlay',
+      gbpsMetric: CROSS_GBPS,
+      rttMetric: CROSS_RTT,
+      serverNs: namedNs(h2.netns),
+      clientNs: namedNs(h1.netns),
+      target: h2.underlayIp!,
+    },
+  ];
+  notes.push(['underlay (h1 eth0)', `MTU ${(await linkShape(namedNs(h1.netns))).mtu}`]);
+  const shapes = new Map<string, Record<string, string>>();
+  for (const n of NETS) {
+    const on: Array<[DockerHost, string]> = [[h1, `${n.prefix}-a`], [h2, `${n.prefix}-b`]];
+    if (LOCAL) on.push([h1, `${n.prefix}-c`]);
+    for (const [h, name] of on) await dk(h, 'run', '-d', '--name', name, '--network', n.name, IMAGE, 'sleep', '3600');
+    const a = { pid: await h1.containerPid(`${n.prefix}-a`), ip: await containerIp(h1, `${n.prefix}-a`, n.name) };
+    const b = { pid: await h2.containerPid(`${n.prefix}-b`), ip: await containerIp(h2, `${n.prefix}-b`, n.name) };
+    cases.push({ label: n.side, side: n.side, gbpsMetric: CROSS_GBPS, rttMetric: CROSS_RTT, serverNs: pidNs(b.pid), clientNs: pidNs(a.pid), target: b.ip });
+    if (LOCAL) {
+      const c = await h1.containerPid(`${n.prefix}-c`);
+      cases.push({ label: `${n.side} same host`, side: n.side, gbpsMetric: LOCAL_GBPS, rttMetric: LOCAL_RTT, serverNs: pidNs(a.pid), clientNs: pidNs(c), target: a.ip });
+    }
+    const shape = await linkShape(pidNs(a.pid));
+    shapes.set(n.side, shape);
+    const links = JSON.parse((await h1.inContainerNs(`${n.prefix}-a`, ['ip', '-j', 'link', 'show'])).stdout) as Array<{ ifname: string; mtu: number }>;
+    const ifaces = links.map((l) => `${l.ifname} (${l.mtu})`).sort();
+    notes.push([`${n.side} container (h1)`, `eth0 MTU ${shape.mtu}; interfaces (MTU): ${ifaces.join(', ')}`]);
+  }
+  notes.push(['container eth0 attributes that differ, tsnet/overlay (ip -d link)', shapeDiff(shapes.get('tsnet')!, shapes.get('overlay')!)]);
+  for (const c of cases) await waitAnswers(c.label, c.clientNs, c.target);
+  return cases;
+}
+
+async function dataPath(cases: Case[], samples: Samples): Promise<void> {
+  for (let rep = 0; rep < REPS; rep++) {
+    const order = cases.map((_, i) => cases[(i + rep) % cases.length]!);
+    for (const c of order) {
+      const gbps = await iperf3({ serverNs: c.serverNs, clientNs: c.clientNs, target: c.target, streams: 1, seconds: SECONDS });
+      const rtt = await pingRtt(c.clientNs, c.target, 20, 0.2);
+      samples.add(c.gbpsMetric, c.side, gbps);
+      samples.add(c.rttMetric, c.side, rtt);
+      log(`rep ${rep + 1}/${REPS} ${c.label}: ${gbps.toFixed(2)} Gbit/s, RTT ${rtt.toFixed(3)} ms`);
+    }
+  }
+}
+
+// ---- service start --------------------------------------------------------------------------------------------
+
+interface Task {
+  host: DockerHost;
+  pid: number;
+  ip: string;
+}
+
+const serviceFilter = (svc: string) => `label=com.docker.swarm.service.name=${svc}`;
+
+/** One running task on every node: their pids and addresses on `net` (undefined while not there yet). */
+async function tasksOnEveryNode(hosts: DockerHost[], svc: string, net: string): Promise<Task[] | undefined> {
+  const ids = await Promise.all(hosts.map(async (h) => (await dk(h, 'ps', '-q', '--filter', serviceFilter(svc), '--filter', 'status=running')).split('\n').filter(Boolean)));
+  if (!ids.every((l) => l.length === 1)) return undefined;
+  const tasks = await Promise.all(
+    hosts.map(async (h, i) => {
+      const [pid, ip] = (await dk(h, 'inspect', '-f', `{{.State.Pid}} {{(index .NetworkSettings.Networks "${net}").IPAddress}}`, ids[i]![0]!)).split(' ');
+      return { host: h, pid: Number(pid), ip: ip ?? '' };
+    }),
+  );
+  return tasks.every((t) => t.pid > 0 && t.ip) ? tasks : undefined;
+}
+
+/** Every ordered pair pings until it answers (each pair on its own, all at once); bounded by `deadline`. */
+async function meshReachable(tasks: Task[], deadline: number): Promise<void> {
+  const pairs = tasks.flatMap((a) => tasks.filter((b) => b !== a).map((b) => [a, b] as const));
+  await Promise.all(
+    pairs.map(async ([a, b]) => {
+      for (;;) {
+        const t0 = nowMs();
+        if (await answers(pidNs(a.pid), b.ip)) return;
+        if (Date.now() > deadline) throw new Error(`${a.host.name} (${a.ip}) still cannot reach ${b.host.name} (${b.ip})`);
+        if (nowMs() - t0 < 1000) await sleep(100); // failed at once (no route or address yet): do not spin
+      }
+    }),
+  );
+}
+
+/** service rm, then wait until no task container is left on any node and the workers dropped the network. */
+async function removeService(hosts: DockerHost[], svc: string, net: string): Promise<void> {
+  await dk(hosts[0]!, 'service', 'rm', svc);
+  await waitFor(`no task of ${svc} left on any node`, GONE_TIMEOUT_MS, async () =>
+    (await Promise.all(hosts.map((h) => dk(h, 'ps', '-aq', '--filter', serviceFilter(svc))))).every((s) => s === '') ? true : undefined,
+  );
+  // Each start should find the network not yet set up on the workers: wait for them to drop it.
+  await waitFor(`the workers dropping ${net}`, GONE_TIMEOUT_MS, async () =>
+    (await Promise.all(hosts.slice(1).map((h) => dk(h, 'network', 'ls', '-q', '--filter', `name=^${net}$`)))).every((s) => s === '') ? true : undefined,
+  ).catch((e) => log(`note: ${(e as Error).message} (the next start may find it still there)`));
+}
+
+async function serviceStarts(hosts: DockerHost[], samples: Samples): Promise<void> {
+  const manager = hosts[0]!;
+  for (let rep = 0; rep < SERVICE_REPS; rep++) {
+    for (const n of rep % 2 === 0 ? NETS : [...NETS].reverse()) {
+      const svc = `${n.prefix}s${rep + 1}`;
+      const t0 = nowMs();
+      const deadline = Date.now() + SERVICE_TIMEOUT_MS;
+      try {
+        await dk(
+          manager,
+          'service', 'create', '--detach', '--name', svc, '--network', n.name, '--endpoint-mode', 'dnsrr',
+          '--replicas', String(REPLICAS), '--replicas-max-per-node', '1', '--stop-grace-period', '1s', '--no-resolve-image',
+          IMAGE, 'sleep', '3600',
+        );
+        const tasks = await waitFor(`${svc}: one running task on every node`, SERVICE_TIMEOUT_MS, () => tasksOnEveryNode(hosts, svc, n.name));
+        const running = nowMs() - t0;
+        await meshReachable(tasks, deadline);
+        const reachable = nowMs() - t0;
+        samples.add(SVC_RUNNING, n.side, running / 1000);
+        samples.add(SVC_REACHABLE, n.side, reachable / 1000);
+        log(`service rep ${rep + 1}/${SERVICE_REPS} ${n.side}: tasks running ${(running / 1000).toFixed(2)} s, all pairs reachable ${(reachable / 1000).toFixed(2)} s`);
+      } finally {
+        await removeService(hosts, svc, n.name);
+      }
+    }
+  }
+}
+
+// ---- main -----------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const loads: Array<[string, string]> = [['start', loadAverage()]];
+  const samples = new Samples();
+  const notes: Array<[string, string]> = [];
+  await withSwarmLab({ name: 'vxbench', count: REPLICAS, underlayNet: UNDERLAY_NET }, async ({ hosts }) => {
+    loads.push(['lab up (3 dockerd, plugin, Swarm)', loadAverage()]);
+    await createNetworks(hosts[0]!);
+    const cases = await setUpCases(hosts, notes);
+    log(`data path: ${REPS} reps of iperf3 -t ${SECONDS} (1 stream) and 20 pings per case: ${cases.map((c) => c.label).join(', ')}`);
+    await dataPath(cases, samples);
+    loads.push(['after the data path', loadAverage()]);
+    await Promise.all(hosts.slice(0, 2).map((h) => removeContainers(h, NETS.flatMap((n) => ['a', 'b', 'c'].map((x) => `${n.prefix}-${x}`)))));
+    if (SERVICE_REPS > 0) {
+      // The attachable containers are gone: let the workers drop the networks before the first start.
+      for (const n of NETS) {
+        await waitFor(`h2 dropping ${n.name}`, GONE_TIMEOUT_MS, async () => ((await dk(hosts[1]!, 'network', 'ls', '-q', '--filter', `name=^${n.name}$`)) === '' ? true : undefined)).catch(
+          (e) => log(`note: ${(e as Error).message}`),
+        );
+      }
+      log(`service starts: ${SERVICE_REPS} per driver, alternating`);
+      await serviceStarts(hosts, samples);
+      loads.push(['after the service starts', loadAverage()]);
+    }
+    for (const n of NETS) await dk(hosts[0]!, 'network', 'rm', n.name);
+  });
+
+  const { server, client } = cpus();
+  console.log(`\n### bench/vxlan: tsnet VXLAN vs Docker's overlay vs the bare underlay (3-node Swarm of private dockerds, one run)\n`);
+  const rows = [
+    { metric: CROSS_GBPS, goal: { min: 1.0 } },
+    { metric: CROSS_RTT, goal: { max: 1.0 }, digits: 3 },
+    ...(LOCAL ? [{ metric: LOCAL_GBPS, goal: { min: 1.0 } }, { metric: LOCAL_RTT, goal: { max: 1.0 }, digits: 3 }] : []),
+    ...(SERVICE_REPS > 0 ? [{ metric: SVC_RUNNING }, { metric: SVC_REACHABLE }] : []),
+  ];
+  console.log(ratioTable(samples, rows, ['tsnet', 'overlay', 'underlay'], [['tsnet', 'overlay'], ['tsnet', 'underlay'], ['overlay', 'underlay']]));
+  console.log('');
+  console.log(keyValueTable(['path', 'links'], notes));
+  console.log('');
+  console.log(keyValueTable(['load average (1, 5, 15 min)', 'at'], loads.map(([k, v]) => [v, k])));
+  const svcNote = SERVICE_REPS > 0
+    ? ` Service: ${REPLICAS} replicas, --endpoint-mode dnsrr, --replicas-max-per-node 1, ${SERVICE_REPS} start(s) per driver, ` +
+      `reachable = every ordered task pair answered one ping (busybox, by IP); ` +
+      `medians ${median(samples.get(SVC_REACHABLE, 'tsnet')).toFixed(2)} s (tsnet) vs ${median(samples.get(SVC_REACHABLE, 'overlay')).toFixed(2)} s (overlay).`
+    : '';
+  console.log(`\nreps=${REPS}, iperf3 -t ${SECONDS}, 1 TCP stream, 20 pings 0.2 s apart per case and rep; iperf3 server on CPU ${server}, ` +
+    `client and ping on CPU ${client}; the cases' order rotates rep by rep; ratios are of the medians (goal on tsnet/overlay; ` +
+    `RTT goal ≤ 1.0: no slower than the overlay).${svcNote}`);
+  console.log(`command: \`${commandLine()}\``);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
