@@ -13,9 +13,13 @@ import { PortPublisher } from './firewall/ports';
 import { DockerApiClient } from './docker/api-client';
 import { createLogger } from './log';
 import { listHostNetworks } from './netlink';
+import { knownNetworkIds } from './swarm/known-networks';
+import { VipModeCheck } from './swarm/vip-mode-check';
 
 /** How often the firewall hooks are re-checked (dockerd restarts and firewall reloads drop them). */
 const FIREWALL_CHECK_MS = 10_000;
+/** Swarm: how often services are checked for VIP mode on tsnet networks (README.md, "Swarm"). */
+const VIP_CHECK = { intervalMs: 30_000, maxBackoffMs: 300_000, watchMs: 2_000, newNetworkDelayMs: 2_000 };
 
 async function main(): Promise<void> {
   let settings;
@@ -66,6 +70,11 @@ async function main(): Promise<void> {
     // After a reboot the dead endpoints are looked for as soon as Docker answers, not a period later.
     if (daemon.rebootedAt) void collector.runOnce();
   }
+  // Swarm: warn about services whose VIP cannot work on a tsnet network (managers only answer).
+  const vipCheck = dockerForPeers
+    ? new VipModeCheck(dockerForPeers, () => knownNetworkIds(daemon.driver, daemon.store), log, VIP_CHECK)
+    : undefined;
+  vipCheck?.start();
 
   let signalled = false;
   const shutdown = (signal: string) => {
@@ -74,6 +83,7 @@ async function main(): Promise<void> {
     log.info('signal received', { signal });
     stopWatching();
     void collector.stop();
+    void vipCheck?.stop();
     // Published ports' rules stay (kernel objects outlive tsnet; the next start reconciles them); only
     // the held sockets and their loopback proxies are closed, after the last in-flight call.
     daemon

@@ -7,11 +7,28 @@ import http from 'node:http';
  */
 export interface DockerNetworkView {
   Id: string;
+  Name?: string;
   Containers?: Record<string, { EndpointID?: string }> | null;
   Peers?: Array<{ Name: string; IP: string }> | null;
 }
 
+/** A Swarm service as `GET /services` lists it: only the fields tsnet reads. */
+export interface DockerServiceView {
+  ID: string;
+  Spec?: {
+    Name?: string;
+    TaskTemplate?: { Networks?: Array<{ Target?: string }> | null } | null;
+    /** Deprecated top-level form of TaskTemplate.Networks (older clients). */
+    Networks?: Array<{ Target?: string }> | null;
+    /** Absent, or Mode absent, means "vip". */
+    EndpointSpec?: { Mode?: string } | null;
+  };
+}
+
 export class DockerUnavailableError extends Error {}
+
+/** Swarm state is answered only by managers: a worker (or a node outside a Swarm) gets HTTP 503. */
+export class NotSwarmManagerError extends Error {}
 
 export class DockerApiClient {
   constructor(
@@ -27,6 +44,16 @@ export class DockerApiClient {
     return JSON.parse(res.body) as DockerNetworkView;
   }
 
+  /** Every Swarm service; NotSwarmManagerError on a worker or a node outside a Swarm. */
+  async services(): Promise<DockerServiceView[]> {
+    const res = await this.get('/services');
+    if (res.status === 503) throw new NotSwarmManagerError(`GET /services: HTTP 503 ${dockerMessage(res.body)}`);
+    if (res.status !== 200) throw new DockerUnavailableError(`GET /services: HTTP ${res.status} ${dockerMessage(res.body)}`);
+    const list: unknown = JSON.parse(res.body);
+    if (!Array.isArray(list)) throw new DockerUnavailableError('GET /services: the answer is not a list');
+    return list as DockerServiceView[];
+  }
+
   private get(path: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = http.request({ socketPath: this.socketPath, path, method: 'GET', timeout: this.timeoutMs }, (res) => {
@@ -39,4 +66,15 @@ export class DockerApiClient {
       req.end();
     });
   }
+}
+
+/** The "message" of a Docker API error body, or the body itself (shortened). */
+function dockerMessage(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown };
+    if (typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // not JSON
+  }
+  return body.slice(0, 200);
 }
