@@ -143,6 +143,7 @@ export class VipModeCheck {
       }
       // Services removed or switched to dnsrr are forgotten: should they come back in VIP mode, they are warned about again.
       for (const key of this.warned) if (!current.has(key)) this.warned.delete(key);
+      this.log.debug('VIP-mode check: services read', { services: services.length, vipOnTsnet: current.size });
       this.succeeded();
     } catch (err) {
       this.failed(err);

@@ -188,7 +188,12 @@ describe('swarm: VIP-mode check of services on tsnet networks', () => {
     await check.runOnce();
     await check.runOnce();
     assert.equal(check.nextDelayMs(), 120_000);
-    assert.deepEqual(logged.lines.filter((l) => l.level === 'debug').map((l) => l.message), ['VIP-mode check: Docker not reachable, trying again later']);
+    assert.deepEqual(
+      logged.lines.filter((l) => l.level === 'debug').map((l) => l.message),
+      ['VIP-mode check: services read', 'VIP-mode check: Docker not reachable, trying again later'],
+      'one line per successful pass, one for the change of state',
+    );
+    assert.deepEqual(logged.lines.find((l) => l.message === 'VIP-mode check: services read')!.fields, { services: 1, vipOnTsnet: 1 });
     docker.failWith = undefined;
     await check.runOnce();
     assert.equal(vipWarnings().length, 1, 'still the one warning from before Docker went away');
