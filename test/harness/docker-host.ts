@@ -45,6 +45,11 @@ export interface HostOptions {
   name: string;
   /** Connect the host to an underlay bridge: veth "p-<name>" in bridgeNs (on `bridge`, default br0) ↔ eth0 here. */
   underlay?: { bridgeNs: string; address: string; bridge?: string };
+  /**
+   * More underlay links, e.g. a separate data network: the i-th (from 1) is veth "p<i>-<name>" in its
+   * bridgeNs ↔ eth<i> here. Another Underlay's attach() fits.
+   */
+  extraUnderlays?: { bridgeNs: string; address: string; bridge?: string }[];
   /** The tsnet daemon for startTsnet(): node <entry>, with extra environment. */
   tsnet?: { entry: string; env?: Record<string, string> };
   /** Extra dockerd flags. */
@@ -67,6 +72,8 @@ export interface HostRecord {
   dir: string;
   netns: string;
   underlayPeer?: { netns: string; link: string };
+  /** The links of HostOptions.extraUnderlays in their bridge namespaces. */
+  extraUnderlayPeers?: { netns: string; link: string }[];
 }
 
 /** Socket name of tsnet under the host's private /run/docker/plugins (so Docker knows the driver as "tsnet"). */
@@ -102,6 +109,8 @@ export class DockerHost {
   readonly netns: string;
   /** Underlay address (without prefix length), if the host has an underlay link. */
   readonly underlayIp?: string;
+  /** Addresses (without prefix length) of HostOptions.extraUnderlays, on eth1, eth2, … in that order. */
+  readonly extraUnderlayIps: string[];
   readonly socket: string;
   readonly opts: HostOptions;
   private dockerdChild?: DetachedChild;
@@ -117,12 +126,14 @@ export class DockerHost {
     this.netns = NETNS_PREFIX + id;
     this.socket = path.join(dir, 'docker.sock');
     this.underlayIp = opts.underlay?.address.split('/')[0];
+    this.extraUnderlayIps = (opts.extraUnderlays ?? []).map((u) => u.address.split('/')[0]!);
     this.record = { kind: 'host', id, name: opts.name, dir, netns: this.netns };
   }
 
   /** Create the host and start its dockerd (answering within 30 s). On failure tears down what it made. */
   static async start(opts: HostOptions): Promise<DockerHost> {
     if (!NAME_RE.test(opts.name)) throw new Error(`host name must match ${NAME_RE}: ${JSON.stringify(opts.name)}`);
+    if ((opts.extraUnderlays?.length ?? 0) > 9) throw new Error('at most 9 extra underlays (veth names p1-… to p9-…)');
     binaries(); // throws early if something is missing
     const id = randomId(opts.name);
     const dir = makeOwnedDir(id);
@@ -185,6 +196,17 @@ export class DockerHost {
       await run(b.ip, ['-n', u.bridgeNs, 'link', 'set', link, 'master', u.bridge ?? 'br0', 'up']);
       await run(b.ip, ['-n', this.netns, 'addr', 'add', u.address, 'dev', 'eth0']);
       await run(b.ip, ['-n', this.netns, 'link', 'set', 'eth0', 'up']);
+    }
+    for (const [i, extra] of (this.opts.extraUnderlays ?? []).entries()) {
+      const link = `p${i + 1}-${this.name}`;
+      const ifname = `eth${i + 1}`;
+      // Recorded before it exists: teardown deletes it (or finds nothing) either way.
+      this.record.extraUnderlayPeers = [...(this.record.extraUnderlayPeers ?? []), { netns: extra.bridgeNs, link }];
+      writeJson(path.join(this.dir, 'host.json'), this.record);
+      await run(b.ip, ['-n', extra.bridgeNs, 'link', 'add', link, 'type', 'veth', 'peer', 'name', ifname, 'netns', this.netns]);
+      await run(b.ip, ['-n', extra.bridgeNs, 'link', 'set', link, 'master', extra.bridge ?? 'br0', 'up']);
+      await run(b.ip, ['-n', this.netns, 'addr', 'add', extra.address, 'dev', ifname]);
+      await run(b.ip, ['-n', this.netns, 'link', 'set', ifname, 'up']);
     }
 
     // 2. persistent mount + uts namespaces, pinned to files on a private bind mount
@@ -539,10 +561,10 @@ export async function teardownRecord(rec: HostRecord, dockerdGraceMs = 30_000): 
   });
 
   await step('unmount', () => umountAllUnder(rec.dir));
-  await step('underlay link', async () => {
-    const u = rec.underlayPeer;
-    if (u && fs.existsSync(netnsPath(u.netns)))
-      await run(binaries().ip, ['-n', u.netns, 'link', 'del', u.link], { allowFail: true, timeoutMs: 10_000 });
+  await step('underlay links', async () => {
+    for (const u of [...(rec.underlayPeer ? [rec.underlayPeer] : []), ...(rec.extraUnderlayPeers ?? [])]) {
+      if (fs.existsSync(netnsPath(u.netns))) await run(binaries().ip, ['-n', u.netns, 'link', 'del', u.link], { allowFail: true, timeoutMs: 10_000 });
+    }
   });
   await step('netns', () => netnsDel(rec.netns));
   await step('cgroups', async () => {

@@ -9,4 +9,5 @@ export { CommandError, run } from './proc';
 export type { RunResult } from './proc';
 export { unixRequest } from './unix-http';
 export type { UnixHttpResponse } from './unix-http';
-export { buildPluginDir, installManagedPlugin, formSwarm } from './swarm';
+export { buildPluginDir, installManagedPlugin, formSwarm, swarmJoin, pluginLines, waitFor } from './swarm';
+export type { SwarmAddresses, PluginLine } from './swarm';

@@ -39,16 +39,41 @@ export async function installManagedPlugin(h: DockerHost, pluginDir: string, env
   await docker(h, ['plugin', 'enable', name]);
 }
 
-/** swarm init on the first host (a manager), join the rest as workers (or managers). */
-export async function formSwarm(hosts: DockerHost[], managers = 1): Promise<void> {
+/** A node's Swarm addresses: control plane (`--advertise-addr`) and, if different, data path (`--data-path-addr`). */
+export interface SwarmAddresses {
+  advertise: string;
+  dataPath?: string;
+}
+
+/** Default: the host's (first) underlay address for both planes. */
+const underlayAddresses = (h: DockerHost): SwarmAddresses => {
+  if (!h.underlayIp) throw new Error(`${h.name}: formSwarm needs an underlay address (or an addressesOf)`);
+  return { advertise: h.underlayIp };
+};
+
+function addressFlags(a: SwarmAddresses): string[] {
+  return ['--advertise-addr', a.advertise, ...(a.dataPath ? ['--data-path-addr', a.dataPath] : [])];
+}
+
+/** `docker swarm join` of one host, with its addresses, to a manager listening on managerAddress:2377. */
+export async function swarmJoin(h: DockerHost, token: string, managerAddress: string, addresses: SwarmAddresses = underlayAddresses(h)): Promise<void> {
+  await docker(h, ['swarm', 'join', '--token', token, ...addressFlags(addresses), `${managerAddress}:2377`]);
+}
+
+/**
+ * swarm init on the first host (a manager), join the rest as workers (or managers). `addressesOf` gives
+ * each node's `--advertise-addr` (and `--data-path-addr`); default: its underlay address.
+ */
+export async function formSwarm(hosts: DockerHost[], managers = 1, addressesOf: (h: DockerHost) => SwarmAddresses = underlayAddresses): Promise<void> {
   const [leader, ...rest] = hosts;
-  if (!leader?.underlayIp) throw new Error('formSwarm: hosts need underlay addresses');
-  await docker(leader, ['swarm', 'init', '--advertise-addr', leader.underlayIp]);
+  if (!leader) throw new Error('formSwarm: no hosts');
+  const leaderAddresses = addressesOf(leader);
+  await docker(leader, ['swarm', 'init', ...addressFlags(leaderAddresses)]);
   const workerToken = await docker(leader, ['swarm', 'join-token', '-q', 'worker']);
   const managerToken = await docker(leader, ['swarm', 'join-token', '-q', 'manager']);
   for (const [i, h] of rest.entries()) {
     const token = i + 1 < managers ? managerToken : workerToken;
-    await docker(h, ['swarm', 'join', '--token', token, '--advertise-addr', h.underlayIp!, `${leader.underlayIp}:2377`]);
+    await swarmJoin(h, token, leaderAddresses.advertise, addressesOf(h));
   }
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -56,5 +81,41 @@ export async function formSwarm(hosts: DockerHost[], managers = 1): Promise<void
     if (ready === hosts.length) return;
     if (Date.now() > deadline) throw new Error(`swarm: ${ready}/${hosts.length} nodes Ready after 30 s`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** One line the managed plugin wrote to stdout, as dockerd logs it (`msg="<json>" plugin=<id>`). */
+export interface PluginLine {
+  level: string;
+  message: string;
+  time: number;
+  fields: Record<string, unknown>;
+}
+
+/** tsnet's JSON log lines from a host's dockerd log (managed plugin). */
+export function pluginLines(h: DockerHost): PluginLine[] {
+  const out: PluginLine[] = [];
+  for (const line of h.dockerdLog().split('\n')) {
+    if (!/\splugin=[0-9a-f]{64}\s*$/.test(line)) continue;
+    const m = /\smsg="((?:[^"\\]|\\.)*)"/.exec(line);
+    if (!m) continue;
+    try {
+      const fields = JSON.parse(JSON.parse(`"${m[1]}"`)) as Record<string, unknown>;
+      out.push({ level: String(fields.level), message: String(fields.message), time: Date.parse(String(fields.timestamp)), fields });
+    } catch {
+      // not one of tsnet's JSON lines
+    }
+  }
+  return out;
+}
+
+/** Polls `probe` until it returns something other than undefined; throws after timeoutMs. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
