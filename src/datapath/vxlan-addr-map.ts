@@ -1,0 +1,262 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from '../log';
+import { canonicalIp } from './vxlan-peers';
+
+/**
+ * Swarm nodes started with `--data-path-addr`: Docker names the other nodes only by their control-plane
+ * (advertise) addresses — DiscoverNew/DiscoverDelete and GET /networks/{id} Peers — while their VXLAN
+ * endpoints are their data-path addresses (each node learns only its own, from DiscoverNew Self). Docker
+ * has no API that pairs the two for a remote driver, so tsnet instances tell each other:
+ *
+ * - every tsnet answers any TCP connection on `port` with one line naming its own data-path address
+ *   (`{"tsnet":"data-path-addr","version":1,"address":"10.222.0.2"}`) and closes it; it reads nothing;
+ * - a tsnet connects to each control address Swarm gave it and maps that address to the answer.
+ *
+ * Trust: the answer comes over a TCP connection to the very address Swarm named, so a spoofed datagram
+ * cannot plant a mapping; the data path uses an answer only inside the peer-learning scope
+ * (TSNET_PEER_CIDRS), the same scope in which any VTEP's traffic already makes it a flood peer. The map
+ * is persisted (a JSON file in the state directory) so a restarted tsnet floods to the data addresses at
+ * once, even to nodes whose tsnet is down at that moment.
+ */
+
+export const DEFAULT_DATA_ADDR_PORT = 7947;
+const PROTOCOL = 'data-path-addr';
+const VERSION = 1;
+/** An answer is one short line; anything longer is not ours. */
+const MAX_ANSWER_BYTES = 256;
+
+/** The line a tsnet answers with (its data-path address, or none yet: DiscoverNew Self not received). */
+export function formatAnswer(address: string | undefined): string {
+  return `${JSON.stringify({ tsnet: PROTOCOL, version: VERSION, ...(address ? { address } : {}) })}\n`;
+}
+
+/**
+ * The data-path address in an answer, canonical; undefined when the peer does not know its own yet.
+ * Throws on anything that is not a tsnet answer.
+ */
+export function parseAnswer(text: string): string | undefined {
+  const line = text.split('\n')[0]!.trim();
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new Error(`not a tsnet data-path address answer: ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  const v = value as { tsnet?: unknown; version?: unknown; address?: unknown };
+  if (typeof value !== 'object' || value === null || v.tsnet !== PROTOCOL || v.version !== VERSION) {
+    throw new Error(`not a tsnet data-path address answer: ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  if (v.address === undefined) return undefined;
+  const address = typeof v.address === 'string' ? canonicalIp(v.address) : undefined;
+  if (!address) throw new Error(`the answer's address ${JSON.stringify(v.address)} is not an IP address`);
+  return address;
+}
+
+/** Reads a persisted map: control → data, both canonical IPs; anything else is dropped. */
+export function parseStoredMap(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const value = JSON.parse(text) as unknown;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
+  for (const [k, v] of Object.entries(value)) {
+    const control = canonicalIp(k);
+    const data = typeof v === 'string' ? canonicalIp(v) : undefined;
+    if (control && data) out.set(control, data);
+  }
+  return out;
+}
+
+export interface DataAddressMapOptions {
+  log: Logger;
+  /** TCP port answered on every address and asked on the peers. Default 7947; 0 = any (tests). */
+  port?: number;
+  /** Where the map is persisted (JSON); undefined: memory only. */
+  file?: string;
+  /** How long one question may take, in ms. Default 2000. */
+  timeoutMs?: number;
+  /** How long an answer is used before it is asked again, in ms (a node may re-join with another data address). Default 60000. */
+  refreshMs?: number;
+  /** How long after a failed question to ask again, in ms. Default 10000. */
+  retryMs?: number;
+}
+
+/** Control-plane address → data-path address of the other Swarm nodes, and this node's answer. */
+export class DataAddressMap {
+  private readonly log: Logger;
+  private port: number;
+  private readonly file?: string;
+  private readonly timeoutMs: number;
+  private readonly refreshMs: number;
+  private readonly retryMs: number;
+  private readonly map = new Map<string, string>();
+  /** When each control address is next asked (ms since the epoch); absent: at the next refresh. */
+  private readonly due = new Map<string, number>();
+  private self?: string;
+  private server?: net.Server;
+
+  constructor(options: DataAddressMapOptions) {
+    this.log = options.log;
+    this.port = options.port ?? DEFAULT_DATA_ADDR_PORT;
+    this.file = options.file;
+    this.timeoutMs = options.timeoutMs ?? 2000;
+    this.refreshMs = options.refreshMs ?? 60_000;
+    this.retryMs = options.retryMs ?? 10_000;
+    if (this.file && fs.existsSync(this.file)) {
+      try {
+        for (const [c, d] of parseStoredMap(fs.readFileSync(this.file, 'utf8'))) this.map.set(c, d);
+        this.log.info('data-path addresses of Swarm nodes loaded', { map: this.entries() });
+      } catch (err) {
+        this.log.warn('stored data-path addresses not readable; asking the nodes again', { file: this.file, err: message(err) });
+      }
+    }
+  }
+
+  /** The port answered on (after listen() with port 0: the one the kernel chose). */
+  get listeningPort(): number {
+    return this.port;
+  }
+
+  /**
+   * Answers on every address (IPv6 and IPv4, or IPv4 only where IPv6 is off). A port that cannot be taken
+   * is logged: the other nodes then flood to this node's control address, as without the map.
+   */
+  async listen(): Promise<void> {
+    const server = net.createServer((socket) => {
+      socket.setTimeout(this.timeoutMs, () => socket.destroy());
+      socket.on('error', () => undefined);
+      socket.end(formatAnswer(this.self));
+    });
+    server.maxConnections = 64;
+    for (const host of ['::', '0.0.0.0']) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port: this.port, host }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        this.server = server;
+        this.port = (server.address() as net.AddressInfo).port;
+        this.log.info('answering Swarm nodes with the data-path address', { port: this.port, host });
+        return;
+      } catch (err) {
+        if (host === '0.0.0.0' || !isFamilyError(err)) {
+          this.log.error('cannot answer other nodes with the data-path address; they will send VXLAN to its control address', {
+            port: this.port,
+            err: message(err),
+          });
+          return;
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** This node's data-path address (DiscoverNew Self), what it answers. */
+  setSelf(address: string): void {
+    this.self = canonicalIp(address) ?? this.self;
+  }
+
+  /** The data-path address of the node with this control address, when known. */
+  dataOf(control: string): string | undefined {
+    const c = canonicalIp(control);
+    return c ? this.map.get(c) : undefined;
+  }
+
+  /** Ask this control address at the next refresh (the node joined again: its data address may have changed). */
+  expire(control: string): void {
+    const c = canonicalIp(control);
+    if (c) this.due.delete(c);
+  }
+
+  /** The map, for logs and tests. */
+  entries(): Record<string, string> {
+    return Object.fromEntries([...this.map].sort(([a], [b]) => (a < b ? -1 : 1)));
+  }
+
+  /**
+   * Asks every control address of `controls` that is due (never asked, or its answer or failure is old
+   * enough), in parallel; keeps an old answer when asking fails (its tsnet may be restarting). Resolves
+   * true when the map changed (persisted by then). Never throws.
+   */
+  async refresh(controls: Iterable<string>): Promise<boolean> {
+    const now = Date.now();
+    const ask = [...new Set([...controls].map((c) => canonicalIp(c)).filter((c): c is string => !!c))].filter((c) => (this.due.get(c) ?? 0) <= now);
+    if (ask.length === 0) return false;
+    const answers = await Promise.all(ask.map(async (control) => ({ control, answer: await this.ask(control) })));
+    let changed = false;
+    for (const { control, answer } of answers) {
+      if (answer.ok && answer.address) {
+        this.due.set(control, now + this.refreshMs);
+        if (this.map.get(control) !== answer.address) {
+          this.log.info('data-path address of a Swarm node', { control, data: answer.address, was: this.map.get(control) });
+          this.map.set(control, answer.address);
+          changed = true;
+        }
+      } else {
+        this.due.set(control, now + this.retryMs);
+        this.log.debug('data-path address of a Swarm node not known', { control, err: answer.ok ? 'the node does not know its own yet' : answer.err });
+      }
+    }
+    if (changed) this.save();
+    return changed;
+  }
+
+  /** One question: connect, read the line, close. */
+  private ask(control: string): Promise<{ ok: true; address?: string } | { ok: false; err: string }> {
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const done = (result: { ok: true; address?: string } | { ok: false; err: string }) => {
+        if (settled) return;
+        settled = true;
+        socket.destroy();
+        resolve(result);
+      };
+      const socket = net.connect({ host: control, port: this.port });
+      socket.setTimeout(this.timeoutMs, () => done({ ok: false, err: `no answer within ${this.timeoutMs} ms` }));
+      socket.on('error', (err) => done({ ok: false, err: err.message }));
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size > MAX_ANSWER_BYTES) done({ ok: false, err: 'answer too long' });
+      });
+      socket.on('end', () => {
+        try {
+          done({ ok: true, address: parseAnswer(Buffer.concat(chunks).toString('utf8')) });
+        } catch (err) {
+          done({ ok: false, err: message(err) });
+        }
+      });
+    });
+  }
+
+  /** Writes the map (a temporary file renamed over the old one: never half a file). */
+  private save(): void {
+    if (!this.file) return;
+    const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.tmp`);
+    try {
+      fs.writeFileSync(tmp, `${JSON.stringify(this.entries())}\n`, { mode: 0o600 });
+      fs.renameSync(tmp, this.file);
+    } catch (err) {
+      this.log.warn('data-path addresses of Swarm nodes not persisted', { file: this.file, err: message(err) });
+    }
+  }
+}
+
+function isFamilyError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL';
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,149 @@
+/**
+ * The control → data-path address map of Swarm nodes (datapath/vxlan-addr-map.ts): the answer line, the
+ * persisted file, and two maps talking over loopback TCP (a port the kernel picks).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { DataAddressMap, formatAnswer, parseAnswer, parseStoredMap } from '../../src/datapath/vxlan-addr-map';
+import { testLogger } from '../../src/log';
+
+describe('vxlan (Swarm): data-path address map', () => {
+  const log = testLogger();
+  let dir: string;
+  const maps: DataAddressMap[] = [];
+  const servers: net.Server[] = [];
+  const held: net.Socket[] = [];
+  const make = (options: Partial<ConstructorParameters<typeof DataAddressMap>[0]> = {}) => {
+    const m = new DataAddressMap({ log, port: 0, timeoutMs: 500, ...options });
+    maps.push(m);
+    return m;
+  };
+  /** A TCP server on loopback answering every connection with `reply` (or nothing, holding it open). */
+  const fakePeer = async (reply: string | undefined): Promise<number> => {
+    const server = net.createServer((s) => {
+      s.on('error', () => undefined);
+      if (reply !== undefined) s.end(reply);
+      else held.push(s);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1' }, resolve));
+    return (server.address() as net.AddressInfo).port;
+  };
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnet-addrmap-'));
+  });
+  afterEach(async () => {
+    await Promise.all(maps.splice(0).map((m) => m.close()));
+    for (const s of held.splice(0)) s.destroy();
+    for (const s of servers.splice(0)) s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answer lines: round trip, canonical IPv6, no address yet; anything else is refused', () => {
+    assert.equal(parseAnswer(formatAnswer('10.222.0.2')), '10.222.0.2');
+    assert.equal(parseAnswer(formatAnswer('FD00:0:0::2')), 'fd00::2');
+    assert.equal(parseAnswer(formatAnswer(undefined)), undefined);
+    assert.throws(() => parseAnswer('SSH-2.0-OpenSSH_9.2\r\n'), /not a tsnet data-path address answer/);
+    assert.throws(() => parseAnswer('{"tsnet":"data-path-addr","version":2,"address":"10.0.0.1"}'), /not a tsnet/);
+    assert.throws(() => parseAnswer('{"tsnet":"data-path-addr","version":1,"address":"10.0.0.300"}'), /is not an IP address/);
+    assert.throws(() => parseAnswer('[]'), /not a tsnet/);
+  });
+
+  it('stored maps keep only IP → IP pairs, canonical', () => {
+    assert.deepEqual([...parseStoredMap('{"10.221.0.2":"10.222.0.2","x":"10.0.0.1","10.221.0.3":7,"FD00::3":"FD01::3"}')], [
+      ['10.221.0.2', '10.222.0.2'],
+      ['fd00::3', 'fd01::3'],
+    ]);
+    assert.throws(() => parseStoredMap('[]'), /not a JSON object/);
+  });
+
+  it('a node asks another over TCP and maps its control address to the data address the other answers', async () => {
+    const answering = make();
+    answering.setSelf('10.222.0.2');
+    await answering.listen();
+    const asking = make({ port: answering.listeningPort });
+    assert.equal(asking.dataOf('127.0.0.1'), undefined);
+    assert.equal(await asking.refresh(['127.0.0.1']), true, 'the map changed');
+    assert.equal(asking.dataOf('127.0.0.1'), '10.222.0.2');
+    assert.equal(await asking.refresh(['127.0.0.1']), false, 'not asked again before refreshMs');
+    assert.deepEqual(asking.entries(), { '127.0.0.1': '10.222.0.2' });
+  });
+
+  it('asks again after expire() (a node re-joined) and takes a changed data address', async () => {
+    const answering = make();
+    answering.setSelf('10.222.0.2');
+    await answering.listen();
+    const asking = make({ port: answering.listeningPort });
+    await asking.refresh(['127.0.0.1']);
+    answering.setSelf('10.222.0.9');
+    assert.equal(await asking.refresh(['127.0.0.1']), false);
+    asking.expire('127.0.0.1');
+    assert.equal(await asking.refresh(['127.0.0.1']), true);
+    assert.equal(asking.dataOf('127.0.0.1'), '10.222.0.9');
+  });
+
+  it('a peer that does not know its own address yet, refuses, hangs or answers garbage maps nothing and is retried later', async () => {
+    const none = make();
+    await none.listen(); // no setSelf
+    const asking = make({ port: none.listeningPort, retryMs: 60_000 });
+    assert.equal(await asking.refresh(['127.0.0.1']), false);
+    assert.equal(asking.dataOf('127.0.0.1'), undefined);
+    none.setSelf('10.222.0.2');
+    assert.equal(await asking.refresh(['127.0.0.1']), false, 'not asked again before retryMs');
+    asking.expire('127.0.0.1');
+    assert.equal(await asking.refresh(['127.0.0.1']), true);
+
+    for (const reply of ['HTTP/1.1 400 Bad Request\r\n\r\n', undefined, 'x'.repeat(1000)]) {
+      const port = await fakePeer(reply);
+      const m = make({ port, timeoutMs: 300 });
+      const t0 = Date.now();
+      assert.equal(await m.refresh(['127.0.0.1']), false, `reply ${JSON.stringify(reply?.slice(0, 20))}`);
+      assert.equal(m.dataOf('127.0.0.1'), undefined);
+      assert.ok(Date.now() - t0 < 2000, 'bounded by the timeout');
+    }
+    // Nobody listening at all.
+    const port = await fakePeer('');
+    servers.pop()!.close();
+    const refused = make({ port });
+    assert.equal(await refused.refresh(['127.0.0.1']), false);
+  });
+
+  it('keeps an old answer when the node cannot be asked (its tsnet restarting)', async () => {
+    const answering = make();
+    answering.setSelf('10.222.0.2');
+    await answering.listen();
+    const asking = make({ port: answering.listeningPort });
+    await asking.refresh(['127.0.0.1']);
+    await answering.close();
+    asking.expire('127.0.0.1');
+    assert.equal(await asking.refresh(['127.0.0.1']), false);
+    assert.equal(asking.dataOf('127.0.0.1'), '10.222.0.2');
+  });
+
+  it('persists the map: a new instance (a restarted tsnet) knows it before asking anyone; a broken file is ignored', async () => {
+    const file = path.join(dir, 'vxlan-data-addresses.json');
+    const answering = make();
+    answering.setSelf('10.222.0.2');
+    await answering.listen();
+    await make({ port: answering.listeningPort, file }).refresh(['127.0.0.1']);
+    assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), { '127.0.0.1': '10.222.0.2' });
+    assert.equal(make({ file }).dataOf('127.0.0.1'), '10.222.0.2');
+    fs.writeFileSync(file, '{"10.221');
+    assert.equal(make({ file }).dataOf('127.0.0.1'), undefined);
+  });
+
+  it('invalid addresses are neither asked nor mapped; a bad self address is not answered', async () => {
+    const m = make();
+    assert.equal(await m.refresh(['not-an-ip', '']), false);
+    assert.equal(m.dataOf('not-an-ip'), undefined);
+    m.setSelf('garbage');
+    await m.listen();
+    const probe = make({ port: m.listeningPort });
+    assert.equal(await probe.refresh(['127.0.0.1']), false);
+    assert.equal(probe.dataOf('127.0.0.1'), undefined);
+  });
+});
