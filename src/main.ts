@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** tsnetd: the plugin daemon. Settings come from TSNET_* variables (README.md, "Settings"). */
+import path from 'node:path';
 import { IpamRelease } from './collector/ipam-release';
 import { LeakCollector } from './collector/leak-collector';
 import { readSettings } from './config/settings';
@@ -7,6 +8,7 @@ import { Daemon } from './daemon/daemon';
 import { BridgeDataPath } from './datapath/bridge';
 import { MacvlanDataPath } from './datapath/macvlan';
 import { VxlanDataPath } from './datapath/vxlan';
+import { DataAddressMap } from './datapath/vxlan-addr-map';
 import type { NetworkRecord } from './driver/model';
 import { Firewall, type NetworkBridge } from './firewall/firewall';
 import { PortPublisher } from './firewall/ports';
@@ -36,12 +38,16 @@ async function main(): Promise<void> {
   const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall, ports });
   // In Swarm, VXLAN also reads each network's peers from Docker (in the background only).
   const dockerForPeers = settings.scope === 'global' ? new DockerApiClient(settings.dockerSocket) : undefined;
+  // In Swarm, nodes tell each other their data-path addresses (--data-path-addr); see vxlan-addr-map.ts.
+  const dataAddresses = settings.scope === 'global' ? new DataAddressMap({ log, file: path.join(settings.stateDir, 'vxlan-data-addresses.json') }) : undefined;
+  await dataAddresses?.listen();
   const vxlan = new VxlanDataPath({
     log,
     instance: settings.instance,
     firewall,
     ports,
     peerCidrs: settings.peerCidrs,
+    dataAddresses,
     ...(dockerForPeers ? { networkPeers: async (id: string) => (await dockerForPeers.network(id))?.Peers?.map((p) => p.IP) } : {}),
   });
 

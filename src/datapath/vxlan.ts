@@ -10,7 +10,8 @@ import { EndpointPorts, type BridgePorts } from './endpoint-ports';
 import { logRepair, type EnsuredLink } from './ensured-link';
 import { foreignInterface, LinkOwnership } from './link-ownership';
 import { bridgeName, isValidIfname, isValidInstance, parseOwnerMarker } from './names';
-import { applyFlood, canonicalIp, floodEntries, floodPeers, learnedVteps, planFlood, subnetOf } from './vxlan-peers';
+import type { DataAddressMap } from './vxlan-addr-map';
+import { applyFlood, canonicalIp, floodEntries, floodPeers, insideCidrs, learnedVteps, planFlood, subnetOf } from './vxlan-peers';
 import { overlayMtu, resolveUnderlay, type Underlay } from './vxlan-underlay';
 
 /**
@@ -60,6 +61,12 @@ export interface VxlanDataPathOptions {
    * gossip); read by the background task only, never inside a request. Undefined: not used.
    */
   networkPeers?: (networkId: string) => Promise<string[] | undefined>;
+  /**
+   * Swarm with `--data-path-addr`: the other nodes' data-path addresses by their control addresses
+   * (vxlan-addr-map.ts). Discovered and Docker-listed peers are flooded to at their data address once
+   * it is known. Undefined: not used.
+   */
+  dataAddresses?: DataAddressMap;
   /** How often the background task looks for learned VTEPs, in ms (0: never). Default 5000. */
   peerIntervalMs?: number;
   /** How often Docker's peer lists are read, in ms (sooner after a Discover event). Default 30000. */
@@ -120,6 +127,7 @@ export class VxlanDataPath implements DataPath {
   private readonly learned = new Map<string, Set<string>>();
   private readonly peerCidrs?: string[];
   private readonly networkPeers?: (networkId: string) => Promise<string[] | undefined>;
+  private readonly dataAddresses?: DataAddressMap;
   private readonly peerIntervalMs: number;
   private readonly dockerPeersIntervalMs: number;
   private readonly peerGraceMs: number;
@@ -144,6 +152,7 @@ export class VxlanDataPath implements DataPath {
     this.filter = options.gatewayFilter ?? new EbtablesGatewayFilter({ instance: options.instance, logger: options.log });
     this.peerCidrs = options.peerCidrs;
     this.networkPeers = options.networkPeers;
+    this.dataAddresses = options.dataAddresses;
     this.peerIntervalMs = options.peerIntervalMs ?? 5000;
     this.dockerPeersIntervalMs = options.dockerPeersIntervalMs ?? 30_000;
     this.peerGraceMs = options.peerGraceMs ?? 60_000;
@@ -252,8 +261,12 @@ export class VxlanDataPath implements DataPath {
     if (!address) return;
     if (peer.self) {
       this.selfAddress = address;
+      this.dataAddresses?.setSelf(address);
       return;
     }
+    // A node (re-)joined: ask for its data-path address soon (it may have joined with another one).
+    this.dataAddresses?.expire(address);
+    this.soon();
     const pending = this.leaving.get(address);
     if (pending) clearTimeout(pending);
     this.leaving.delete(address);
@@ -320,6 +333,7 @@ export class VxlanDataPath implements DataPath {
           }
         }
       }
+      const remapped = await this.refreshDataAddresses();
       const entries = await nl.listFdbEntries();
       const locals = (await nl.listAddresses()).map((a) => a.ip);
       for (const net of this.networks.values()) {
@@ -334,7 +348,7 @@ export class VxlanDataPath implements DataPath {
             this.learned.set(net.id, set);
             this.log.info('peers learned from their traffic', { networkId: net.id, peers: fresh });
           }
-          if (fresh.length > 0 || readDocker) await this.ensureFlood(link, [...config.peers, ...fresh]);
+          if (fresh.length > 0 || readDocker || remapped) await this.ensureFlood(link, [...config.peers, ...fresh]);
         } catch (err) {
           this.log.debug('peer refresh of a network failed', { networkId: net.id, err: message(err) });
         }
@@ -344,6 +358,23 @@ export class VxlanDataPath implements DataPath {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /**
+   * Asks the discovered and Docker-listed nodes (control addresses) for their data-path addresses where
+   * due (vxlan-addr-map.ts); true when the map changed.
+   */
+  private async refreshDataAddresses(): Promise<boolean> {
+    if (!this.dataAddresses) return false;
+    const controls = new Set([...this.discovered, ...[...this.dockerPeers.values()].flatMap((set) => [...set])]);
+    for (const local of (await nl.listAddresses()).map((a) => canonicalIp(a.ip))) if (local) controls.delete(local);
+    return this.dataAddresses.refresh(controls);
+  }
+
+  /** A discovered or Docker-listed peer's flood destination: its data-path address when known and inside the learning scope. */
+  private dataAddressOf(control: string, learnScope: string[]): string {
+    const data = this.dataAddresses?.dataOf(control);
+    return data && insideCidrs(data, learnScope) ? data : control;
   }
 
   private startBackground(): void {
@@ -496,9 +527,9 @@ export class VxlanDataPath implements DataPath {
       mtu = result.mtu;
     }
     const localAddresses = (await nl.listAddresses()).map((a) => a.ip);
+    const learnScope = this.peerCidrs ?? [subnetOf(underlay.local, underlay.prefixLen)];
     const others = [
-      ...this.discovered,
-      ...(this.dockerPeers.get(net.id) ?? []),
+      ...[...this.discovered, ...(this.dockerPeers.get(net.id) ?? [])].map((control) => this.dataAddressOf(control, learnScope)),
       ...(this.learned.get(net.id) ?? []),
       ...(this.carried.get(net.id) ?? []),
     ];
@@ -521,7 +552,7 @@ export class VxlanDataPath implements DataPath {
       gatewayMac: anycastGatewayMac(vni),
       gateways: gatewaysOf(net),
       peers,
-      learnScope: this.peerCidrs ?? [subnetOf(underlay.local, underlay.prefixLen)],
+      learnScope,
     };
   }
 
