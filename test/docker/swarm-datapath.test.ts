@@ -1,0 +1,407 @@
+// Real-Docker tier for the VXLAN overlay on a Swarm whose nodes use `--data-path-addr` (issue 6): three
+// hosts, each on two underlays — a control network 10.221.0.0/24 (eth0, `--advertise-addr`) and a data
+// network 10.222.0.0/24 (eth1, `--data-path-addr`) — with tsnet as the managed plugin tsnet:latest,
+// TSNET_SCOPE=global (h1 and h2 enabled before the Swarm forms, h3 after it joined). Docker hands tsnet
+// the node's own data address (DiscoverNew Self) but only control addresses for the other nodes
+// (DiscoverNew, GET /networks/{id} Peers); the VXLAN must nevertheless run over the data network.
+// Checked without tcpdump: the flood entries (all-zeros FDB) name the others' data addresses and no
+// control address, learned entries point at data addresses, and iptables counters (mangle table) on every
+// host count the VXLAN packets by underlay: none to or from the control network while every pair of
+// containers pings. Then a plugin kill -9 on one node: the flood entries never fall back to control
+// addresses and the mesh is whole again. Prints the figures.
+import assert from 'node:assert/strict';
+import {
+  buildPluginDir,
+  canRunDocker,
+  cleanupStale,
+  DockerHost,
+  ensureBusyboxImage,
+  formSwarm,
+  installManagedPlugin,
+  pluginLines,
+  Underlay,
+  waitFor,
+} from '../harness';
+import { cmdline, pidAlive, sleep } from '../harness/proc';
+import { netnsPath, pidsInNs, pinnedNsInode } from '../harness/sys';
+import { dk, IMAGE } from '../support/docker-scenario';
+
+const FULL = 'tsnet:latest';
+const ENTRY = '/opt/tsnet/dist/src/main.js';
+const CONTROL_NET = '10.221.0';
+const DATA_NET = '10.222.0';
+const SUBNET = '10.87.0.0/24';
+const NET = 'dpov';
+const SVC = 'dp';
+const PLUGIN_ENV = { TSNET_SCOPE: 'global', TSNET_LOG_LEVEL: 'debug' };
+const MESH_TIMEOUT_MS = 30_000;
+const CLEAN_TIMEOUT_MS = 30_000;
+/** Comment of the test's counting rules (mangle table, no target: they only count). */
+const COUNT_TAG = 'tstest-vx';
+
+const control = (n: number) => `${CONTROL_NET}.${n}`;
+const data = (n: number) => `${DATA_NET}.${n}`;
+
+/** Pids of the plugin's node process: in the host's network namespace (network type host), running ENTRY. */
+function pluginPids(h: DockerHost): number[] {
+  const ino = pinnedNsInode(netnsPath(h.netns));
+  if (ino === undefined) return [];
+  return pidsInNs('net', ino).filter((p) => cmdline(p).includes(ENTRY));
+}
+
+interface Member {
+  label: string;
+  host: DockerHost;
+  id: string;
+  ip: string;
+}
+
+interface FdbEntry {
+  mac: string;
+  ifname: string;
+  dst?: string;
+  state?: string;
+  flags?: string[];
+}
+
+/** VXLAN packet counters of one host, by underlay (iptables mangle counters). */
+interface VxCounters {
+  toControl: number;
+  outControlIf: number;
+  toData: number;
+  inControl: number;
+  inData: number;
+}
+
+const COUNTERS: { key: keyof VxCounters; chain: string; match: string[] }[] = [
+  { key: 'toControl', chain: 'POSTROUTING', match: ['-d', `${CONTROL_NET}.0/24`] },
+  { key: 'toData', chain: 'POSTROUTING', match: ['-d', `${DATA_NET}.0/24`] },
+  { key: 'outControlIf', chain: 'POSTROUTING', match: ['-o', 'eth0'] },
+  { key: 'inControl', chain: 'PREROUTING', match: ['-i', 'eth0'] },
+  { key: 'inData', chain: 'PREROUTING', match: ['-i', 'eth1'] },
+];
+
+describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0.0/24, data 10.222.0.0/24)', function () {
+  this.timeout(600_000);
+  const underlays: Underlay[] = [];
+  const hosts: DockerHost[] = [];
+  let pluginDir = '';
+  let failed = false;
+  const figures: Record<string, string> = {};
+  const h = (n: 1 | 2 | 3): DockerHost => {
+    const host = hosts[n - 1];
+    if (!host) throw new Error(`host h${n} not started`);
+    return host;
+  };
+  const numberOf = (host: DockerHost) => hosts.indexOf(host) + 1;
+
+  before(async function () {
+    const can = canRunDocker();
+    if (!can.ok) {
+      console.warn(`*** SKIPPING docker tier (swarm, data-path address): ${can.reason} ***`);
+      this.skip();
+    }
+    await cleanupStale();
+    const t0 = Date.now();
+    const ctl = await Underlay.create('dpctl');
+    underlays.push(ctl);
+    const dat = await Underlay.create('dpdat');
+    underlays.push(dat);
+    const building = buildPluginDir();
+    const started = await Promise.allSettled([
+      building,
+      ...[1, 2, 3].map(async (n) => {
+        const host = await DockerHost.start({
+          name: `d${n}`,
+          underlay: ctl.attach(`${control(n)}/24`),
+          extraUnderlays: [dat.attach(`${data(n)}/24`)],
+        });
+        hosts[n - 1] = host;
+        await ensureBusyboxImage(host, IMAGE);
+      }),
+    ]);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    pluginDir = await building;
+    figures['lab up (2 underlays, 3 dockerd, image, plugin dir)'] = `${Date.now() - t0} ms`;
+  });
+
+  beforeEach(function () {
+    if (failed) this.skip();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') failed = true;
+  });
+
+  after(async function () {
+    this.timeout(180_000);
+    if (failed) {
+      for (const host of hosts) {
+        if (!host) continue;
+        const lines = host.dockerdLog().split('\n').filter((l) => l.includes(' plugin=') || /level=(error|warning)/.test(l));
+        console.error(`--- dockerd log of ${host.name}, plugin and warning lines (last 80) ---\n${lines.slice(-80).join('\n')}`);
+      }
+    }
+    await Promise.all(hosts.map((host) => host?.stop()));
+    for (const u of underlays) await u.destroy();
+    if (Object.keys(figures).length) {
+      console.log('    swarm data-path figures:');
+      for (const [k, v] of Object.entries(figures)) console.log(`      ${k}: ${v}`);
+    }
+  });
+
+  // ---- helpers ------------------------------------------------------------------------------------
+
+  const tasksOn = async (host: DockerHost): Promise<string[]> =>
+    (await dk(host, 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${SVC}`, '--filter', 'status=running')).split('\n').filter(Boolean);
+
+  const member = async (label: string, host: DockerHost, id: string): Promise<Member> => ({
+    label,
+    host,
+    id,
+    ip: await dk(host, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, id),
+  });
+
+  const forgetNeighbours = (members: Member[]) => Promise.all(members.map((m) => m.host.inContainerNs(m.id, ['ip', 'neigh', 'flush', 'all'])));
+
+  const ping = async (from: Member, target: string, extra: string[] = []): Promise<boolean> =>
+    (await from.host.docker(['exec', from.id, 'ping', '-c', '1', '-W', '1', ...extra, target], { allowFail: true, timeoutMs: 15_000 })).code === 0;
+
+  /** Every ordered pair pings by IP, failing pairs retried until all pass or the time is up; returns the ms it took. */
+  const meshReachable = async (members: Member[], timeoutMs: number, from: Member[] = members): Promise<number> => {
+    const t0 = Date.now();
+    let pending = from.flatMap((a) => members.filter((b) => b !== a).map((b) => [a, b] as const));
+    for (;;) {
+      const results = await Promise.all(pending.map(async ([a, b]) => ((await ping(a, b.ip)) ? undefined : ([a, b] as const))));
+      pending = results.filter((p): p is readonly [Member, Member] => p !== undefined);
+      if (pending.length === 0) return Date.now() - t0;
+      if (Date.now() - t0 > timeoutMs) {
+        throw new Error(`after ${timeoutMs} ms still unreachable: ${pending.map(([a, b]) => `${a.label} (${a.ip}) -> ${b.label} (${b.ip})`).join(', ')}`);
+      }
+      await sleep(300);
+    }
+  };
+
+  const tsnetFdb = async (host: DockerHost): Promise<FdbEntry[]> =>
+    (JSON.parse((await host.exec(['bridge', '-j', 'fdb', 'show'])).stdout || '[]') as FdbEntry[]).filter((e) => e.ifname?.startsWith('tsx'));
+
+  const floodOf = async (host: DockerHost): Promise<string[]> =>
+    (await tsnetFdb(host))
+      .filter((e) => e.mac === '00:00:00:00:00:00' && e.dst)
+      .map((e) => e.dst!)
+      .sort();
+
+  /** Learned (kernel) entries towards remote VTEPs: a real MAC and a dst, not permanent. */
+  const learnedOf = async (host: DockerHost): Promise<FdbEntry[]> =>
+    (await tsnetFdb(host)).filter((e) => e.mac !== '00:00:00:00:00:00' && e.dst && e.state !== 'permanent');
+
+  const floodSummary = async (): Promise<string> =>
+    (await Promise.all(hosts.map(async (host) => `${host.name}: [${(await floodOf(host)).join(', ')}]`))).join('; ');
+
+  /** Every node floods to exactly the other nodes' data addresses. */
+  const floodIsData = async (timeoutMs: number): Promise<void> => {
+    const want = (n: number) => [1, 2, 3].filter((x) => x !== n).map(data);
+    await waitFor("every node flooding to exactly the two others' data addresses", timeoutMs, async () => {
+      const got = await Promise.all(hosts.map((host) => floodOf(host)));
+      return got.every((g, i) => JSON.stringify(g) === JSON.stringify(want(i + 1))) ? true : undefined;
+    }).catch(async (err) => {
+      throw new Error(`${(err as Error).message}; flood entries now ${await floodSummary()}`);
+    });
+  };
+
+  const iptables = (host: DockerHost, args: string[]) => host.exec(['iptables', '-w', '-t', 'mangle', ...args]);
+
+  /** Counting rules (no target) for UDP 4789 by underlay, at the top of mangle PREROUTING/POSTROUTING. */
+  const installCounters = async (host: DockerHost): Promise<void> => {
+    for (const c of COUNTERS) {
+      await iptables(host, ['-I', c.chain, '1', '-p', 'udp', '--dport', '4789', ...c.match, '-m', 'comment', '--comment', `${COUNT_TAG}-${c.key}`]);
+    }
+  };
+
+  const readCounters = async (host: DockerHost): Promise<VxCounters> => {
+    const saved = (await host.exec(['iptables-save', '-c', '-t', 'mangle'])).stdout;
+    const out: VxCounters = { toControl: NaN, outControlIf: NaN, toData: NaN, inControl: NaN, inData: NaN };
+    for (const line of saved.split('\n')) {
+      const m = /^\[(\d+):(\d+)\] .*--comment "?tstest-vx-(\w+)"?/.exec(line);
+      if (m && m[3]! in out) out[m[3] as keyof VxCounters] = Number(m[1]);
+    }
+    for (const [k, v] of Object.entries(out)) if (Number.isNaN(v)) throw new Error(`${host.name}: counting rule ${k} not found in:\n${saved}`);
+    return out;
+  };
+
+  const diff = (a: VxCounters, b: VxCounters): VxCounters => ({
+    toControl: b.toControl - a.toControl,
+    outControlIf: b.outControlIf - a.outControlIf,
+    toData: b.toData - a.toData,
+    inControl: b.inControl - a.inControl,
+    inData: b.inData - a.inData,
+  });
+
+  let tasks: Member[] = [];
+
+  // ---- scenarios ----------------------------------------------------------------------------------
+
+  it('nodes join with --advertise-addr on the control network and --data-path-addr on the data network; DiscoverNew Self carries the data address', async () => {
+    await Promise.all([installManagedPlugin(h(1), pluginDir, PLUGIN_ENV), installManagedPlugin(h(2), pluginDir, PLUGIN_ENV)]);
+    const t0 = Date.now();
+    await formSwarm(hosts, 1, (host) => ({ advertise: control(numberOf(host)), dataPath: data(numberOf(host)) }));
+    figures['swarm init + 2 joins (with --data-path-addr) + all Ready'] = `${Date.now() - t0} ms`;
+    await installManagedPlugin(h(3), pluginDir, PLUGIN_ENV);
+    for (const host of hosts) {
+      assert.equal(await dk(host, 'info', '-f', '{{.Swarm.NodeAddr}}'), control(numberOf(host)), `${host.name}: Swarm.NodeAddr is the control address`);
+      await waitFor(`${host.name}: DiscoverNew Self with the data address`, 15_000, () =>
+        pluginLines(host).find((l) => l.message === 'node discovered' && l.fields.self === true && l.fields.address === data(numberOf(host))),
+      );
+    }
+    // What Docker announced, as the plugins logged it (the report's evidence for the mapping problem).
+    await sleep(2000);
+    for (const host of hosts) {
+      const events = pluginLines(host)
+        .filter((l) => l.message === 'node discovered' || l.message === 'node left')
+        .map((l) => `${l.message === 'node left' ? 'Delete' : 'New'} ${String(l.fields.address)}${l.fields.self ? ' self' : ''}${l.fields.bindAddress ? ` bind=${String(l.fields.bindAddress)}` : ''}`);
+      figures[`${host.name} Discover events`] = events.join(', ');
+      const others = pluginLines(host).filter((l) => l.message === 'node discovered' && l.fields.self !== true).map((l) => String(l.fields.address));
+      for (const a of others) assert.ok(a.startsWith(`${CONTROL_NET}.`), `${host.name}: DiscoverNew of a node carries a control address (${a})`);
+    }
+    // Does the manager's node list know any data-path address? (It does not in Docker 20.10.)
+    const nodes = await dk(h(1), 'node', 'inspect', ...(await dk(h(1), 'node', 'ls', '-q')).split('\n'));
+    figures['GET /nodes mentions a data address'] = String(nodes.includes(`${DATA_NET}.`));
+    await waitFor('every node reporting the tsnet network plugin', 30_000, async () => {
+      const ids = (await dk(h(1), 'node', 'ls', '-q')).split('\n');
+      const described = await Promise.all(ids.map((id) => dk(h(1), 'node', 'inspect', '-f', '{{range .Description.Engine.Plugins}}{{.Type}}={{.Name}} {{end}}', id)));
+      return described.every((d) => /Network=tsnet(:latest)?\b/.test(d)) ? true : undefined;
+    });
+  });
+
+  it('a dnsrr service with a task per node on an attachable tsnet vxlan network: every task reaches every other', async () => {
+    await dk(h(1), 'network', 'create', '-d', FULL, '--ipam-driver', FULL, '--attachable', '-o', 'type=vxlan', '--subnet', SUBNET, NET);
+    await waitFor('the network allocated', 10_000, async () => (JSON.parse(await dk(h(1), 'network', 'inspect', NET))[0].Driver ? true : undefined));
+    const t0 = Date.now();
+    await dk(
+      h(1),
+      'service', 'create', '--detach', '--name', SVC, '--network', NET, '--endpoint-mode', 'dnsrr',
+      '--replicas', '3', '--replicas-max-per-node', '1', '--stop-grace-period', '1s', '--no-resolve-image',
+      IMAGE, 'sleep', '3600',
+    );
+    const perHost = await waitFor('one running task on every node', 60_000, async () => {
+      const lists = await Promise.all(hosts.map((host) => tasksOn(host)));
+      return lists.every((l) => l.length === 1) ? lists.map((l) => l[0]!) : undefined;
+    });
+    tasks = await Promise.all(perHost.map((id, i) => member(`task@d${i + 1}`, hosts[i]!, id)));
+    figures['service create → 3 tasks running'] = `${Date.now() - t0} ms`;
+    // Each device sends from the node's data address over the data link.
+    for (const host of hosts) {
+      const links = JSON.parse((await host.exec(['ip', '-d', '-j', 'link', 'show', 'type', 'vxlan'])).stdout || '[]') as {
+        ifname: string;
+        linkinfo?: { info_data?: { local?: string; link?: string } };
+      }[];
+      const ours = links.filter((l) => l.ifname.startsWith('tsx'));
+      assert.equal(ours.length, 1, `${host.name}: one tsnet vxlan device`);
+      assert.equal(ours[0]!.linkinfo?.info_data?.local, data(numberOf(host)), `${host.name}: VXLAN local address is the data address`);
+      assert.equal(ours[0]!.linkinfo?.info_data?.link, 'eth1', `${host.name}: VXLAN underlay link is the data interface`);
+    }
+    const reach = await meshReachable(tasks, MESH_TIMEOUT_MS);
+    figures['service create → all 6 task pairs reachable'] = `${Date.now() - t0} ms (${reach} ms of pinging)`;
+    figures['flood entries right after the mesh answered'] = await floodSummary();
+  });
+
+  it('the VXLAN runs over the data network: flood and learned entries point at data addresses, no VXLAN packet to or from the control network', async () => {
+    const t0 = Date.now();
+    await floodIsData(MESH_TIMEOUT_MS).finally(() => {
+      figures['mesh answered → every node floods to exactly the data addresses'] = `${Date.now() - t0} ms`;
+    });
+    await Promise.all(hosts.map((host) => installCounters(host)));
+    const before = await Promise.all(hosts.map((host) => readCounters(host)));
+    // ARP across the overlay (flood entries) and then unicast (learned entries), 5 × 1000 bytes per pair.
+    await forgetNeighbours(tasks);
+    await meshReachable(tasks, MESH_TIMEOUT_MS);
+    const pairs = tasks.flatMap((a) => tasks.filter((b) => b !== a).map((b) => [a, b] as const));
+    const answered = await Promise.all(pairs.map(([a, b]) => ping(a, b.ip, ['-c', '5', '-s', '1000'])));
+    pairs.forEach(([a, b], i) => assert.ok(answered[i], `${a.label} -> ${b.label}: 5 pings of 1000 bytes`));
+    const after = await Promise.all(hosts.map((host) => readCounters(host)));
+    for (const [i, host] of hosts.entries()) {
+      const d = diff(before[i]!, after[i]!);
+      figures[`${host.name} VXLAN packets while pinging (to control, out on eth0, to data, in on eth0, in on eth1)`] =
+        `${d.toControl}, ${d.outControlIf}, ${d.toData}, ${d.inControl}, ${d.inData}`;
+      assert.equal(d.toControl, 0, `${host.name}: VXLAN packets sent to control addresses: ${JSON.stringify(d)}`);
+      assert.equal(d.outControlIf, 0, `${host.name}: VXLAN packets sent out of the control interface: ${JSON.stringify(d)}`);
+      assert.equal(d.inControl, 0, `${host.name}: VXLAN packets received on the control interface: ${JSON.stringify(d)}`);
+      // 2 peers × (1 + 5 requests + 5 replies to their 5) at least, both ways.
+      assert.ok(d.toData >= 20 && d.inData >= 20, `${host.name}: VXLAN packets over the data network: ${JSON.stringify(d)}`);
+      const learned = await learnedOf(host);
+      const remote = tasks.filter((t) => t.host !== host);
+      assert.ok(learned.length >= remote.length, `${host.name}: learned entries for the remote tasks: ${JSON.stringify(learned)}`);
+      for (const e of learned) assert.ok(e.dst!.startsWith(`${DATA_NET}.`), `${host.name}: learned entry ${e.mac} -> ${e.dst} is a data address`);
+    }
+    figures['flood entries'] = await floodSummary();
+    await floodIsData(1000);
+  });
+
+  it('plugin kill -9 on a node (d3): the flood entries stay the data addresses throughout and the mesh is whole again', async () => {
+    const host = h(3);
+    const [pid] = await waitFor('the plugin process on d3', 10_000, () => {
+      const p = pluginPids(host);
+      return p.length === 1 ? p : undefined;
+    });
+    let watching = true;
+    const seen = new Set<string>();
+    let fewest = Infinity;
+    const watcher = (async () => {
+      while (watching) {
+        const flood = await floodOf(host);
+        fewest = Math.min(fewest, flood.length);
+        for (const a of flood) seen.add(a);
+        await sleep(100);
+      }
+    })();
+    const before = await readCounters(host);
+    const killedAt = Date.now();
+    process.kill(pid!, 'SIGKILL');
+    try {
+      await waitFor('the restarted plugin process', 20_000, () => {
+        const p = pluginPids(host).filter((x) => x !== pid && pidAlive(x));
+        return p.length === 1 ? p : undefined;
+      });
+      const back = await waitFor('"tsnet listening" after the kill', 20_000, () =>
+        pluginLines(host).find((l) => l.message === 'tsnet listening' && l.time >= killedAt - 1000),
+      );
+      figures['kill -9 → restarted plugin listening (d3)'] = `${back.time - killedAt} ms`;
+      // d3 speaking first with ARP caches emptied: its requests need its own flood entries.
+      await forgetNeighbours(tasks);
+      const fromD3 = tasks.find((t) => t.host === host)!;
+      const oneWay = await meshReachable(tasks, MESH_TIMEOUT_MS, [fromD3]);
+      figures['kill -9 → d3 reaches the two others, only d3 sending'] = `${Date.now() - killedAt} ms (${oneWay} ms of pinging)`;
+      await forgetNeighbours(tasks);
+      await meshReachable(tasks, MESH_TIMEOUT_MS);
+      // Past the restarted plugin's first reads of Docker's peer lists and its own peer refreshes.
+      await sleep(8000);
+      await floodIsData(MESH_TIMEOUT_MS);
+    } finally {
+      watching = false;
+      await watcher;
+    }
+    const d = diff(before, await readCounters(host));
+    figures['kill -9 → flood destinations seen on d3 (every 100 ms)'] = [...seen].sort().join(', ');
+    figures['kill -9: fewest flood entries seen on d3'] = String(fewest);
+    figures['kill -9: d3 VXLAN packets since (to control, to data)'] = `${d.toControl}, ${d.toData}`;
+    assert.deepEqual([...seen].sort(), [data(1), data(2)], 'd3 flooded only to the data addresses, across the restart');
+    assert.equal(fewest, 2, 'd3 kept both flood peers across the restart');
+    assert.equal(d.toControl, 0, 'd3 sent no VXLAN packet to a control address across the restart');
+  });
+
+  it('service rm, network rm: no tsnet link and no tsnet FDB entry on any node', async () => {
+    await dk(h(1), 'service', 'rm', SVC);
+    await waitFor('no task container left', CLEAN_TIMEOUT_MS, async () =>
+      (await Promise.all(hosts.map((host) => dk(host, 'ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${SVC}`)))).every((s) => s === '') ? true : undefined,
+    );
+    await waitFor(`docker network rm ${NET} accepted`, CLEAN_TIMEOUT_MS, async () =>
+      (await h(1).docker(['network', 'rm', NET], { allowFail: true })).code === 0 ? true : undefined,
+    );
+    await waitFor('no tsnet link and no tsnet FDB entry on any node', CLEAN_TIMEOUT_MS, async () => {
+      for (const host of hosts) {
+        const links = JSON.parse((await host.exec(['ip', '-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
+        if (links.some((l) => /^(ts-|tsv|tsc|tsx)/.test(l.ifname)) || (await tsnetFdb(host)).length > 0) return undefined;
+      }
+      return true;
+    });
+  });
+});
