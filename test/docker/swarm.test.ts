@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { buildPluginDir, canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, formSwarm, installManagedPlugin, Underlay } from '../harness';
 import { cmdline, pidAlive, sleep } from '../harness/proc';
 import { netnsPath, pidsInNs, pinnedNsInode } from '../harness/sys';
+import { VIP_WARNING } from '../../src/swarm/vip-mode-check';
 import { dk, IMAGE } from '../support/docker-scenario';
 
 const FULL = 'tsnet:latest';
@@ -23,6 +24,13 @@ const PLUGIN_ENV = { TSNET_SCOPE: 'global', TSNET_LOG_LEVEL: 'debug' };
 const MESH_TIMEOUT_MS = 20_000;
 const REJOIN_TIMEOUT_MS = 60_000;
 const CLEAN_TIMEOUT_MS = 30_000;
+/** The VIP-mode service, and how long the manager's check may take to warn (a pass every 30 s). */
+const VIP_SVC = 'vip';
+const VIP_WARNING_TIMEOUT_MS = 75_000;
+const VIP_PASS = 'VIP-mode check: services read';
+/** Docker's own attachable overlay, next to tsnet's network on the same nodes. */
+const DOCKER_OV = 'dov';
+const DOCKER_OV_SUBNET = '10.87.0.0/24';
 
 /** One line the plugin wrote to stdout, as dockerd logs it (`msg="<json>" plugin=<id>`). */
 interface PluginLine {
@@ -63,6 +71,30 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** A VXLAN device on a host: in its network namespace ("host") or in a Docker sandbox namespace (the file's name). */
+interface VxlanDevice {
+  ns: string;
+  name: string;
+  vni: number;
+  port: number;
+}
+
+/** Every VXLAN device of a host: its own namespace and the namespaces dockerd keeps under its exec root (overlays). */
+async function vxlanDevices(h: DockerHost): Promise<VxlanDevice[]> {
+  const parse = (ns: string, json: string): VxlanDevice[] =>
+    (JSON.parse(json || '[]') as { ifname: string; linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number } } }[])
+      .filter((l) => l.linkinfo?.info_kind === 'vxlan')
+      .map((l) => ({ ns, name: l.ifname, vni: Number(l.linkinfo!.info_data?.id), port: Number(l.linkinfo!.info_data?.port) }));
+  const out = parse('host', (await h.exec(['ip', '-d', '-j', 'link', 'show', 'type', 'vxlan'])).stdout);
+  const nsDir = `${h.execRoot}/netns`;
+  const files = (await h.exec(['ls', nsDir], { allowFail: true })).stdout.split('\n').filter(Boolean);
+  for (const f of files) {
+    const r = await h.exec(['nsenter', `--net=${nsDir}/${f}`, 'ip', '-d', '-j', 'link', 'show', 'type', 'vxlan'], { allowFail: true });
+    if (r.code === 0) out.push(...parse(f, r.stdout));
+  }
+  return out;
 }
 
 /** A container the mesh checks: on which host, its ID there, its address on the network. */
@@ -438,6 +470,113 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     // The old identity goes last: removed while the new one's task was being allocated, Swarm's
     // allocator sometimes stalled ~30 s on the vanished node ("error reallocating node …: cannot be found").
     await dk(h(1), 'node', 'rm', stale[0]!);
+  });
+
+  it('a VIP-mode service on the tsnet network: the manager\'s plugin warns once, naming service, network and fix; none for the dnsrr service', async () => {
+    const t0 = Date.now();
+    const warningsFor = (service: string) =>
+      pluginLines(h(1)).filter((l) => l.level === 'warn' && l.message === VIP_WARNING && l.fields.service === service);
+    try {
+      // Default endpoint mode (VIP), as most users would create it.
+      await dk(h(1), 'service', 'create', '--detach', '--name', VIP_SVC, '--network', NET, '--replicas', '1', '--stop-grace-period', '1s', '--no-resolve-image', IMAGE, 'sleep', '3600');
+      // The manager allocates the VIP (from tsnet's IPAM) although nothing on a tsnet network will answer it.
+      const [vip] = await waitFor('the service VIP allocated', 15_000, async () => {
+        const vips = JSON.parse(await dk(h(1), 'service', 'inspect', '-f', '{{json .Endpoint.VirtualIPs}}', VIP_SVC)) as { Addr: string }[] | null;
+        return vips?.length ? vips : undefined;
+      });
+      assert.match(vip!.Addr, /^10\.88\.0\.\d+\/24$/, 'a VIP from the tsnet network\'s subnet');
+      figures['VIP-mode service: the VIP Docker allocated on the tsnet network (never programmed)'] = vip!.Addr;
+      const warning = await waitFor('the VIP-mode warning in h1\'s plugin log', VIP_WARNING_TIMEOUT_MS, () => warningsFor(VIP_SVC)[0]);
+      figures['VIP-mode service create → warning in the manager\'s plugin log'] = `${Date.now() - t0} ms`;
+      assert.equal(warning.fields.network, NET);
+      assert.match(String(warning.fields.networkId), /^[a-z0-9]{25}$/);
+      assert.match(String(warning.fields.fix), new RegExp(`--endpoint-mode dnsrr ${VIP_SVC}\\b`));
+      // Not every pass: wait for a later pass that still saw the service in VIP mode; still one warning.
+      await waitFor('a later pass of the check on h1 (still VIP)', VIP_WARNING_TIMEOUT_MS, () =>
+        pluginLines(h(1)).find((l) => l.message === VIP_PASS && l.time > warning.time && Number(l.fields.vipOnTsnet) >= 1),
+      );
+      assert.equal(warningsFor(VIP_SVC).length, 1, 'one warning per (service, network), not one per pass');
+      assert.deepEqual(warningsFor(SVC), [], `no warning for the dnsrr service ${SVC}`);
+      // Workers cannot list services: no warning there, whatever their task does.
+      for (const n of [2, 3] as const) assert.deepEqual(pluginLines(h(n)).filter((l) => l.message === VIP_WARNING), [], `h${n} (worker) warns nothing`);
+      // The fix the warning names is accepted, and the next pass finds nothing in VIP mode on tsnet.
+      const tFix = Date.now();
+      await dk(h(1), 'service', 'update', '--detach', '--endpoint-mode', 'dnsrr', VIP_SVC);
+      assert.equal(await dk(h(1), 'service', 'inspect', '-f', '{{.Spec.EndpointSpec.Mode}}', VIP_SVC), 'dnsrr');
+      await waitFor('a pass of the check on h1 finding no VIP-mode service on tsnet', VIP_WARNING_TIMEOUT_MS, () =>
+        pluginLines(h(1)).find((l) => l.message === VIP_PASS && l.time > tFix && Number(l.fields.vipOnTsnet) === 0),
+      );
+      assert.equal(warningsFor(VIP_SVC).length, 1, 'no new warning after the fix');
+    } finally {
+      await h(1).docker(['service', 'rm', VIP_SVC], { allowFail: true });
+    }
+    await waitFor(`no task container of ${VIP_SVC} left`, CLEAN_TIMEOUT_MS, async () =>
+      (await Promise.all(hosts.map((host) => dk(host, 'ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${VIP_SVC}`)))).every((x) => x === '')
+        ? true
+        : undefined,
+    );
+  });
+
+  it("Docker's own overlay on the same nodes: both carry traffic across hosts on UDP 4789, Docker's VNIs >= 4096, tsnet's <= 4095", async () => {
+    const t0 = Date.now();
+    const names = { 1: 'co1', 2: 'co2' } as const;
+    try {
+      await dk(h(1), 'network', 'create', '-d', 'overlay', '--attachable', '--subnet', DOCKER_OV_SUBNET, DOCKER_OV);
+      // One container per host on both networks: tsnet's first, Docker's overlay connected second.
+      for (const n of [1, 2] as const) {
+        await dk(h(n), 'run', '-d', '--name', names[n], '--network', NET, IMAGE, 'sleep', '3600');
+        await dk(h(n), 'network', 'connect', DOCKER_OV, names[n]);
+      }
+      const addr = async (n: 1 | 2, net: string) => dk(h(n), 'inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, names[n]);
+      const ips = { tsnet: [await addr(1, NET), await addr(2, NET)], docker: [await addr(1, DOCKER_OV), await addr(2, DOCKER_OV)] };
+      for (const ip of ips.tsnet) assert.match(ip, /^10\.88\.0\.\d+$/);
+      for (const ip of ips.docker) assert.match(ip, /^10\.87\.0\.\d+$/);
+      const pingFrom = async (n: 1 | 2, ip: string) => (await h(n).docker(['exec', names[n], 'ping', '-c', '1', '-W', '1', ip], { allowFail: true, timeoutMs: 15_000 })).code === 0;
+      // Both directions over both overlays at the same time, until all four answer (bounded).
+      const both = await waitFor('co1 <-> co2 over the tsnet network and over Docker\'s overlay', MESH_TIMEOUT_MS, async () => {
+        const ok = await Promise.all([pingFrom(1, ips.tsnet[1]!), pingFrom(2, ips.tsnet[0]!), pingFrom(1, ips.docker[1]!), pingFrom(2, ips.docker[0]!)]);
+        return ok.every(Boolean) ? Date.now() - t0 : undefined;
+      }, 300);
+      figures["Docker overlay create + 2 containers on both networks → both overlays carry h1<->h2 pings"] = `${both} ms`;
+      // Round trips over each, measured in turn (5 pings each).
+      for (const [label, ip] of [['tsnet', ips.tsnet[1]!], ['Docker overlay', ips.docker[1]!]] as const) {
+        const r = await dk(h(1), 'exec', names[1], 'ping', '-c', '5', '-i', '0.2', '-W', '1', ip);
+        assert.match(r, / 0% packet loss/, `${label}: no loss`);
+        figures[`h1 -> h2 RTT min/avg/max over ${label} (5 pings)`] = /min\/avg\/max = (\S+)/.exec(r)?.[1] ?? r.split('\n').at(-1)!;
+      }
+
+      // The VNIs: Docker's from 4096 up (its overlay and ingress), tsnet's from its range below.
+      const vxlanIdsOf = async (net: string) =>
+        String(JSON.parse(await dk(h(1), 'network', 'inspect', '-f', '{{json .Options}}', net))['com.docker.network.driver.overlay.vxlanid_list'] ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map(Number);
+      const dockerVnis = await vxlanIdsOf(DOCKER_OV);
+      const ingressVnis = await vxlanIdsOf('ingress');
+      assert.ok(dockerVnis.length > 0 && dockerVnis.every((v) => v >= 4096), `Docker overlay VNIs ${dockerVnis} >= 4096`);
+      assert.ok(ingressVnis.length > 0 && ingressVnis.every((v) => v >= 4096), `ingress exists with VNIs ${ingressVnis} >= 4096`);
+      assert.ok(vni >= 1 && vni <= 4095, `tsnet VNI ${vni} <= 4095`);
+      assert.ok(!dockerVnis.includes(vni) && !ingressVnis.includes(vni));
+      figures['VNIs on the same nodes: tsnet / Docker overlay / ingress'] = `${vni} / ${dockerVnis.join(',')} / ${ingressVnis.join(',')}`;
+
+      // In the kernel, on each host: tsnet's VXLAN device (host namespace) and Docker's (its overlay's
+      // namespace; the device was created in the host namespace, whose UDP socket it shares), all on port 4789.
+      for (const n of [1, 2] as const) {
+        const devices = await vxlanDevices(h(n));
+        const withVni = (id: number) => devices.filter((d) => d.vni === id);
+        assert.ok(withVni(vni).some((d) => d.ns === 'host' && d.port === 4789), `${h(n).name}: tsnet's VXLAN (VNI ${vni}) on UDP 4789: ${JSON.stringify(devices)}`);
+        for (const id of dockerVnis) assert.ok(withVni(id).some((d) => d.ns !== 'host' && d.port === 4789), `${h(n).name}: Docker's VXLAN (VNI ${id}) on UDP 4789: ${JSON.stringify(devices)}`);
+        figures[`${h(n).name}: VXLAN devices (namespace vni port)`] = devices.map((d) => `${d.ns} ${d.vni} ${d.port}`).join('; ');
+      }
+      // And tsnet's own network still works between the tasks meanwhile.
+      await meshReachable(tasks, MESH_TIMEOUT_MS);
+    } finally {
+      for (const n of [1, 2] as const) await h(n).docker(['rm', '-f', names[n]], { allowFail: true });
+      await waitFor(`docker network rm ${DOCKER_OV} accepted`, CLEAN_TIMEOUT_MS, async () =>
+        (await h(1).docker(['network', 'rm', DOCKER_OV], { allowFail: true })).code === 0 ? true : undefined,
+      );
+    }
+    figures["Docker overlay step (create, ping, inspect, clean up)"] = `${Date.now() - t0} ms`;
   });
 
   it('service rm, rm -f att, network rm: no tsnet link and no tsnet FDB entry on any node', async () => {
