@@ -19,6 +19,7 @@ import {
 } from './rules';
 import { parseSave, type Ruleset, type SavedRule } from './ruleset';
 import { execCommand, type CommandRunner } from './runner';
+import { vxlanInputRules, type VxlanInputFilter } from './vxlan-input';
 
 export interface FirewallOptions {
   /** Settings' instance name (TSNET_INSTANCE); marks chains and rules. Default 'tsnet'. */
@@ -150,8 +151,9 @@ export class Firewall {
   /**
    * Rewrites every tsnet chain from scratch for exactly these networks (start-up reconcile): chains whose
    * content differs are flushed and refilled in the same atomic restore, hooks are re-placed, rules of
-   * networks not listed disappear. Port mappings (TSNET-DNAT) of listed networks are kept as they are —
-   * the port publisher re-asserts them (PortPublisher.reconcile); those of unlisted networks go.
+   * networks not listed disappear. Port mappings (TSNET-DNAT) and VXLAN input filters (TSNET-VXLAN-IN) of
+   * listed networks are kept as they are — the port publisher and the VXLAN data path re-assert them
+   * (their reconcile); those of unlisted networks go.
    * Other tools' chains and rules are not touched. Running it twice leaves the same rules.
    */
   rebuild(nets: NetworkBridge[]): Promise<void> {
@@ -160,6 +162,37 @@ export class Firewall {
       const plan = (rs: Ruleset, b: RestoreBatch) => this.planRebuild(rs, 6, b, nets);
       if (nets.some((n) => wantsFamily(n.net, 6))) await this.apply(6, 'rebuild', plan);
       else await this.applyOptional6('rebuild', plan);
+    });
+  }
+
+  /**
+   * Makes a VXLAN network's input filter (vxlan-input.ts) exactly `filter`, in the underlay's family,
+   * and removes the network's filter from the other family (an underlay that changed family). A bad
+   * filter is refused before anything changes; a repeat is one iptables-save per family, no restore.
+   */
+  setVxlanInput(networkId: string, filter: VxlanInputFilter): Promise<void> {
+    const rules = vxlanInputRules(this.names, this.markers, networkId, filter);
+    const marker = this.markers.vxlanInput(networkId);
+    const owned = (c: string | undefined) => c === marker;
+    const other: IpFamily = filter.family === 4 ? 6 : 4;
+    return this.exclusive(async () => {
+      await this.apply(filter.family, 'setVxlanInput', (rs, b) => {
+        this.planBase(rs, filter.family, b);
+        this.planOwned(rs, b, owned, rules);
+      });
+      const clearOther = (rs: Ruleset, b: RestoreBatch) => this.planRemove(rs, b, owned);
+      if (other === 4) await this.apply(4, 'setVxlanInput', clearOther);
+      else await this.applyOptional6('setVxlanInput', clearOther);
+    });
+  }
+
+  /** Deletes a VXLAN network's input filter in both families (removeNetwork does too). */
+  removeVxlanInput(networkId: string): Promise<void> {
+    const marker = this.markers.vxlanInput(networkId);
+    const plan = (rs: Ruleset, b: RestoreBatch) => this.planRemove(rs, b, (c) => c === marker);
+    return this.exclusive(async () => {
+      await this.apply(4, 'removeVxlanInput', plan);
+      await this.applyOptional6('removeVxlanInput', plan);
     });
   }
 
@@ -288,6 +321,11 @@ export class Firewall {
       return id !== undefined && listed.has(id) && this.markers.isEndpointMarker(r.comment);
     });
     desired.get(key('nat', this.names.dnat))!.push(...ports.map((r) => r.spec));
+    const inputFilters = rs.rules('filter', this.names.vxlanIn).filter((r) => {
+      const id = this.markers.networkOf(r.comment);
+      return id !== undefined && listed.has(id) && this.markers.isVxlanInputMarker(r.comment);
+    });
+    desired.get(key('filter', this.names.vxlanIn))!.push(...inputFilters.map((r) => r.spec));
     for (const { table, chain } of ownChains(this.names)) {
       const specs = desired.get(key(table, chain))!;
       const current = rs.chain(table, chain);

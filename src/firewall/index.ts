@@ -4,3 +4,4 @@ export { PortPublisher, type PortPublisherOptions, type PublishRequest, type Rec
 export { PortAllocatedError } from './host-port';
 export { parseBackendSetting, type BackendName, type IpFamily } from './backend';
 export { chainNames, type ChainNames } from './rules';
+export { vxlanInputRules, type VxlanInputFilter } from './vxlan-input';

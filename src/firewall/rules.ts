@@ -20,6 +20,7 @@ import type { IpFamily } from './backend';
  *     TSNET-ISO2  per network: -o <bridge> DROP; base: -o docker0 / -o br-+ DROP (dockerd's bridges)
  *   nat POSTROUTING ─▶ TSNET-POSTROUTING: per network masquerade out of the subnet, hairpin masquerade
  *   nat PREROUTING (dst-type LOCAL), OUTPUT (dst-type LOCAL, not loopback) ─▶ TSNET-DNAT: published ports
+ *   filter INPUT ──(pos 1, -p udp)──▶ TSNET-VXLAN-IN: per VXLAN network, who may send its VNI (vxlan-input.ts)
  *
  * Isolation design (two stages, like dockerd's DOCKER-ISOLATION-STAGE-1/2): stage 1 holds one rule per
  * network that sends packets *leaving* that bridge for any other interface into stage 2; stage 2 holds
@@ -48,6 +49,7 @@ export interface ChainNames {
   iso2: string;
   postrouting: string;
   dnat: string;
+  vxlanIn: string;
 }
 
 /** iptables allows 28 characters in a chain name. */
@@ -77,6 +79,7 @@ export function chainNames(instance: string): ChainNames {
     iso2: `${p}-ISO2`,
     postrouting: `${p}-POSTROUTING`,
     dnat: `${p}-DNAT`,
+    vxlanIn: `${p}-VXLAN-IN`,
   };
 }
 
@@ -88,6 +91,7 @@ export function ownChains(names: ChainNames): Array<{ table: Table; chain: strin
     { table: 'filter', chain: names.fwd },
     { table: 'nat', chain: names.postrouting },
     { table: 'nat', chain: names.dnat },
+    { table: 'filter', chain: names.vxlanIn },
   ];
 }
 
@@ -108,6 +112,13 @@ export class Markers {
   }
   network(networkId: string): string {
     return `tsnet:${this.instance}:net:${networkId.slice(0, 12)}`;
+  }
+  /** A VXLAN network's input filter (vxlan-input.ts); owned by the network, so removeNetwork takes it too. */
+  vxlanInput(networkId: string): string {
+    return `${this.network(networkId)}:vxlan`;
+  }
+  isVxlanInputMarker(comment: string | undefined): boolean {
+    return comment !== undefined && comment.startsWith(`tsnet:${this.instance}:net:`) && comment.endsWith(':vxlan');
   }
   endpoint(networkId: string, endpointId: string): string {
     return `${this.network(networkId)}:ep:${endpointId.slice(0, 12)}`;
@@ -272,6 +283,7 @@ function checkForeignBridge(name: string): string {
  *    anyway) and `-j DOCKER-ISOLATION-STAGE-1` (drops only) jumps — dockerd moves those to the top on
  *    every start, and fighting it gains nothing;
  *  - 'any': present (nat chains, where order does not decide anything between tsnet and dockerd).
+ * INPUT is 'first' so that no earlier ACCEPT of the VXLAN port lets a stranger past the input filter.
  */
 export type HookPlacement = 'first' | 'forward' | 'any';
 
@@ -308,5 +320,6 @@ export function hooks(names: ChainNames, markers: Markers, family: IpFamily): Ho
       placement: 'any',
       optional: false,
     },
+    { table: 'filter', chain: 'INPUT', spec: spec(['-p udp'], h, `-j ${names.vxlanIn}`), placement: 'first', optional: false },
   ];
 }

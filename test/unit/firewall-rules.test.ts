@@ -53,6 +53,7 @@ describe('firewall rule text', () => {
       iso2: 'TSNET-ISO2',
       postrouting: 'TSNET-POSTROUTING',
       dnat: 'TSNET-DNAT',
+      vxlanIn: 'TSNET-VXLAN-IN',
     });
     assert.equal(chainNames('blue').postrouting, 'TSNET-BLUE-POSTROUTING');
     assert.equal(chainNames('TSNET').fwd, 'TSNET-FWD');
@@ -137,6 +138,7 @@ describe('firewall rule text', () => {
         'nat POSTROUTING any -m comment --comment "tsnet:tsnet:hook" -j TSNET-POSTROUTING',
         'nat PREROUTING any -m addrtype --dst-type LOCAL -m comment --comment "tsnet:tsnet:hook" -j TSNET-DNAT',
         'nat OUTPUT any ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment "tsnet:tsnet:hook" -j TSNET-DNAT',
+        'filter INPUT first -p udp -m comment --comment "tsnet:tsnet:hook" -j TSNET-VXLAN-IN',
       ],
     );
     assert.equal(hooks(names, markers, 6)[4]!.spec.split(' -m ')[0], '! -d ::1/128');
