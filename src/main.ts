@@ -45,6 +45,7 @@ async function main(): Promise<void> {
     log,
     instance: settings.instance,
     firewall,
+    inputFirewall: firewall,
     ports,
     peerCidrs: settings.peerCidrs,
     dataAddresses,

@@ -130,3 +130,26 @@ export function learnedVteps(
   }
   return [...out].sort();
 }
+
+/**
+ * Who may send a network's VNI to this host (its VXLAN input filter): the learning scope (so that a
+ * VTEP not yet known can be learned from its traffic) and the flood peers outside it, of the
+ * underlay's family, canonical ("ip" for a peer, "net/len" for a CIDR). Peers inside the scope are
+ * left out: the scope's rule already admits them, and each rule costs every VXLAN packet a compare.
+ */
+export function allowedSources(peers: string[], learnScope: string[], family: 4 | 6): string[] {
+  const scope = [
+    ...new Set(
+      learnScope
+        .filter((cidr) => isIP(cidr.split('/')[0]!) === family)
+        .map((cidr) => {
+          const [base, len] = cidr.split('/');
+          return createCIDR(base!, Number(len ?? (family === 4 ? 32 : 128))).toString();
+        }),
+    ),
+  ];
+  const outside = peers
+    .map((p) => canonicalIp(p))
+    .filter((ip): ip is string => ip !== undefined && isIP(ip) === family && !insideCidrs(ip, scope));
+  return [...scope, ...[...new Set(outside)].sort()];
+}

@@ -1,4 +1,5 @@
 import type { EndpointRecord, NetworkRecord, NodePeer, VxlanOptions } from '../driver/model';
+import type { VxlanInputFilter } from '../firewall/vxlan-input';
 import type { Logger } from '../log';
 import * as nl from '../netlink';
 import { anycastGatewayMac, EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from './anycast';
@@ -11,7 +12,7 @@ import { logRepair, type EnsuredLink } from './ensured-link';
 import { foreignInterface, LinkOwnership } from './link-ownership';
 import { bridgeName, isValidIfname, isValidInstance, parseOwnerMarker } from './names';
 import type { DataAddressMap } from './vxlan-addr-map';
-import { applyFlood, canonicalIp, floodEntries, floodPeers, insideCidrs, learnedVteps, planFlood, subnetOf } from './vxlan-peers';
+import { allowedSources, applyFlood, canonicalIp, floodEntries, floodPeers, insideCidrs, learnedVteps, planFlood, subnetOf } from './vxlan-peers';
 import { overlayMtu, resolveUnderlay, type Underlay } from './vxlan-underlay';
 
 /**
@@ -33,6 +34,9 @@ import { overlayMtu, resolveUnderlay, type Underlay } from './vxlan-underlay';
  *   the firewall module's usual per-network rules for the bridge.
  * - Peers: head-end replication (vxlan-peers.ts) to `-o peers` and discovered Swarm nodes; unicast
  *   destinations are learned by the kernel.
+ * - Input filter (firewall/vxlan-input.ts): the VXLAN port takes the network's VNI only from its
+ *   flood peers and from the learning scope (TSNET_PEER_CIDRS, default the underlay subnet), kept in
+ *   step with every peer change.
  *
  * Ownership: every link carries a marker `tsnet:<instance>:vxlan:net|ep:<id>` (names.ts), so the
  * bridge data path's reconcile never takes these for its orphans and this one never touches others'.
@@ -43,11 +47,19 @@ export function vxlanName(networkId: string): string {
   return `tsx${networkId.slice(0, 12)}`;
 }
 
+/** The firewall's part for VXLAN networks: who may send a network's VNI to this host. */
+export interface VxlanInputFirewall {
+  setVxlanInput(networkId: string, filter: VxlanInputFilter): Promise<void>;
+  removeVxlanInput(networkId: string): Promise<void>;
+}
+
 export interface VxlanDataPathOptions {
   log: Logger;
   /** TSNET_INSTANCE: part of every ownership marker. */
   instance: string;
   firewall?: BridgeFirewall;
+  /** The VXLAN port's input filter per network; without it the port takes every sender. */
+  inputFirewall?: VxlanInputFirewall;
   ports?: BridgePorts;
   /** Default: ebtables-nft (anycast.ts). */
   gatewayFilter?: GatewayFilter;
@@ -109,6 +121,9 @@ export class VxlanDataPath implements DataPath {
   private readonly log: Logger;
   private readonly instance: string;
   private readonly firewall?: BridgeFirewall;
+  private readonly inputFirewall?: VxlanInputFirewall;
+  /** The input filter last applied, by network (a peer refresh that changes nothing runs no iptables). */
+  private readonly inputApplied = new Map<string, string>();
   private readonly owner: LinkOwnership;
   /** Published ports, as on the bridge type: DNAT on this host to the container. */
   private readonly ports: EndpointPorts;
@@ -147,6 +162,7 @@ export class VxlanDataPath implements DataPath {
     this.log = options.log;
     this.instance = options.instance;
     this.firewall = options.firewall;
+    this.inputFirewall = options.inputFirewall;
     this.owner = new LinkOwnership({ log: options.log, instance: options.instance, type: this.type });
     this.ports = new EndpointPorts(options.ports, options.log);
     this.filter = options.gatewayFilter ?? new EbtablesGatewayFilter({ instance: options.instance, logger: options.log });
@@ -180,11 +196,13 @@ export class VxlanDataPath implements DataPath {
       const vxlan = await this.ensureVxlan(net, config, bridge.link);
       if (vxlan.created) made.unshift(config.vxlanName);
       await this.ensureFlood(vxlan.link, config.peers);
+      await this.ensureInputFilter(net.id, config, config.peers, true);
       await this.filter.set(filterEntry(config));
       await this.firewall?.addNetwork(net, config.bridgeName);
     } catch (err) {
       if (made.length > 0) {
         await this.firewall?.removeNetwork(net, config.bridgeName).catch((e) => this.logCleanupFailure('firewall rules', config.bridgeName, e));
+        await this.removeInputFilter(net.id).catch((e) => this.logCleanupFailure('vxlan input filter', config.vxlanName, e));
         await this.filter.remove(config.vxlanName).catch((e) => this.logCleanupFailure('gateway filter', config.vxlanName, e));
         for (const name of made) await this.owner.deleteCreated(name);
       }
@@ -207,6 +225,7 @@ export class VxlanDataPath implements DataPath {
     const names = this.storedNames(net);
     if (!names) return; // createNetwork refused it: nothing was made
     await this.firewall?.removeNetwork(net, names.bridgeName);
+    await this.removeInputFilter(net.id);
     await this.filter.remove(names.vxlanName);
     const marker = this.owner.netMarker(net.id);
     // The VXLAN device first (its FDB goes with it), then the bridge.
@@ -349,6 +368,7 @@ export class VxlanDataPath implements DataPath {
             this.log.info('peers learned from their traffic', { networkId: net.id, peers: fresh });
           }
           if (fresh.length > 0 || readDocker || remapped) await this.ensureFlood(link, [...config.peers, ...fresh]);
+          await this.ensureInputFilterOfLive(net.id, config, [...config.peers, ...fresh]);
         } catch (err) {
           this.log.debug('peer refresh of a network failed', { networkId: net.id, err: message(err) });
         }
@@ -424,6 +444,7 @@ export class VxlanDataPath implements DataPath {
         const vxlan = await this.ensureVxlan(net, config, bridge.link);
         logRepair(this.log, vxlan, 'vxlan device', { networkId: net.id, vxlan: config.vxlanName });
         await this.ensureFlood(vxlan.link, config.peers);
+        await this.ensureInputFilter(net.id, config, config.peers, true);
         entries.push(filterEntry(config));
         await this.firewall?.addNetwork(net, config.bridgeName);
         bridges.set(net.id, { link: bridge.link, mtu: config.mtu });
@@ -691,10 +712,45 @@ export class VxlanDataPath implements DataPath {
         const config = await this.configOf(net, net.datapath);
         const link = await nl.findLink(config.vxlanName);
         if (link && link.alias === this.owner.netMarker(net.id)) await this.ensureFlood(link, config.peers);
+        await this.ensureInputFilterOfLive(net.id, config, config.peers);
       } catch (err) {
-        this.log.error('flood entries not updated', { networkId: net.id, err: message(err) });
+        this.log.error('flood entries or input filter not updated', { networkId: net.id, err: message(err) });
       }
     }
+  }
+
+  /**
+   * Makes the network's VXLAN input filter admit `peers` and the learning scope; skipped when that is
+   * what was last applied, unless `force` (create, reconcile, repair: the kernel may have lost it).
+   */
+  private async ensureInputFilter(networkId: string, config: NetworkConfig, peers: string[], force = false): Promise<void> {
+    if (!this.inputFirewall) return;
+    const filter: VxlanInputFilter = {
+      family: config.family,
+      vni: config.vni,
+      port: config.port,
+      sources: allowedSources(peers, config.learnScope, config.family),
+    };
+    const key = JSON.stringify(filter);
+    if (!force && this.inputApplied.get(networkId) === key) return;
+    this.inputApplied.delete(networkId);
+    await this.inputFirewall.setVxlanInput(networkId, filter);
+    this.inputApplied.set(networkId, key);
+    this.log.info('vxlan input filter set', { networkId, vni: filter.vni, port: filter.port, sources: filter.sources });
+  }
+
+  /**
+   * For the background paths (peer events, the peer task), which run outside the driver's calls: a
+   * network deleted meanwhile loses the filter this may just have written for it.
+   */
+  private async ensureInputFilterOfLive(networkId: string, config: NetworkConfig, peers: string[]): Promise<void> {
+    await this.ensureInputFilter(networkId, config, peers);
+    if (!this.networks.has(networkId)) await this.removeInputFilter(networkId);
+  }
+
+  private async removeInputFilter(networkId: string): Promise<void> {
+    this.inputApplied.delete(networkId);
+    await this.inputFirewall?.removeVxlanInput(networkId);
   }
 
   /** A veth pair on the bridge, as the bridge type makes it (bridge-links.ts), with the overlay MTU. */
@@ -716,6 +772,7 @@ export class VxlanDataPath implements DataPath {
     const bridge = await this.ensureBridge(net, config);
     const vxlan = await this.ensureVxlan(net, config, bridge.link);
     await this.ensureFlood(vxlan.link, config.peers);
+    await this.ensureInputFilter(net.id, config, config.peers, true);
     await this.filter.set(filterEntry(config));
     await this.firewall?.addNetwork(net, config.bridgeName);
     return bridge.link;

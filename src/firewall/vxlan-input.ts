@@ -47,14 +47,15 @@ const IPV6_EXTENSION_HEADERS = '-m u32 ! --u32 "0x4>>0x8&0xff=0x11"';
 
 /** A source as iptables-save prints it: "ip/32" ("ip/128"), or the canonical network of a CIDR. */
 export function canonicalSource(source: string, family: IpFamily): string {
-  const cidr = source.includes('/') ? source : `${source}/${family === 4 ? 32 : 128}`;
-  let canonical: string;
+  const sourceFamily = isIP(source.split('/')[0]!);
+  let canonical: string | undefined;
   try {
-    canonical = canonicalCidr(cidr);
+    if (sourceFamily !== 0) canonical = canonicalCidr(source.includes('/') ? source : `${source}/${sourceFamily === 4 ? 32 : 128}`);
   } catch {
-    throw new Error(`VXLAN input filter: source "${source}" is not an IP address or CIDR`);
+    // not a CIDR: reported below
   }
-  if (isIP(canonical.split('/')[0]!) !== family) {
+  if (canonical === undefined) throw new Error(`VXLAN input filter: source "${source}" is not an IP address or CIDR`);
+  if (sourceFamily !== family) {
     throw new Error(`VXLAN input filter: source "${source}" is not IPv${family} (the underlay is IPv${family})`);
   }
   return canonical;
