@@ -1,0 +1,305 @@
+/**
+ * Root tier: the VXLAN input filter with real packets. This process's namespace is host A (tsnet's
+ * VXLAN data path with the real Firewall); B, P and S are other VTEPs in namespaces of their own, all
+ * on one underlay bridge of A:
+ *
+ *   B  10.212.0.2  inside the learning scope (A's underlay subnet 10.212.0.0/24), not a configured peer
+ *   P  10.213.0.3  a configured peer (-o peers) outside the scope
+ *   S  10.214.0.2  a stranger: neither; also runs a VXLAN with another VNI (5000) on the same port,
+ *                  as dockerd's overlay would, towards a non-tsnet VXLAN device of A
+ *
+ * Each remote VTEP has its overlay address on its VXLAN device and pings container cA on A's network.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
+import { EbtablesGatewayFilter } from '../../src/datapath/anycast';
+import { VxlanDataPath, vxlanName } from '../../src/datapath/vxlan';
+import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
+import { Firewall } from '../../src/firewall/firewall';
+import { execCommand, type CommandRunner } from '../../src/firewall/runner';
+import { testLogger } from '../../src/log';
+import { resetIptables } from '../support/iptables';
+import { requireThrowawayNetns, run } from '../support/netns';
+
+const INSTANCE = 'vxin';
+const CHAIN = 'TSNET-VXIN-VXLAN-IN';
+const VNI = 4242;
+const OTHER_VNI = 5000;
+const A = { scope: '10.212.0.1', peers: '10.213.0.1', stranger: '10.214.0.1' };
+const B_IP = '10.212.0.2';
+const P_IP = '10.213.0.3';
+const S_IP = '10.214.0.2';
+const CA_IP = '10.90.0.2';
+
+const newId = () => randomBytes(32).toString('hex');
+
+/** A namespace held by a child process (`unshare --net sleep`): gone when the process is. */
+class ChildNs {
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+  ) {}
+
+  static async start(name: string): Promise<ChildNs> {
+    const own = readlinkSync('/proc/self/ns/net');
+    const child = spawn('unshare', ['--net', '--', 'sleep', '600'], { stdio: 'ignore' });
+    const ns = new ChildNs(name, child);
+    for (let i = 0; i < 100; i++) {
+      try {
+        if (readlinkSync(`/proc/${child.pid}/ns/net`) !== own && readlinkSync(`/proc/${child.pid}/exe`).endsWith('sleep')) {
+          ns.sh('ip link set lo up');
+          return ns;
+        }
+      } catch {
+        // not there yet
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    throw new Error(`namespace ${name} did not come up`);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  exec(args: string[]): string {
+    return execFileSync('nsenter', ['-t', String(this.pid), '-n', '--', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  sh(script: string): string {
+    return this.exec(['sh', '-ec', script]);
+  }
+
+  /** One ping, true when answered. */
+  ping(dst: string): boolean {
+    try {
+      this.exec(['busybox', 'ping', '-c', '1', '-W', '2', dst]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+function network(id: string): NetworkRecord {
+  return {
+    id,
+    type: 'vxlan',
+    options: {
+      type: 'vxlan',
+      interfacePrefix: 'eth',
+      vni: VNI,
+      port: 4789,
+      peers: [P_IP],
+      underlay: A.scope,
+      enableIpMasquerade: true,
+      hostBindingIpv4: '0.0.0.0',
+    },
+    generic: {},
+    ipv4: [{ addressSpace: 'LocalDefault', pool: '10.90.0.0/24', gateway: '10.90.0.1/24', auxAddresses: {} }],
+    ipv6: [],
+    internal: false,
+    enableIPv6: false,
+    createdAt: new Date().toISOString(),
+    datapath: {},
+  };
+}
+
+function endpoint(net: NetworkRecord): EndpointRecord {
+  return {
+    networkId: net.id,
+    id: newId(),
+    address: `${CA_IP}/24`,
+    macAddress: '02:42:0a:5a:00:02',
+    macFromDriver: true,
+    portBindings: [],
+    exposedPorts: [],
+    externalConnectivity: false,
+    createdAt: new Date().toISOString(),
+    datapath: {},
+  };
+}
+
+/** The chain's rules as iptables-save prints them, with their [packets:bytes] counters. */
+function chainRules(): Array<{ packets: number; line: string }> {
+  return run('iptables-nft-save', ['-c', '-t', 'filter'])
+    .split('\n')
+    .map((l) => /^\[(\d+):\d+\] (-A .*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null && (m[2]!.startsWith(`-A ${CHAIN} `) || m[2]!.startsWith('-A INPUT ')))
+    .map((m) => ({ packets: Number(m[1]), line: m[2]! }));
+}
+
+function dropCount(): number {
+  const drop = chainRules().find((r) => r.line.startsWith(`-A ${CHAIN} -p udp`) && r.line.endsWith('-j DROP'));
+  assert.ok(drop, 'the DROP rule of the network is there');
+  return drop.packets;
+}
+
+function rxPackets(dev: string): number {
+  const [link] = JSON.parse(run('ip', ['-j', '-s', 'link', 'show', 'dev', dev])) as Array<{ stats64: { rx: { packets: number } } }>;
+  return link!.stats64.rx.packets;
+}
+
+/** A remote VTEP with an overlay address on its VXLAN device, flooding to host A. */
+function remoteVtep(ns: ChildNs, local: string, vni: number, overlay: string, dev = 'vx0'): void {
+  ns.sh(
+    [
+      `ip link add ${dev} type vxlan id ${vni} dstport 4789 local ${local} dev eth0 learning`,
+      `ip addr add ${overlay} dev ${dev}`,
+      `ip link set ${dev} up`,
+      `bridge fdb append 00:00:00:00:00:00 dev ${dev} dst ${A.scope}`,
+    ].join('; '),
+  );
+}
+
+describe('vxlan input filter (netns, packets)', function () {
+  this.timeout(60000);
+  const log = testLogger();
+  const spaces: ChildNs[] = [];
+  let b: ChildNs;
+  let p: ChildNs;
+  let s: ChildNs;
+  let cA: ChildNs;
+  let firewall: Firewall;
+  let filter: EbtablesGatewayFilter;
+  let dp: VxlanDataPath;
+  let net: NetworkRecord;
+  let ep: EndpointRecord;
+  let iptablesRuns = 0;
+
+  before(async function () {
+    requireThrowawayNetns(this);
+    await resetIptables();
+    for (const name of ['B', 'P', 'S', 'cA']) spaces.push(await ChildNs.start(name));
+    [b, p, s, cA] = spaces as [ChildNs, ChildNs, ChildNs, ChildNs];
+    for (const ns of spaces) ns.sh('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1');
+
+    // The underlay: bridge ulbr on A with one address per remote's subnet, a veth to each remote.
+    run('ip', ['link', 'add', 'ulbr', 'type', 'bridge']);
+    for (const ip of Object.values(A)) run('ip', ['addr', 'add', `${ip}/24`, 'dev', 'ulbr']);
+    run('ip', ['link', 'set', 'ulbr', 'up']);
+    const remotes: Array<[ChildNs, string, string, string]> = [
+      [b, B_IP, A.scope, '10.90.0.12/24'],
+      [p, P_IP, A.peers, '10.90.0.13/24'],
+      [s, S_IP, A.stranger, '10.90.0.14/24'],
+    ];
+    for (const [ns, ip, gateway, overlay] of remotes) {
+      const veth = `ul${ns.name}`;
+      run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(ns.pid)]);
+      run('ip', ['link', 'set', veth, 'master', 'ulbr', 'up']);
+      ns.sh(`ip addr add ${ip}/24 dev eth0; ip link set eth0 up; ip route add default via ${gateway}`);
+      remoteVtep(ns, ip, VNI, overlay);
+    }
+    // A VXLAN that is not tsnet's, same port, another VNI (dockerd's overlay uses 4096 and up).
+    run('ip', ['link', 'add', 'vxother', 'type', 'vxlan', 'id', String(OTHER_VNI), 'dstport', '4789', 'local', A.scope, 'dev', 'ulbr']);
+    run('ip', ['addr', 'add', '10.91.0.1/24', 'dev', 'vxother']);
+    run('ip', ['link', 'set', 'vxother', 'up']);
+    run('bridge', ['fdb', 'append', '00:00:00:00:00:00', 'dev', 'vxother', 'dst', S_IP]);
+    remoteVtep(s, S_IP, OTHER_VNI, '10.91.0.2/24', 'vxo');
+
+    const counting: CommandRunner = (file, args, input) => {
+      iptablesRuns++;
+      return execCommand(file, args, input);
+    };
+    firewall = new Firewall({ instance: INSTANCE, backend: 'nft', runner: counting, logger: log });
+    filter = new EbtablesGatewayFilter({ instance: INSTANCE, logger: log });
+    dp = new VxlanDataPath({ log, instance: INSTANCE, firewall, inputFirewall: firewall, gatewayFilter: filter, peerIntervalMs: 0, peerGraceMs: 60_000 });
+    net = network(newId());
+    net.datapath = await dp.createNetwork(net);
+    ep = endpoint(net);
+    ep.datapath = await dp.createEndpoint(net, ep);
+    const { srcName } = await dp.join(net, ep, '/var/run/docker/netns/test');
+    run('ip', ['link', 'set', srcName, 'netns', String(cA.pid)]);
+    cA.sh(`ip link set ${srcName} name eth0; ip addr add ${CA_IP}/24 dev eth0; ip link set eth0 up`);
+  });
+
+  after(async () => {
+    dp?.stop();
+    if (dp && net) await dp.deleteNetwork(net).catch(() => undefined);
+    await firewall?.removeAll().catch(() => undefined);
+    await filter?.replaceAll([]).catch(() => undefined);
+    for (const ns of spaces) ns.stop();
+    for (const link of ['vxother', 'ulbr']) {
+      try {
+        run('ip', ['link', 'del', link]);
+      } catch {
+        // not made
+      }
+    }
+    await resetIptables();
+  });
+
+  it('hooks the chain first in INPUT and admits the VNI from the learning scope and the peers only', () => {
+    const m = `-m comment --comment "tsnet:${INSTANCE}:net:${net.id.slice(0, 12)}:vxlan"`;
+    const vni = `-m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x8=0x${VNI.toString(16)}"`;
+    const lines = chainRules().map((r) => r.line);
+    assert.equal(lines.filter((l) => l.startsWith('-A INPUT '))[0], `-A INPUT -p udp -m comment --comment "tsnet:${INSTANCE}:hook" -j ${CHAIN}`);
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith(`-A ${CHAIN} `)),
+      [
+        `-A ${CHAIN} -s 10.212.0.0/24 -p udp -m udp --dport 4789 ${vni} ${m} -j ACCEPT`,
+        `-A ${CHAIN} -s ${P_IP}/32 -p udp -m udp --dport 4789 ${vni} ${m} -j ACCEPT`,
+        `-A ${CHAIN} -p udp -m udp --dport 4789 ${vni} ${m} -j DROP`,
+      ],
+    );
+  });
+
+  it('a VTEP inside the learning scope and a configured peer outside it reach the container', () => {
+    const drops = dropCount();
+    assert.ok(b.ping(CA_IP), 'B (in scope) -> cA');
+    assert.ok(p.ping(CA_IP), 'P (configured peer) -> cA');
+    assert.equal(dropCount(), drops, 'nothing of theirs was dropped');
+  });
+
+  it('a stranger outside peers and scope is dropped by the filter', () => {
+    const drops = dropCount();
+    const rx = rxPackets(vxlanName(net.id));
+    assert.equal(s.ping(CA_IP), false, 'S -> cA must fail');
+    assert.ok(dropCount() > drops, `the DROP rule counted S's packets (${drops} -> ${dropCount()})`);
+    assert.equal(rxPackets(vxlanName(net.id)), rx, 'nothing reached the VXLAN device');
+    // S's kernel would go on asking ARP for cA for a few seconds: stop it (later counts and pings stay exact).
+    s.sh('ip neigh flush dev vx0');
+  });
+
+  it('another VNI on the same port is not touched: the stranger’s other VXLAN works', () => {
+    const drops = dropCount();
+    assert.ok(s.ping('10.91.0.1'), 'S -> A over VNI 5000');
+    assert.equal(dropCount(), drops);
+  });
+
+  it('a peer refresh that changes nothing runs no iptables at all', async () => {
+    const before = iptablesRuns;
+    await dp.refreshPeers(); // learns B (in scope: admitted already), reads nothing else
+    await dp.refreshPeers();
+    assert.equal(iptablesRuns, before);
+  });
+
+  it('a discovered node (DiscoverNew) is admitted at once, and then reaches the container', async () => {
+    await dp.discoverNew({ address: S_IP, bindAddress: '', self: false });
+    assert.ok(chainRules().some((r) => r.line.startsWith(`-A ${CHAIN} -s ${S_IP}/32 `) && r.line.endsWith('-j ACCEPT')));
+    assert.ok(s.ping(CA_IP), 'S -> cA once it is a peer');
+  });
+
+  it('rebuild keeps the filter of a listed network, drops that of an unlisted one; deleteNetwork takes it away', async () => {
+    const mine = () => chainRules().filter((r) => r.line.includes(`:net:${net.id.slice(0, 12)}:vxlan`)).map((r) => r.line);
+    const kept = mine();
+    await firewall.rebuild([{ net, bridge: String(net.datapath.bridgeName) }]);
+    assert.deepEqual(mine(), kept);
+    await firewall.rebuild([]);
+    assert.deepEqual(mine(), []);
+    await dp.reconcile([net], [ep]); // the data path's reconcile writes it again
+    assert.deepEqual(mine(), kept);
+    await dp.deleteNetwork(net);
+    assert.deepEqual(mine(), []);
+    assert.ok(chainRules().some((r) => r.line.startsWith('-A INPUT ')), 'the hook stays while tsnet runs');
+    await firewall.removeAll();
+    assert.deepEqual(chainRules(), [], 'removeAll: no chain, no hook');
+  });
+});
