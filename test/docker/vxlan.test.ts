@@ -94,6 +94,18 @@ describe('docker: vxlan networks across two standalone hosts', function () {
   const vxlanFdb = async (h: DockerHost) =>
     (JSON.parse((await h.exec(['bridge', '-j', 'fdb', 'show'])).stdout) as { dst?: string; ifname: string }[]).filter((e) => e.dst);
 
+  /** The VXLAN input filter's rules (hook and chain) as iptables-save prints them. */
+  const inputFilter = async (h: DockerHost) =>
+    (await h.exec(['iptables-save', '-t', 'filter'])).stdout.split('\n').filter((l) => /^-A (INPUT|TSNET-VXLAN-IN) /.test(l));
+
+  /** Packets counted by the DROP rule of the VXLAN input filter. */
+  const inputDrops = async (h: DockerHost) => {
+    const line = (await h.exec(['iptables-save', '-c', '-t', 'filter'])).stdout.split('\n').find((l) => /\] -A TSNET-VXLAN-IN -p udp .* -j DROP$/.test(l));
+    assert.ok(line, `${h.name}: the input filter has its DROP rule`);
+    return Number(/^\[(\d+):/.exec(line)![1]);
+  };
+  const inUnderlayNs = (cmd: string[]) => run('nsenter', [`--net=/run/netns/${underlay!.netns}`, '--', ...cmd], { allowFail: true });
+
   let ip1 = '';
   let ip2 = '';
 
@@ -113,6 +125,48 @@ describe('docker: vxlan networks across two standalone hosts', function () {
     for (const [h, c] of [[h1!, 'c1'], [h2!, 'c2']] as const) {
       assert.deepEqual((await dk(h, 'exec', c, 'ls', '/sys/class/net')).split(/\s+/).sort(), ['eth0', 'lo'], `${c}: one interface, no docker_gwbridge`);
     }
+  });
+
+  it('the VXLAN port takes VNI 42 only from the underlay subnet (the learning scope, holding both peers); every rule matches the VNI', async () => {
+    for (const h of hosts()) {
+      const id = (await dk(h, 'network', 'inspect', '-f', '{{.Id}}', 'ov')).slice(0, 12);
+      const tail = `-p udp -m udp --dport 4789 -m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x8=0x2a" -m comment --comment "tsnet:tsnet:net:${id}:vxlan"`;
+      const rules = await inputFilter(h);
+      assert.equal(rules[0], '-A INPUT -p udp -m comment --comment "tsnet:tsnet:hook" -j TSNET-VXLAN-IN', `${h.name}: hooked first in INPUT`);
+      assert.deepEqual(
+        rules.filter((l) => l.startsWith('-A TSNET-VXLAN-IN ')),
+        [`-A TSNET-VXLAN-IN -s 10.210.0.0/24 ${tail} -j ACCEPT`, `-A TSNET-VXLAN-IN ${tail} -j DROP`],
+        h.name,
+      );
+    }
+  });
+
+  it('with TSNET_PEER_CIDRS elsewhere, the peer is admitted by its address and another VTEP on the underlay is dropped', async () => {
+    const sources = async () =>
+      (await inputFilter(h2!)).filter((l) => l.startsWith('-A TSNET-VXLAN-IN ')).map((l) => l.split(' -p udp')[0]!.replace('-A TSNET-VXLAN-IN', '').trim());
+    await h2!.stopTsnet();
+    await h2!.startTsnet({ TSNET_PEER_CIDRS: '192.0.2.0/24' });
+    try {
+      assert.deepEqual(await sources(), ['-s 192.0.2.0/24', `-s ${H1}/32`, ''], 'scope, the peer outside it, DROP');
+      assert.equal((await ping(h1!, 'c1', ip2)).code, 0, 'c1 (h1, a peer) -> c2');
+      // The underlay namespace (10.210.0.254: no peer, outside the scope now) sends VNI 42 to h2.
+      const before = await inputDrops(h2!);
+      await underlay!.ip(['link', 'add', 'vxstranger', 'type', 'vxlan', 'id', String(VNI), 'dstport', '4789', 'local', OUTSIDE, 'dev', 'br0']);
+      try {
+        await underlay!.ip(['addr', 'add', '10.77.0.250/24', 'dev', 'vxstranger']);
+        await underlay!.ip(['link', 'set', 'vxstranger', 'up']);
+        await inUnderlayNs(['bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vxstranger', 'dst', H2]);
+        assert.notEqual((await inUnderlayNs(['busybox', 'ping', '-c', '1', '-W', '2', ip2])).code, 0, 'stranger -> c2 must fail');
+        assert.ok((await inputDrops(h2!)) > before, "h2's DROP rule counted the stranger's packets");
+      } finally {
+        await underlay!.ip(['link', 'del', 'vxstranger']);
+      }
+      assert.equal((await ping(h1!, 'c1', ip2)).code, 0, 'c1 -> c2 still');
+    } finally {
+      await h2!.stopTsnet();
+      await h2!.startTsnet();
+    }
+    assert.deepEqual(await sources(), ['-s 10.210.0.0/24', ''], 'back to the default scope after a restart without the setting');
   });
 
   it("eth0's MTU is the underlay's minus 50; a DF ping of MTU-28 bytes passes, MTU-27 fails", async () => {
@@ -190,6 +244,8 @@ describe('docker: vxlan networks across two standalone hosts', function () {
     await dk(h1!, 'rm', '-f', 'c1');
     await dk(h1!, 'network', 'rm', 'ov');
     assert.deepEqual(await ourLinks(h1!), [], 'h1: no tsnet link');
+    assert.ok(!(await inputFilter(h1!)).some((l) => l.includes(':vxlan"')), 'h1: no VXLAN input filter');
+    assert.equal((await inputFilter(h2!)).filter((l) => l.includes(':vxlan"')).length, 2, 'h2: its input filter remains');
     assert.deepEqual(await vxlanFdb(h1!), [], 'h1: no VXLAN FDB entry');
     assert.doesNotMatch((await h1!.exec(['ebtables-nft-save'])).stdout, /TSNET/, 'h1: no gateway filter');
 
@@ -201,5 +257,6 @@ describe('docker: vxlan networks across two standalone hosts', function () {
     await dk(h2!, 'network', 'rm', 'ov');
     assert.deepEqual(await ourLinks(h2!), []);
     assert.deepEqual(await vxlanFdb(h2!), []);
+    assert.ok(!(await inputFilter(h2!)).some((l) => l.includes(':vxlan"')), 'h2: no VXLAN input filter');
   });
 });
