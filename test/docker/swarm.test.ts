@@ -4,10 +4,13 @@
 // h1 the manager, h2/h3 workers. An attachable tsnet VXLAN network (VNI from the manager's
 // AllocateNetwork), a dnsrr service with one task per node, an attachable container on a worker; the
 // mesh (every pair of containers, by IP and by name) is checked after the start, after a plugin
-// kill -9 and after a worker left and re-joined; removing everything leaves no tsnet link or FDB entry.
+// kill -9 and after a worker left and re-joined; a VIP-mode service gets one warning in the manager's
+// plugin log (the dnsrr one none); Docker's own attachable overlay carries traffic between the same
+// nodes next to tsnet's (both on UDP 4789, VNIs 4096+ vs 1-4095); removing everything leaves no tsnet
+// link or FDB entry.
 // Prints the time from `docker service create` to all tasks reachable, and the recovery times.
 import assert from 'node:assert/strict';
-import { buildPluginDir, canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, formSwarm, installManagedPlugin, Underlay } from '../harness';
+import { buildPluginDir, canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
 import { cmdline, pidAlive, sleep } from '../harness/proc';
 import { netnsPath, pidsInNs, pinnedNsInode } from '../harness/sys';
 import { VIP_WARNING } from '../../src/swarm/vip-mode-check';
@@ -32,45 +35,11 @@ const VIP_PASS = 'VIP-mode check: services read';
 const DOCKER_OV = 'dov';
 const DOCKER_OV_SUBNET = '10.87.0.0/24';
 
-/** One line the plugin wrote to stdout, as dockerd logs it (`msg="<json>" plugin=<id>`). */
-interface PluginLine {
-  level: string;
-  message: string;
-  time: number;
-  fields: Record<string, unknown>;
-}
-
-function pluginLines(h: DockerHost): PluginLine[] {
-  const out: PluginLine[] = [];
-  for (const line of h.dockerdLog().split('\n')) {
-    if (!/\splugin=[0-9a-f]{64}\s*$/.test(line)) continue;
-    const m = /\smsg="((?:[^"\\]|\\.)*)"/.exec(line);
-    if (!m) continue;
-    try {
-      const fields = JSON.parse(JSON.parse(`"${m[1]}"`)) as Record<string, unknown>;
-      out.push({ level: String(fields.level), message: String(fields.message), time: Date.parse(String(fields.timestamp)), fields });
-    } catch {
-      // not one of tsnet's JSON lines
-    }
-  }
-  return out;
-}
-
 /** Pids of the plugin's node process: in the host's network namespace (network type host), running ENTRY. */
 function pluginPids(h: DockerHost): number[] {
   const ino = pinnedNsInode(netnsPath(h.netns));
   if (ino === undefined) return [];
   return pidsInNs('net', ino).filter((p) => cmdline(p).includes(ENTRY));
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 /** A VXLAN device on a host: in its network namespace ("host") or in a Docker sandbox namespace (the file's name). */
