@@ -303,3 +303,125 @@ describe('vxlan input filter (netns, packets)', function () {
     assert.deepEqual(chainRules(), [], 'removeAll: no chain, no hook');
   });
 });
+
+/**
+ * A VXLAN packet (VNI, broadcast ARP inside) to [dst]:4789 from a UDP socket that adds an IPv6
+ * Destination Options header (IPV6_DSTOPTS = 59): the VNI then sits 8 bytes later than at offset 52.
+ */
+const VXLAN_WITH_DSTOPTS = String.raw`
+use strict; use Socket qw(:all);
+my ($dst, $vni) = @ARGV;
+socket(my $s, AF_INET6, SOCK_DGRAM, 0) or die "socket: $!";
+setsockopt($s, 41, 59, pack('CCCCx4', 0, 0, 1, 4)) or die "setsockopt: $!";
+my $frame = pack('H12H12n', 'ffffffffffff', '020000000099', 0x0806) . pack('nnCCn', 1, 0x0800, 6, 4, 1) . ("\0" x 20);
+my $pkt = pack('NN', 0x08000000, $vni << 8) . $frame;
+my (undef, $addr) = getaddrinfo($dst, 4789, { socktype => SOCK_DGRAM });
+defined(send($s, $pkt, 0, $addr->{addr})) or die "send: $!";
+`;
+
+describe('vxlan input filter over an IPv6 underlay (netns, packets)', function () {
+  this.timeout(60000);
+  const log = testLogger();
+  const spaces: ChildNs[] = [];
+  let r: ChildNs;
+  let s: ChildNs;
+  let firewall: Firewall;
+  const ID = 'c0ffee000000' + '0'.repeat(52);
+  const VNI6 = 77;
+  const CHAIN6 = 'TSNET-VXIN-VXLAN-IN';
+  const counters = () =>
+    run('ip6tables-nft-save', ['-c', '-t', 'filter'])
+      .split('\n')
+      .map((l) => /^\[(\d+):\d+\] (-A .*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null && m[2]!.startsWith(`-A ${CHAIN6} `))
+      .map((m) => ({ packets: Number(m[1]), line: m[2]! }));
+  const countOf = (pattern: RegExp) => {
+    const rule = counters().find((c) => pattern.test(c.line));
+    assert.ok(rule, `a rule matching ${pattern}`);
+    return rule.packets;
+  };
+  const vniDrop = /^-A \S+ -p udp -m udp --dport 4789 -m u32 --u32 .* -j DROP$/;
+  const extDrop = /^-A \S+ -p udp -m udp --dport 4789 -m u32 ! --u32 .* -j DROP$/;
+
+  before(async function () {
+    requireThrowawayNetns(this);
+    await resetIptables();
+    for (const name of ['R6', 'S6']) spaces.push(await ChildNs.start(name));
+    [r, s] = spaces as [ChildNs, ChildNs];
+    const legs: Array<[ChildNs, string, string]> = [
+      [r, 'fd00:212::1', 'fd00:212::2'],
+      [s, 'fd00:214::1', 'fd00:214::2'],
+    ];
+    for (const [ns, mine, theirs] of legs) {
+      const veth = `u6${ns.name}`;
+      run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(ns.pid)]);
+      run('ip', ['addr', 'add', `${mine}/64`, 'dev', veth, 'nodad']);
+      run('ip', ['link', 'set', veth, 'up']);
+      ns.sh(`ip addr add ${theirs}/64 dev eth0 nodad; ip link set eth0 up; ip -6 route add default via ${mine}`);
+    }
+    // A's VXLAN (as tsnet's would be) floods to both; R's and S's flood to A.
+    run('ip', ['link', 'add', 'vx6', 'type', 'vxlan', 'id', String(VNI6), 'dstport', '4789', 'local', 'fd00:212::1']);
+    run('ip', ['addr', 'add', '10.95.0.1/24', 'dev', 'vx6']);
+    run('ip', ['link', 'set', 'vx6', 'up']);
+    for (const dst of ['fd00:212::2', 'fd00:214::2']) run('bridge', ['fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx6', 'dst', dst]);
+    for (const [ns, local, overlay] of [
+      [r, 'fd00:212::2', '10.95.0.2/24'],
+      [s, 'fd00:214::2', '10.95.0.3/24'],
+    ] as const) {
+      ns.sh(
+        [
+          `ip link add vx6 type vxlan id ${VNI6} dstport 4789 local ${local}`,
+          `ip addr add ${overlay} dev vx6`,
+          'ip link set vx6 up',
+          'bridge fdb append 00:00:00:00:00:00 dev vx6 dst fd00:212::1',
+        ].join('; '),
+      );
+    }
+    firewall = new Firewall({ instance: INSTANCE, backend: 'nft', logger: log });
+    await firewall.setVxlanInput(ID, { family: 6, vni: VNI6, port: 4789, sources: ['fd00:212::/64'] });
+  });
+
+  after(async () => {
+    await firewall?.removeAll().catch(() => undefined);
+    for (const ns of spaces) ns.stop();
+    for (const link of ['vx6', 'u6R6', 'u6S6']) {
+      try {
+        run('ip', ['link', 'del', link]);
+      } catch {
+        // not made, or gone with its namespace
+      }
+    }
+    await resetIptables();
+  });
+
+  it('admits the VNI from the scope, drops it from a stranger', () => {
+    assert.ok(r.ping('10.95.0.1'), 'R (in scope) -> A');
+    const drops = countOf(vniDrop);
+    assert.equal(s.ping('10.95.0.1'), false, 'S (stranger) -> A must fail');
+    assert.ok(countOf(vniDrop) > drops, 'the DROP rule counted S');
+    s.sh('ip neigh flush dev vx6');
+  });
+
+  it('drops a VXLAN packet whose extension header would move the VNI past the u32 match', () => {
+    const rx = rxPackets('vx6');
+    const ext = countOf(extDrop);
+    s.exec(['perl', '-e', VXLAN_WITH_DSTOPTS, 'fd00:212::1', String(VNI6)]);
+    assert.equal(countOf(extDrop), ext + 1, 'counted by the extension-header DROP');
+    assert.equal(rxPackets('vx6'), rx, 'nothing reached the VXLAN device');
+  });
+
+  it('without that rule the same packet would reach the device (the test can fail)', async () => {
+    // The filter without its extension-header rule: what a VNI match alone lets through.
+    const line = counters().find((c) => extDrop.test(c.line))!.line;
+    run('ip6tables-nft', ['-D', CHAIN6, ...splitRule(line.replace(/^-A \S+ /, ''))]);
+    const rx = rxPackets('vx6');
+    s.exec(['perl', '-e', VXLAN_WITH_DSTOPTS, 'fd00:212::1', String(VNI6)]);
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(rxPackets('vx6'), rx + 1, 'the VXLAN device took it');
+  });
+});
+
+/** A rule spec as iptables-save prints it, split into arguments (double quotes grouped). */
+function splitRule(spec: string): string[] {
+  return [...spec.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
