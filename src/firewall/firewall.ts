@@ -170,12 +170,12 @@ export class Firewall {
    * and removes the network's filter from the other family (an underlay that changed family). A bad
    * filter is refused before anything changes; a repeat is one iptables-save per family, no restore.
    */
-  setVxlanInput(networkId: string, filter: VxlanInputFilter): Promise<void> {
+  async setVxlanInput(networkId: string, filter: VxlanInputFilter): Promise<void> {
     const rules = vxlanInputRules(this.names, this.markers, networkId, filter);
     const marker = this.markers.vxlanInput(networkId);
     const owned = (c: string | undefined) => c === marker;
     const other: IpFamily = filter.family === 4 ? 6 : 4;
-    return this.exclusive(async () => {
+    await this.exclusive(async () => {
       await this.apply(filter.family, 'setVxlanInput', (rs, b) => {
         this.planBase(rs, filter.family, b);
         this.planOwned(rs, b, owned, rules);

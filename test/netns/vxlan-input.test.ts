@@ -410,6 +410,22 @@ describe('vxlan input filter over an IPv6 underlay (netns, packets)', function (
     assert.equal(rxPackets('vx6'), rx, 'nothing reached the VXLAN device');
   });
 
+  it('a repeat changes nothing; a filter set in the other family leaves none in this one', async () => {
+    const marker = `tsnet:${INSTANCE}:net:${ID.slice(0, 12)}:vxlan`;
+    const v4 = () => run('iptables-nft-save', ['-t', 'filter']).split('\n').filter((l) => l.includes(marker));
+    const before = counters().map((c) => c.line);
+    await firewall.setVxlanInput(ID, { family: 6, vni: VNI6, port: 4789, sources: ['fd00:212::/64'] });
+    assert.deepEqual(counters().map((c) => c.line), before);
+    await firewall.setVxlanInput(ID, { family: 4, vni: VNI6, port: 4789, sources: ['10.0.0.0/8'] });
+    assert.equal(v4().length, 2, 'IPv4: ACCEPT and DROP');
+    assert.deepEqual(counters(), [], 'IPv6: none left');
+    await firewall.setVxlanInput(ID, { family: 6, vni: VNI6, port: 4789, sources: ['fd00:212::/64'] });
+    assert.deepEqual(v4(), []);
+    assert.deepEqual(counters().map((c) => c.line), before);
+    await assert.rejects(firewall.setVxlanInput(ID, { family: 6, vni: VNI6, port: 4789, sources: ['10.0.0.1'] }), /not IPv6/);
+    assert.deepEqual(counters().map((c) => c.line), before, 'a refused filter changes nothing');
+  });
+
   it('without that rule the same packet would reach the device (the test can fail)', async () => {
     // The filter without its extension-header rule: what a VNI match alone lets through.
     const line = counters().find((c) => extDrop.test(c.line))!.line;
