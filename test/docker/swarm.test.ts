@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { buildPluginDir, canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
 import { cmdline, pidAlive, sleep } from '../harness/proc';
 import { netnsPath, pidsInNs, pinnedNsInode } from '../harness/sys';
+import { vniMatch } from '../../src/firewall/vxlan-input';
 import { VIP_WARNING } from '../../src/swarm/vip-mode-check';
 import { dk, IMAGE } from '../support/docker-scenario';
 
@@ -64,6 +65,15 @@ async function vxlanDevices(h: DockerHost): Promise<VxlanDevice[]> {
     if (r.code === 0) out.push(...parse(f, r.stdout));
   }
   return out;
+}
+
+/** tsnet's VXLAN input filter (INPUT hook and TSNET-VXLAN-IN rules) with packet counters, as iptables-save prints them. */
+async function inputFilter(h: DockerHost): Promise<{ rule: string; packets: number }[]> {
+  return (await h.exec(['iptables-save', '-c', '-t', 'filter'])).stdout
+    .split('\n')
+    .map((l) => /^\[(\d+):\d+\] (-A (?:INPUT|TSNET-VXLAN-IN) .*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null && (m[2]!.startsWith('-A TSNET-VXLAN-IN') || m[2]!.endsWith('-j TSNET-VXLAN-IN')))
+    .map((m) => ({ rule: m[2]!, packets: Number(m[1]) }));
 }
 
 /** A container the mesh checks: on which host, its ID there, its address on the network. */
@@ -507,11 +517,32 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
         return ok.every(Boolean) ? Date.now() - t0 : undefined;
       }, 300);
       figures["Docker overlay create + 2 containers on both networks → both overlays carry h1<->h2 pings"] = `${both} ms`;
-      // Round trips over each, measured in turn (5 pings each).
+      // tsnet's VXLAN input filter is in front of every UDP packet on both hosts, with rules for tsnet's
+      // VNI only: Docker's VXLAN packets (same port, other VNIs) go through the chain untouched.
+      const tsnetVni = vniMatch(4, vni);
+      for (const n of [1, 2] as const) {
+        const rules = await inputFilter(h(n));
+        assert.ok(rules.some((r) => r.rule.startsWith('-A INPUT ') && r.rule.endsWith('-j TSNET-VXLAN-IN')), `${h(n).name}: INPUT hooked to TSNET-VXLAN-IN: ${JSON.stringify(rules)}`);
+        const own = rules.filter((r) => r.rule.startsWith('-A TSNET-VXLAN-IN '));
+        assert.ok(own.some((r) => r.rule.includes(tsnetVni) && r.rule.endsWith('-j DROP')), `${h(n).name}: a DROP for tsnet's VNI ${vni} behind its peers: ${JSON.stringify(own)}`);
+        for (const id of [...(await vxlanDevices(h(n)))].map((d) => d.vni).filter((v) => v !== vni)) {
+          assert.ok(!own.some((r) => r.rule.includes(vniMatch(4, id))), `${h(n).name}: no rule for Docker's VNI ${id}`);
+        }
+      }
+      // Round trips over each, measured in turn (5 pings each); around the Docker overlay's, h2's counters.
       for (const [label, ip] of [['tsnet', ips.tsnet[1]!], ['Docker overlay', ips.docker[1]!]] as const) {
+        const before = await inputFilter(h(2));
         const r = await dk(h(1), 'exec', names[1], 'ping', '-c', '5', '-i', '0.2', '-W', '1', ip);
+        const after = await inputFilter(h(2));
         assert.match(r, / 0% packet loss/, `${label}: no loss`);
         figures[`h1 -> h2 RTT min/avg/max over ${label} (5 pings)`] = /min\/avg\/max = (\S+)/.exec(r)?.[1] ?? r.split('\n').at(-1)!;
+        const delta = (pick: (rule: string) => boolean) =>
+          (after.find((x) => pick(x.rule))?.packets ?? 0) - (before.find((x) => pick(x.rule))?.packets ?? 0);
+        const hooked = delta((x) => x.startsWith('-A INPUT ') && x.endsWith('-j TSNET-VXLAN-IN'));
+        const dropped = delta((x) => x.startsWith('-A TSNET-VXLAN-IN ') && x.endsWith('-j DROP'));
+        figures[`h2 during the ${label} pings: UDP packets through TSNET-VXLAN-IN / dropped by tsnet's VNI rule`] = `${hooked} / ${dropped}`;
+        assert.ok(hooked >= 5, `${label}: the 5 echo requests' VXLAN packets went through TSNET-VXLAN-IN on h2 (${hooked})`);
+        assert.equal(dropped, 0, `${label}: nothing dropped by tsnet's filter on h2`);
       }
 
       // The VNIs: Docker's from 4096 up (its overlay and ingress), tsnet's from its range below.
