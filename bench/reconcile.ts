@@ -53,6 +53,8 @@ interface Start {
   /** ms from spawn to the reconcile log line, and the line's own `ms` */
   logLineMs: number;
   reconcileMs: number;
+  /** the line's `cpuMs`: the daemon's CPU time during reconcile (NaN from a tsnet that does not log it) */
+  reconcileCpuMs: number;
   /** ms from spawn to a 200 from Plugin.Activate */
   answerMs: number;
 }
@@ -82,14 +84,14 @@ class Daemon {
     });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     let output = '';
-    let logLine: { at: number; ms: number } | undefined;
+    let logLine: { at: number; ms: number; cpuMs: number } | undefined;
     const lines = readline.createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       if (output.length < 20_000) output += line + '\n';
       if (logLine) return;
       try {
         const j = JSON.parse(line);
-        if (j.message === 'reconciled kernel state with the store') logLine = { at: nowMs() - t0, ms: Number(j.ms) };
+        if (j.message === 'reconciled kernel state with the store') logLine = { at: nowMs() - t0, ms: Number(j.ms), cpuMs: Number(j.cpuMs) };
       } catch {
         /* not JSON */
       }
@@ -112,7 +114,7 @@ class Daemon {
     }
     for (let i = 0; !logLine && i < 500; i++) await sleep(2); // the line is written before listening; let it arrive
     if (!logLine) throw new Error(`no "reconciled kernel state with the store" line in tsnet's output:\n${output.slice(-3000)}`);
-    return { child, exited, logLineMs: logLine.at, reconcileMs: logLine.ms, answerMs };
+    return { child, exited, logLineMs: logLine.at, reconcileMs: logLine.ms, reconcileCpuMs: logLine.cpuMs, answerMs };
   }
 
   async call(endpoint: string, body: unknown): Promise<unknown> {
@@ -177,6 +179,7 @@ async function build(d: Daemon): Promise<number> {
 interface Row {
   logLine: number[];
   reconcile: number[];
+  reconcileCpu: number[];
   answer: number[];
 }
 
@@ -185,9 +188,10 @@ async function measure(d: Daemon, row: Row, check: boolean, what: string, bridge
   try {
     row.logLine.push(s.logLineMs);
     row.reconcile.push(s.reconcileMs);
+    row.reconcileCpu.push(s.reconcileCpuMs);
     row.answer.push(s.answerMs);
     if (check) await checkKernel(what, bridgeOnly);
-    log(`${what}: reconcile ${s.reconcileMs} ms, spawn → log line ${s.logLineMs.toFixed(0)} ms, spawn → answer ${s.answerMs.toFixed(0)} ms`);
+    log(`${what}: reconcile ${s.reconcileMs} ms (CPU ${s.reconcileCpuMs} ms), spawn → log line ${s.logLineMs.toFixed(0)} ms, spawn → answer ${s.answerMs.toFixed(0)} ms`);
   } finally {
     await stop(s);
   }
@@ -206,9 +210,9 @@ async function inNetns(): Promise<void> {
     const buildMs = await build(d);
     await checkKernel('after building');
     const rows: Record<'empty' | 'verify' | 'recreate', Row> = {
-      empty: { logLine: [], reconcile: [], answer: [] },
-      verify: { logLine: [], reconcile: [], answer: [] },
-      recreate: { logLine: [], reconcile: [], answer: [] },
+      empty: { logLine: [], reconcile: [], reconcileCpu: [], answer: [] },
+      verify: { logLine: [], reconcile: [], reconcileCpu: [], answer: [] },
+      recreate: { logLine: [], reconcile: [], reconcileCpu: [], answer: [] },
     };
     for (let r = 0; r < ROUNDS; r++) {
       const order = r % 2 === 0 ? (['verify', 'recreate', 'empty'] as const) : (['empty', 'recreate', 'verify'] as const);
@@ -231,12 +235,12 @@ async function inNetns(): Promise<void> {
     const cell = (v: number[]) => `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)})`;
     const met = (v: number[]) => (median(v) < 1000 ? 'yes' : '**no**');
     console.log(`\n### bench/reconcile: tsnet start-up with 1 network and ${ENDPOINTS} stored endpoints (private netns)\n`);
-    console.log('| start | n | reconcile, logged ms | spawn → reconcile log line, ms | spawn → socket answers, ms | reconcile < 1 s |');
-    console.log('|---|---|---|---|---|---|');
+    console.log('| start | n | reconcile, logged ms | its CPU, ms | spawn → reconcile log line, ms | spawn → socket answers, ms | reconcile < 1 s |');
+    console.log('|---|---|---|---|---|---|---|');
     const label = { empty: `(0) empty state dir, another instance's ${1 + 2 * ENDPOINTS} links in the netns`, verify: `(a) ${ENDPOINTS} endpoints, kernel objects present (verify)`, recreate: JOINED ? `(b) ${ENDPOINTS} joined endpoints, bridge and veths deleted (reboot: bridge recreated, dead endpoints left to the collector)` : `(b) ${ENDPOINTS} created endpoints, bridge and veths deleted (all recreated)` };
     for (const c of ['verify', 'recreate', 'empty'] as const) {
       const row = rows[c];
-      console.log(`| ${label[c]} | ${row.answer.length} | ${cell(row.reconcile)} | ${cell(row.logLine)} | ${cell(row.answer)} | ${c === 'empty' ? '' : met(row.reconcile)} |`);
+      console.log(`| ${label[c]} | ${row.answer.length} | ${cell(row.reconcile)} | ${cell(row.reconcileCpu)} | ${cell(row.logLine)} | ${cell(row.answer)} | ${c === 'empty' ? '' : met(row.reconcile)} |`);
     }
     console.log(`\nmedian (min–max) over ${ROUNDS} rounds, cases interleaved; building the state (CreateNetwork + ${ENDPOINTS} x CreateEndpoint/Join, 4 in flight) took ` +
       `${(buildMs / 1000).toFixed(1)} s; load average at start ${load}.`);

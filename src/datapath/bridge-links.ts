@@ -92,7 +92,12 @@ export interface VethSpec {
   /** For the error when the bridge is full. */
   networkId: string;
   /** Hairpin state of bridge ports by ifindex, when known (reconcile reads it in one dump). */
-  hairpin?: Map<number, boolean>;
+  hairpin?: ReadonlyMap<number, boolean>;
+  /**
+   * The namespace's links by name, when known (reconcile reads them in one dump): the host end is
+   * looked up here instead of asked for, and a name not listed does not exist.
+   */
+  links?: ReadonlyMap<string, nl.Link>;
 }
 
 /**
@@ -101,17 +106,19 @@ export interface VethSpec {
  */
 export async function ensureVeth(owner: LinkOwnership, spec: VethSpec): Promise<EnsuredLink> {
   const { hostIfname, containerIfname, marker, mtu, mac, bridge, hairpin } = spec;
-  let link = await nl.findLink(hostIfname);
+  let link = spec.links ? spec.links.get(hostIfname) : await nl.findLink(hostIfname);
   let created = false;
   if (link) {
     owner.check(link, marker, 'veth');
   } else {
     try {
+      // Created up (the host end only; the container end stays down until Docker configures it).
       link = await nl.createLink({
         kind: 'veth',
         name: hostIfname,
         mtu,
         masterIndex: bridge.index,
+        up: true,
         peer: { name: containerIfname, mtu, mac },
       });
     } catch (err) {
@@ -228,7 +235,7 @@ export function vethNamesOf(ep: EndpointRecord): VethNames {
  * the container's namespace goes, e.g. at a reboot): recreating the pair would only make an orphan for
  * the leak collector. Unjoined endpoints are still waiting for Join and are recreated.
  */
-export function diedWithItsContainer(ep: EndpointRecord, presentLinks: ReadonlySet<string>): boolean {
+export function diedWithItsContainer(ep: EndpointRecord, presentLinks: { has(name: string): boolean }): boolean {
   return ep.sandboxKey !== undefined && !presentLinks.has(vethNamesOf(ep).hostIfname);
 }
 
@@ -250,11 +257,19 @@ export function unmarkedLeftoverVeths(links: readonly nl.Link[], storedHostNames
   );
 }
 
-/** Deletes the veths unmarkedLeftoverVeths finds; returns what could not be deleted. */
-export async function deleteUnmarkedLeftovers(log: Logger, eps: readonly EndpointRecord[], ownBridgeIndexes: ReadonlySet<number>): Promise<string[]> {
+/**
+ * Deletes the veths unmarkedLeftoverVeths finds among `links` (default: the namespace's links now);
+ * returns what could not be deleted.
+ */
+export async function deleteUnmarkedLeftovers(
+  log: Logger,
+  eps: readonly EndpointRecord[],
+  ownBridgeIndexes: ReadonlySet<number>,
+  links?: readonly nl.Link[],
+): Promise<string[]> {
   const stored = new Set(eps.map((ep) => vethNamesOf(ep).hostIfname));
   const failures: string[] = [];
-  for (const link of unmarkedLeftoverVeths(await nl.listLinks(), stored, ownBridgeIndexes)) {
+  for (const link of unmarkedLeftoverVeths(links ?? (await nl.listLinks()), stored, ownBridgeIndexes)) {
     try {
       if (await nl.deleteLink(link.index)) log.info('reconcile: deleted an unmarked veth a crash left behind', { link: link.name });
     } catch (err) {

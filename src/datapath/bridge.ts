@@ -1,7 +1,7 @@
 import type { EndpointRecord, NetworkRecord, NodePeer } from '../driver/model';
 import type { Logger } from '../log';
 import * as nl from '../netlink';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, diedWithItsContainer, deleteUnmarkedLeftovers } from './bridge-links';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, diedWithItsContainer, deleteUnmarkedLeftovers } from './bridge-links';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
 import { optionalMacOf } from './endpoint-mac';
 import { EndpointPorts, type BridgePorts } from './endpoint-ports';
@@ -174,17 +174,22 @@ export class BridgeDataPath implements DataPath {
       }
     }
 
-    const present = new Set((await nl.listLinks()).map((l) => l.name));
+    // One dump of the namespace's links serves every endpoint below (a lookup per endpoint would cost a
+    // request each) and the prunes after it: reconcile runs before the socket listens, so nothing else
+    // changes these links meanwhile, and what the loop creates is wanted, so no prune needs to see it.
+    const links = await nl.listLinks();
+    const byName = new Map(links.map((l) => [l.name, l]));
+    const byNetwork = new Map(ours.map((n) => [n.id, n]));
     for (const ep of eps) {
-      const net = ours.find((n) => n.id === ep.networkId);
+      const net = byNetwork.get(ep.networkId);
       const bridge = bridges.get(ep.networkId);
       if (!net || !bridge) continue; // not a bridge endpoint, or its network already failed
       try {
-        if (diedWithItsContainer(ep, present)) {
+        if (diedWithItsContainer(ep, byName)) {
           this.log.info('reconcile: endpoint link went with its container; left for the leak collector', { networkId: net.id, endpointId: ep.id });
           continue;
         }
-        const result = await this.ensureEndpoint(net, ep, bridge, hairpin);
+        const result = await this.ensureEndpoint(net, ep, bridge, { hairpin, links: byName });
         logRepair(this.log, result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
       } catch (err) {
         failures.push(`endpoint ${ep.id}: ${message(err)}`);
@@ -201,8 +206,8 @@ export class BridgeDataPath implements DataPath {
       this.log.error('reconcile: published ports not restored', { err: message(err) });
     }
 
-    failures.push(...(await this.owner.pruneOrphans({ net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) })));
-    failures.push(...(await deleteUnmarkedLeftovers(this.log, eps, new Set([...bridges.values()].map((b) => b.index)))));
+    failures.push(...(await this.owner.pruneOrphans({ net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) }, undefined, links)));
+    failures.push(...(await deleteUnmarkedLeftovers(this.log, eps, new Set([...bridges.values()].map((b) => b.index)), links)));
 
     if (failures.length > 0) {
       throw new Error(`bridge reconcile left ${failures.length} problem(s): ${failures.join('; ')}`);
@@ -222,13 +227,13 @@ export class BridgeDataPath implements DataPath {
     net: NetworkRecord,
     ep: EndpointRecord,
     bridge: nl.Link,
-    /** Hairpin state of bridge ports by ifindex, when known (reconcile reads it in one dump). */
-    hairpin?: Map<number, boolean>,
+    /** What reconcile already read in one dump each (see VethSpec). */
+    known: Pick<VethSpec, 'hairpin' | 'links'> = {},
   ): Promise<EnsuredLink> {
     const names = vethNamesOf(ep);
     const mtu = this.mtuOf(net) ?? DEFAULT_MTU;
     const mac = optionalMacOf(ep);
-    return ensureVeth(this.owner, { ...names, marker: this.owner.epMarker(ep.id), mtu, mac, bridge, networkId: net.id, hairpin });
+    return ensureVeth(this.owner, { ...names, marker: this.owner.epMarker(ep.id), mtu, mac, bridge, networkId: net.id, ...known });
   }
 
   /** The network's bridge, recreated (and logged) if it has gone missing. */

@@ -95,11 +95,16 @@ export class LinkOwnership {
   /**
    * Deletes the links carrying this instance's markers of this data path's type whose network or
    * endpoint is not wanted, in `rank` order (default: endpoints first). Keeps going past failures and
-   * returns them ("orphan <name>: <error>"), each already logged.
+   * returns them ("orphan <name>: <error>"), each already logged. `links`: the namespace's links as the
+   * caller already listed them (default: listed here).
    */
-  async pruneOrphans(wanted: { net: ReadonlySet<string>; ep: ReadonlySet<string> }, rank: OrphanRank = ENDPOINTS_FIRST): Promise<string[]> {
+  async pruneOrphans(
+    wanted: { net: ReadonlySet<string>; ep: ReadonlySet<string> },
+    rank: OrphanRank = ENDPOINTS_FIRST,
+    links?: readonly nl.Link[],
+  ): Promise<string[]> {
     const orphans: { link: nl.Link; rank: number }[] = [];
-    for (const link of await this.kernel.listLinks()) {
+    for (const link of links ?? (await this.kernel.listLinks())) {
       const marker = parseOwnerMarker(link.alias);
       if (marker?.instance !== this.instance || marker.type !== this.type || wanted[marker.object].has(marker.id)) continue;
       orphans.push({ link, rank: rank(link, marker) });

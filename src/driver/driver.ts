@@ -77,6 +77,16 @@ export class NetworkDriver {
     return this.store.range<EndpointRecord>(networkId ? epPrefix(networkId) : 'ep/').map(([, ep]) => ep);
   }
 
+  /** How many networks are stored (keys counted, no record read). */
+  networkCount(): number {
+    return this.store.count('net/');
+  }
+
+  /** How many endpoints are stored (keys counted, no record read). */
+  endpointCount(): number {
+    return this.store.count('ep/');
+  }
+
   peers(): NodePeer[] {
     return this.store.range<NodePeer>('peer/').map(([, peer]) => peer);
   }

@@ -1,7 +1,7 @@
-import { attr, nested, u8 } from './attributes';
+import { attr, nested, parseAttrs, readCString, u8 } from './attributes';
 import { AF_BRIDGE } from './ip';
-import { linkIndex, type LinkRef } from './link';
-import { request } from './socket';
+import { changingLinks, linkIndex, type LinkRef } from './link';
+import { rawDump, request } from './socket';
 
 /**
  * Options of a bridge port (a link enslaved to a Linux bridge), as `bridge link set dev X hairpin on`
@@ -13,7 +13,8 @@ import { request } from './socket';
  * NLA_F_NESTED. So the message is encoded here and sent raw on the shared socket.
  */
 
-/** RTM_SETLINK (linux/rtnetlink.h). */
+/** RTM_GETLINK, RTM_SETLINK (linux/rtnetlink.h). */
+const RTM_GETLINK = 18;
 export const RTM_SETLINK = 19;
 /** IFLA_PROTINFO (linux/if_link.h). */
 export const IFLA_PROTINFO = 12;
@@ -96,7 +97,7 @@ export async function setBridgePortOptions(ref: LinkRef, options: BridgePortOpti
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k} ${v ? 'on' : 'off'}`)
     .join(', ');
-  await request(`set bridge port ${describe(ref)} ${what}`, (s) => s.socket.request(RTM_SETLINK, [payload]));
+  await changingLinks(() => request(`set bridge port ${describe(ref)} ${what}`, (s) => s.socket.request(RTM_SETLINK, [payload])));
 }
 
 /** Turns hairpin mode on (or off) on a bridge port. */
@@ -109,28 +110,44 @@ function flag(protinfo: Map<number, Buffer>, type: number): boolean {
   return v !== undefined && v.length >= 1 && v.readUInt8(0) !== 0;
 }
 
-/** Every bridge port of the namespace with its flag options (one AF_BRIDGE link dump). */
+/** Every bridge port of the namespace with its flag options (one AF_BRIDGE link dump, decoded lean). */
 export async function listBridgePorts(): Promise<BridgePort[]> {
-  const msgs = await request('list bridge ports', (s) => s.getLinks({ family: AF_BRIDGE }));
+  const payloads = await rawDump('list bridge ports', RTM_GETLINK, ifinfomsg(AF_BRIDGE, 0));
   const out: BridgePort[] = [];
-  for (const { data, attrs } of msgs) {
-    if (data.family !== AF_BRIDGE) continue;
-    const protinfo = attrs.protinfo;
-    // A bridge itself is listed too (it is its own "master"), without IFLA_PROTINFO.
-    if (!protinfo) continue;
-    const state = protinfo.get(IFLA_BRPORT.STATE);
-    const port: BridgePort = {
-      index: data.index ?? 0,
-      name: attrs.ifname ?? '',
-      hairpin: flag(protinfo, IFLA_BRPORT.MODE),
-      learning: flag(protinfo, IFLA_BRPORT.LEARNING),
-      unicastFlood: flag(protinfo, IFLA_BRPORT.UNICAST_FLOOD),
-      neighSuppress: flag(protinfo, IFLA_BRPORT.NEIGH_SUPPRESS),
-      isolated: flag(protinfo, IFLA_BRPORT.ISOLATED),
-    };
-    if (attrs.master) port.masterIndex = attrs.master;
-    if (state && state.length >= 1) port.state = state.readUInt8(0);
-    out.push(port);
+  for (const payload of payloads) {
+    const port = decodeBridgePort(payload);
+    if (port) out.push(port);
   }
   return out;
+}
+
+/** IFLA_IFNAME, IFLA_MASTER (linux/if_link.h). */
+const IFLA_IFNAME = 3;
+const IFLA_MASTER = 10;
+
+/**
+ * One message of an AF_BRIDGE link dump as a BridgePort; undefined for a bridge itself (listed as its
+ * own "master", without IFLA_PROTINFO) and for messages of another family.
+ */
+export function decodeBridgePort(payload: Buffer): BridgePort | undefined {
+  if (payload.length < 16 || payload.readUInt8(0) !== AF_BRIDGE) return undefined;
+  const attrs = parseAttrs(payload.subarray(16));
+  const protinfoPayload = attrs.get(IFLA_PROTINFO);
+  if (!protinfoPayload) return undefined;
+  const protinfo = parseAttrs(protinfoPayload);
+  const name = attrs.get(IFLA_IFNAME);
+  const master = attrs.get(IFLA_MASTER);
+  const state = protinfo.get(IFLA_BRPORT.STATE);
+  const port: BridgePort = {
+    index: payload.readInt32LE(4),
+    name: name ? readCString(name) : '',
+    hairpin: flag(protinfo, IFLA_BRPORT.MODE),
+    learning: flag(protinfo, IFLA_BRPORT.LEARNING),
+    unicastFlood: flag(protinfo, IFLA_BRPORT.UNICAST_FLOOD),
+    neighSuppress: flag(protinfo, IFLA_BRPORT.NEIGH_SUPPRESS),
+    isolated: flag(protinfo, IFLA_BRPORT.ISOLATED),
+  };
+  if (master && master.length >= 4 && master.readUInt32LE(0) !== 0) port.masterIndex = master.readUInt32LE(0);
+  if (state && state.length >= 1) port.state = state.readUInt8(0);
+  return port;
 }

@@ -51,6 +51,11 @@ export class Store {
     return out;
   }
 
+  /** How many keys start with prefix (the values are not read). */
+  count(prefix: string): number {
+    return this.db.getKeysCount({ start: prefix, end: prefix + '\uffff' });
+  }
+
   transact<R>(fn: (tx: Tx) => R): R {
     return this.db.transactionSync(() =>
       fn({

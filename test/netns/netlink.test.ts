@@ -263,6 +263,79 @@ describe('netlink operations (netns)', function () {
     assert.equal(await nl.deleteNeighbour({ linkIndex: br.index, ip: '10.77.3.9', mac: '02:42:0a:4d:03:0a' }), false);
   });
 
+  it('listLinks and findLink read what `ip -d -j link` reads (lean decoder), for every kind tsnet makes', async () => {
+    const br = await nl.createLink({ kind: 'bridge', name: 'nlb0', mtu: 1400, mac: '02:42:00:00:00:01', up: true });
+    await nl.createLink({ kind: 'veth', name: 'nlv0', mtu: 1400, masterIndex: br.index, up: true, peer: { name: 'nlc0', mac: '02:42:0a:00:00:09' } });
+    await nl.setAlias('nlv0', 'tsnet:test:bridge:ep:ünïcode');
+    await nl.createLink({ kind: 'macvlan', name: 'nlm0', parentIndex: br.index, mode: 'bridge' });
+    await nl.addAddress(br, '10.77.1.1/24');
+    await nl.createLink({ kind: 'vxlan', name: 'nlx0', vni: 4242, underlayIndex: br.index, local: '10.77.1.1', port: 4789, learning: false });
+    interface IpView extends IpLinkDetails {
+      ifindex: number;
+      ifalias?: string;
+      master?: string;
+      link_index?: number;
+      linkinfo?: { info_kind?: string; info_slave_kind?: string; info_data?: Record<string, unknown> };
+    }
+    const ip = JSON.parse(run('ip', ['-j', '-d', 'link', 'show'])) as IpView[];
+    const listed = await nl.listLinks();
+    assert.deepEqual(listed.map((l) => l.name).sort(), ip.map((l) => l.ifname).sort());
+    const byIndex = new Map(ip.map((l) => [l.ifindex, l]));
+    for (const link of listed) {
+      const seen = byIndex.get(link.index)!;
+      assert.ok(seen, `${link.name} (#${link.index}) unknown to ip`);
+      const master = seen.master ? ip.find((l) => l.ifname === seen.master)?.ifindex : undefined;
+      assert.deepEqual(
+        { name: link.name, mtu: link.mtu, mac: link.mac, up: link.up, alias: link.alias, kind: link.kind, slaveKind: link.slaveKind, masterIndex: link.masterIndex },
+        {
+          name: seen.ifname,
+          mtu: seen.mtu,
+          mac: seen.address,
+          up: seen.flags.includes('UP'),
+          alias: seen.ifalias,
+          kind: seen.linkinfo?.info_kind,
+          slaveKind: seen.linkinfo?.info_slave_kind,
+          masterIndex: master,
+        },
+        link.name,
+      );
+      assert.deepEqual(await nl.findLink(link.name), link, `findLink(${link.name})`);
+      assert.deepEqual(await nl.findLink(link.index), link, `findLink(#${link.index})`);
+    }
+    const macvlan = listed.find((l) => l.name === 'nlm0')!;
+    assert.equal(macvlan.parentIndex, br.index);
+    assert.deepEqual(macvlan.macvlan, { mode: 'bridge' });
+    const vxlan = listed.find((l) => l.name === 'nlx0')!;
+    assert.deepEqual(vxlan.vxlan, { vni: 4242, underlayIndex: br.index, local: '10.77.1.1', learning: false, port: 4789 });
+    assert.equal(listed.find((l) => l.name === 'nlc0')!.parentIndex, listed.find((l) => l.name === 'nlv0')!.index, 'a veth end names its peer');
+  });
+
+  it('withLinkSnapshot: one dump serves listLinks until tsnet changes a link; outside it every call dumps', async () => {
+    await nl.createLink({ kind: 'bridge', name: 'nlb0' });
+    await nl.withLinkSnapshot(async () => {
+      const first = await nl.listLinks();
+      run('ip', ['link', 'add', 'nlb1', 'type', 'bridge']); // behind tsnet's back: the snapshot does not see it
+      assert.deepEqual((await nl.listLinks()).map((l) => l.name), first.map((l) => l.name));
+      await nl.setAlias('nlb0', 'changed'); // a change through tsnet: the next call dumps again
+      const after = await nl.listLinks();
+      assert.ok(after.some((l) => l.name === 'nlb1'));
+      assert.equal(after.find((l) => l.name === 'nlb0')?.alias, 'changed');
+      await nl.createLink({ kind: 'bridge', name: 'nlb2' });
+      assert.ok((await nl.listLinks()).some((l) => l.name === 'nlb2'));
+      await nl.deleteLink('nlb2');
+      assert.ok(!(await nl.listLinks()).some((l) => l.name === 'nlb2'));
+    });
+    run('ip', ['link', 'add', 'nlb3', 'type', 'bridge']);
+    assert.ok((await nl.listLinks()).some((l) => l.name === 'nlb3'), 'outside the scope nothing is cached');
+  });
+
+  it('a dump sees every request made before it, though it does not queue behind them', async () => {
+    const made = nl.createLink({ kind: 'bridge', name: 'nlb0' });
+    const listed = nl.listLinks();
+    await made;
+    assert.ok((await listed).some((l) => l.name === 'nlb0'));
+  });
+
   it('serialises concurrent requests (the package breaks on overlapping dumps)', async () => {
     await nl.createLink({ kind: 'bridge', name: 'nlb0', up: true });
     const results = await Promise.all([nl.listLinks(), nl.listAddresses(), nl.listRoutes(), nl.listLinks(), nl.listHostNetworks()]);

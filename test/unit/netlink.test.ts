@@ -6,6 +6,8 @@ import { decodeLinkInfo } from '../../src/netlink/kinds/info';
 import { decodeMacvlanInfo } from '../../src/netlink/kinds/macvlan';
 import { decodeVlanInfo } from '../../src/netlink/kinds/vlan';
 import { decodeVxlanInfo } from '../../src/netlink/kinds/vxlan';
+import { decodeBridgePort } from '../../src/netlink/bridge-port';
+import { decodeLink, getLinkRequest } from '../../src/netlink/link';
 import {
   addressRequest,
   createLinkRequest,
@@ -170,6 +172,91 @@ describe('netlink link decoding', () => {
     // iproute2-created links and some kernels: "bridge" without NUL; a port reports its master's kind.
     const dumped = Buffer.concat([attr(1, Buffer.from('veth')), attr(4, Buffer.from('bridge\0'))]);
     assert.deepEqual(decodeLinkInfo(dumped), { kind: 'veth', slaveKind: 'bridge', data: undefined });
+  });
+});
+
+describe('netlink link messages (lean decoder)', () => {
+  /** struct ifinfomsg: family, pad, type, index, flags, change. */
+  function ifinfomsg(family: number, index: number, flags: number): Buffer {
+    const b = Buffer.alloc(16);
+    b.writeUInt8(family, 0);
+    b.writeInt32LE(index, 4);
+    b.writeUInt32LE(flags, 8);
+    return b;
+  }
+  const u32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return b;
+  };
+
+  it('reads index, up, name, MTU, MAC, master, alias, peer, kind and kind data; skips what it does not know', () => {
+    const payload = Buffer.concat([
+      ifinfomsg(0, 7, 0x1 | 0x1000),
+      attr(3, Buffer.from('tsv0\0')),
+      attr(4, u32(1450)),
+      attr(26, Buffer.alloc(40, 0xee)), // IFLA_AF_SPEC and the like: skipped
+      attr(1, Buffer.from([0x02, 0x42, 0x0a, 0x00, 0x00, 0xff])),
+      attr(10, u32(3)),
+      attr(20, Buffer.from('tsnet:x:vxlan:net:abc\0')),
+      attr(5, u32(9)),
+      attr(18, Buffer.concat([encodeKindInfo({ kind: 'vxlan', vni: 7, port: 4789 }), attr(4, Buffer.from('bridge'))])),
+    ]);
+    assert.deepEqual(decodeLink(payload), {
+      index: 7,
+      name: 'tsv0',
+      mtu: 1450,
+      up: true,
+      mac: '02:42:0a:00:00:ff',
+      masterIndex: 3,
+      alias: 'tsnet:x:vxlan:net:abc',
+      parentIndex: 9,
+      kind: 'vxlan',
+      slaveKind: 'bridge',
+      vxlan: { vni: 7, port: 4789, underlayIndex: undefined, local: undefined, learning: undefined },
+    });
+  });
+
+  it('leaves out a master of 0, an empty alias, a MAC that is not 6 bytes; stops at a truncated attribute', () => {
+    const payload = Buffer.concat([
+      ifinfomsg(0, 2, 0),
+      attr(3, Buffer.from('lo\0')),
+      attr(10, u32(0)),
+      attr(20, Buffer.from('\0')),
+      attr(1, Buffer.alloc(0)),
+      Buffer.from([0x40, 0x00, 0x04, 0x00]), // claims 64 bytes, has none
+    ]);
+    assert.deepEqual(decodeLink(payload), { index: 2, name: 'lo', mtu: 0, up: false });
+    assert.throws(() => decodeLink(Buffer.alloc(8)), RangeError);
+  });
+
+  it('asks for a link by name or index, without statistics (IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS)', () => {
+    const mask = '08001d0008000000';
+    assert.equal(bytes(getLinkRequest('ab')), hex(`00 00 0000 00000000 00000000 00000000  0700 0300 616200 00  ${mask}`));
+    assert.equal(bytes(getLinkRequest(5)), hex(`00 00 0000 05000000 00000000 00000000  ${mask}`));
+    assert.equal(bytes(getLinkRequest()), hex(`00 00 0000 00000000 00000000 00000000  ${mask}`));
+  });
+
+  it('bridge port dump: flags from IFLA_PROTINFO, master; a bridge itself (no PROTINFO) and other families are not ports', () => {
+    const port = Buffer.concat([
+      ifinfomsg(7, 12, 0),
+      attr(3, Buffer.from('tsv1\0')),
+      attr(10, u32(4)),
+      nested(12, [attr(1, Buffer.from([3])), attr(4, Buffer.from([1])), attr(8, Buffer.from([0])), attr(9, Buffer.from([1]))]),
+    ]);
+    assert.deepEqual(decodeBridgePort(port), {
+      index: 12,
+      name: 'tsv1',
+      masterIndex: 4,
+      state: 3,
+      hairpin: true,
+      learning: false,
+      unicastFlood: true,
+      neighSuppress: false,
+      isolated: false,
+    });
+    assert.equal(decodeBridgePort(Buffer.concat([ifinfomsg(7, 4, 0), attr(3, Buffer.from('br0\0'))])), undefined);
+    assert.equal(decodeBridgePort(Buffer.concat([ifinfomsg(0, 12, 0), port.subarray(16)])), undefined);
   });
 });
 
