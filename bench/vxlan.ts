@@ -146,8 +146,28 @@ async function setUpCases(hosts: DockerHost[], notes: Array<[string, string]>): 
     notes.push([`${n.side} container (h1)`, `eth0 MTU ${shape.mtu}; interfaces (MTU): ${ifaces.join(', ')}`]);
   }
   notes.push(['container eth0 attributes that differ, tsnet/overlay (ip -d link)', shapeDiff(shapes.get('tsnet')!, shapes.get('overlay')!)]);
+  notes.push(['bridged frames and iptables (h1)', await bridgeFiltering(h1)]);
   for (const c of cases) await waitAnswers(c.label, c.clientNs, c.target);
   return cases;
+}
+
+/**
+ * Where each driver's bridge lives and what iptables does there: tsnet's bridge is in the host's namespace, where
+ * br_netfilter (bridge-nf-call-iptables) sends bridged frames through the FORWARD chains; Docker's overlay bridge is
+ * in a sandbox namespace of its own (`1-<network id>` under dockerd's exec-root). A throughput gap may come from here.
+ */
+async function bridgeFiltering(h: DockerHost): Promise<string> {
+  const probe = "echo $(sysctl -n net.bridge.bridge-nf-call-iptables 2>/dev/null || echo n/a) $(iptables-save 2>/dev/null | grep -c '^-A')";
+  const describe = (out: string) => {
+    const [call, rules] = out.trim().split(/\s+/);
+    return `bridge-nf-call-iptables=${call}, ${rules} iptables rules`;
+  };
+  const ts = describe((await h.exec(['sh', '-c', probe])).stdout);
+  const ovId = await dk(h, 'network', 'inspect', '-f', '{{.Id}}', NETS[1]!.name);
+  const sandbox = `${h.execRoot}/netns/1-${ovId.slice(0, 10)}`;
+  const r = await h.exec(['nsenter', `--net=${sandbox}`, 'sh', '-c', probe], { allowFail: true });
+  const ov = r.code === 0 ? describe(r.stdout) : `sandbox ${sandbox} not readable (${r.stderr.trim()})`;
+  return `tsnet: bridge in the host namespace, ${ts}; overlay: bridge in its sandbox namespace, ${ov}`;
 }
 
 async function dataPath(cases: Case[], samples: Samples): Promise<void> {
