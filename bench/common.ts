@@ -11,7 +11,20 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildPluginDir, canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, formSwarm, installManagedPlugin, run, stopAllHosts, Underlay } from '../test/harness';
+import {
+  buildPluginDir,
+  canRunDocker,
+  cleanupStale,
+  DockerHost,
+  ensureBusyboxImage,
+  formSwarm,
+  installManagedPlugin,
+  pluginLines,
+  run,
+  stopAllHosts,
+  Underlay,
+  waitFor,
+} from '../test/harness';
 import { binaries } from '../test/harness/env';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -367,31 +380,9 @@ export async function requireBenchTools(): Promise<void> {
   }
 }
 
-/** Polls `probe` every `everyMs` until it returns a value; throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-/** Has tsnet (as the managed plugin, logging through dockerd) logged its DiscoverNew Self with this address? */
+/** Has tsnet (the managed plugin, logging through dockerd) logged its DiscoverNew Self with its underlay address? */
 function pluginKnowsSelf(h: DockerHost): boolean {
-  for (const line of h.dockerdLog().split('\n')) {
-    if (!/\splugin=[0-9a-f]{64}\s*$/.test(line)) continue;
-    const m = /\smsg="((?:[^"\\]|\\.)*)"/.exec(line);
-    if (!m) continue;
-    try {
-      const f = JSON.parse(JSON.parse(`"${m[1]}"`)) as Record<string, unknown>;
-      if (f.message === 'node discovered' && f.self === true && f.address === h.underlayIp) return true;
-    } catch {
-      // not one of tsnet's JSON lines
-    }
-  }
-  return false;
+  return pluginLines(h).some((l) => l.message === 'node discovered' && l.fields.self === true && l.fields.address === h.underlayIp);
 }
 
 export interface SwarmLab {

@@ -19,7 +19,7 @@
  *   make build && node dist/bench/vxlan.js [reps=5] [seconds=5] [service-reps=3] [local=1]
  *   (or BENCH_REPS=... etc.; `make bench-vxlan` installs iperf3 first)
  */
-import { run, type DockerHost } from '../test/harness';
+import { run, waitFor, type DockerHost } from '../test/harness';
 import { binaries } from '../test/harness/env';
 import {
   commandLine,
@@ -44,7 +44,6 @@ import {
   Samples,
   shapeDiff,
   sleep,
-  waitFor,
   withSwarmLab,
 } from './common';
 
