@@ -78,7 +78,13 @@ export class VipModeCheck {
 
   /** A new network makes the next pass come soon, whatever the back-off. */
   watchNetworks(): void {
-    const now = new Set(this.knownNetworks());
+    let now: Set<string>;
+    try {
+      now = new Set(this.knownNetworks());
+    } catch (err) {
+      this.log.warn('VIP-mode check: could not list tsnet\'s networks', { err: String(err) });
+      return;
+    }
     const before = this.seenNetworks;
     this.seenNetworks = now;
     if (before === undefined) return;
@@ -100,8 +106,8 @@ export class VipModeCheck {
   }
 
   private async check(): Promise<void> {
-    const ours = new Set(this.knownNetworks());
     try {
+      const ours = new Set(this.knownNetworks());
       if (ours.size === 0) return;
       const services = await this.docker.services();
       const resolved = new Map<string, DockerNetworkView | undefined>();

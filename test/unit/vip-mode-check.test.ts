@@ -206,6 +206,16 @@ describe('swarm: VIP-mode check of services on tsnet networks', () => {
     assert.deepEqual(warnings().map((l) => l.message), ['VIP-mode check: reading the services failed']);
   });
 
+  it('a failure to list tsnet\'s own networks is a warning, never an exception out of a timer', async () => {
+    check = new VipModeCheck(docker, () => {
+      throw new Error('store closed');
+    }, logged.log, OPTIONS);
+    await check.runOnce();
+    check.watchNetworks();
+    assert.deepEqual(warnings().map((l) => l.message), ['VIP-mode check: reading the services failed', 'VIP-mode check: could not list tsnet\'s networks']);
+    assert.equal(docker.serviceReads, 0);
+  });
+
   it('does not call Docker while tsnet knows no network', async () => {
     known = [];
     docker.services_ = [service('svc', 'api', [TSNET_ID])];
