@@ -77,7 +77,7 @@ export interface DataAddressMapOptions {
   timeoutMs?: number;
   /** How long an answer is used before it is asked again, in ms (a node may re-join with another data address). Default 60000. */
   refreshMs?: number;
-  /** How long after a failed question to ask again, in ms. Default 10000. */
+  /** How long after a failed question to ask again, in ms. Default 5000. */
   retryMs?: number;
 }
 
@@ -101,7 +101,7 @@ export class DataAddressMap {
     this.file = options.file;
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.refreshMs = options.refreshMs ?? 60_000;
-    this.retryMs = options.retryMs ?? 10_000;
+    this.retryMs = options.retryMs ?? 5000;
     if (this.file && fs.existsSync(this.file)) {
       try {
         for (const [c, d] of parseStoredMap(fs.readFileSync(this.file, 'utf8'))) this.map.set(c, d);

@@ -143,6 +143,8 @@ export class VxlanDataPath implements DataPath {
   private readonly peerCidrs?: string[];
   private readonly networkPeers?: (networkId: string) => Promise<string[] | undefined>;
   private readonly dataAddresses?: DataAddressMap;
+  /** Data-path addresses outside the learning scope, already warned about. */
+  private readonly outOfScope = new Set<string>();
   private readonly peerIntervalMs: number;
   private readonly dockerPeersIntervalMs: number;
   private readonly peerGraceMs: number;
@@ -283,9 +285,12 @@ export class VxlanDataPath implements DataPath {
       this.dataAddresses?.setSelf(address);
       return;
     }
-    // A node (re-)joined: ask for its data-path address soon (it may have joined with another one).
-    this.dataAddresses?.expire(address);
-    this.soon();
+    // A node (re-)joined: ask for its data-path address now and keep asking until it answers (its
+    // tsnet may come later), so that networks created afterwards flood to the data address at once.
+    if (this.dataAddresses) {
+      this.dataAddresses.expire(address);
+      this.startBackground();
+    }
     const pending = this.leaving.get(address);
     if (pending) clearTimeout(pending);
     this.leaving.delete(address);
@@ -394,7 +399,13 @@ export class VxlanDataPath implements DataPath {
   /** A discovered or Docker-listed peer's flood destination: its data-path address when known and inside the learning scope. */
   private dataAddressOf(control: string, learnScope: string[]): string {
     const data = this.dataAddresses?.dataOf(control);
-    return data && insideCidrs(data, learnScope) ? data : control;
+    if (!data) return control;
+    if (insideCidrs(data, learnScope)) return data;
+    if (!this.outOfScope.has(data)) {
+      this.outOfScope.add(data);
+      this.log.warn('a node\'s data-path address is outside TSNET_PEER_CIDRS (default: the underlay subnet); flooding to its control address', { control, data, scope: learnScope });
+    }
+    return control;
   }
 
   private startBackground(): void {
