@@ -4,6 +4,8 @@
 // TSNET_SCOPE=global (h1 and h2 enabled before the Swarm forms, h3 after it joined). Docker hands tsnet
 // the node's own data address (DiscoverNew Self) but only control addresses for the other nodes
 // (DiscoverNew, GET /networks/{id} Peers); the VXLAN must nevertheless run over the data network.
+// The control network drops VXLAN (an ebtables rule on its bridge, like a switch ACL): only the data
+// network carries UDP 4789, as Docker's documentation of --data-path-addr has it.
 // Checked without tcpdump: the flood entries (all-zeros FDB) name the others' data addresses and no
 // control address, learned entries point at data addresses, and iptables counters (mangle table) on every
 // host count the VXLAN packets by underlay: none to or from the control network while every pair of
@@ -107,6 +109,7 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     underlays.push(ctl);
     const dat = await Underlay.create('dpdat');
     underlays.push(dat);
+    await ctl.exec(['ebtables', '-A', 'FORWARD', '-p', 'IPv4', '--ip-proto', 'udp', '--ip-dport', '4789', '-j', 'DROP']);
     const building = buildPluginDir();
     const started = await Promise.allSettled([
       building,
@@ -208,6 +211,14 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     });
   };
 
+  /** VXLAN frames the control network's bridge dropped so far. */
+  const controlDrops = async (): Promise<number> => {
+    const listed = (await underlays[0]!.exec(['ebtables', '-L', 'FORWARD', '--Lc'])).stdout;
+    const m = /--ip-dport 4789 -j DROP.*pcnt = (\d+)/.exec(listed);
+    if (!m) throw new Error(`the control network's VXLAN drop rule is missing:\n${listed}`);
+    return Number(m[1]);
+  };
+
   const iptables = (host: DockerHost, args: string[]) => host.exec(['iptables', '-w', '-t', 'mangle', ...args]);
 
   /** Counting rules (no target) for UDP 4789 by underlay, at the top of mangle PREROUTING/POSTROUTING. */
@@ -235,6 +246,16 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     inControl: b.inControl - a.inControl,
     inData: b.inData - a.inData,
   });
+
+  /** The data-path addresses a host's plugin has mapped the others' control addresses to (its log). */
+  const mappedBy = (host: DockerHost): Record<string, string> =>
+    Object.fromEntries(
+      pluginLines(host)
+        .filter((l) => l.message === 'data-path address of a Swarm node')
+        .map((l) => [String(l.fields.control), String(l.fields.data)]),
+    );
+  const othersMapped = (host: DockerHost): Record<string, string> =>
+    Object.fromEntries([1, 2, 3].filter((x) => x !== numberOf(host)).map((x) => [control(x), data(x)]));
 
   let tasks: Member[] = [];
 
@@ -265,6 +286,17 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     // Does the manager's node list know any data-path address? (It does not in Docker 20.10.)
     const nodes = await dk(h(1), 'node', 'inspect', ...(await dk(h(1), 'node', 'ls', '-q')).split('\n'));
     figures['GET /nodes mentions a data address'] = String(nodes.includes(`${DATA_NET}.`));
+    // d1 and d2 were told of the others at the join: they ask them (d3 once its plugin answers). d3's
+    // plugin came after its join and learns the others from Docker's peer list of a network, later.
+    const t1 = Date.now();
+    for (const host of [h(1), h(2)]) {
+      await waitFor(`${host.name}: the others' data-path addresses in its plugin log`, 30_000, () =>
+        JSON.stringify(mappedBy(host)) === JSON.stringify(othersMapped(host)) ? true : undefined,
+      ).catch((err) => {
+        throw new Error(`${(err as Error).message}: mapped ${JSON.stringify(mappedBy(host))}`);
+      });
+    }
+    figures['d3 plugin enabled → d1 and d2 know every data-path address'] = `${Date.now() - t1} ms`;
     await waitFor('every node reporting the tsnet network plugin', 30_000, async () => {
       const ids = (await dk(h(1), 'node', 'ls', '-q')).split('\n');
       const described = await Promise.all(ids.map((id) => dk(h(1), 'node', 'inspect', '-f', '{{range .Description.Engine.Plugins}}{{.Type}}={{.Name}} {{end}}', id)));
@@ -302,6 +334,7 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     const reach = await meshReachable(tasks, MESH_TIMEOUT_MS);
     figures['service create → all 6 task pairs reachable'] = `${Date.now() - t0} ms (${reach} ms of pinging)`;
     figures['flood entries right after the mesh answered'] = await floodSummary();
+    figures['VXLAN frames dropped by the control network so far'] = String(await controlDrops());
   });
 
   it('the VXLAN runs over the data network: flood and learned entries point at data addresses, no VXLAN packet to or from the control network', async () => {
@@ -333,6 +366,11 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
       for (const e of learned) assert.ok(e.dst!.startsWith(`${DATA_NET}.`), `${host.name}: learned entry ${e.mac} -> ${e.dst} is a data address`);
     }
     figures['flood entries'] = await floodSummary();
+    const drops = await controlDrops();
+    figures['VXLAN frames dropped by the control network after the ping round'] = String(drops);
+    for (const host of hosts) assert.deepEqual(mappedBy(host), othersMapped(host), `${host.name}: data-path addresses mapped`);
+    // The mapping came before the network: no node ever sent VXLAN to a control address.
+    assert.equal(drops, 0, 'VXLAN frames reached the control network');
     await floodIsData(1000);
   });
 
@@ -386,6 +424,7 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     assert.deepEqual([...seen].sort(), [data(1), data(2)], 'd3 flooded only to the data addresses, across the restart');
     assert.equal(fewest, 2, 'd3 kept both flood peers across the restart');
     assert.equal(d.toControl, 0, 'd3 sent no VXLAN packet to a control address across the restart');
+    assert.equal(await controlDrops(), 0, 'no VXLAN frame reached the control network');
   });
 
   it('service rm, network rm: no tsnet link and no tsnet FDB entry on any node', async () => {

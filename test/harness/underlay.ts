@@ -52,6 +52,11 @@ export class Underlay {
     return run(binaries().ip, ['-n', this.netns, ...args]);
   }
 
+  /** A command inside the underlay's namespace (e.g. ebtables on the bridge, to model a switch ACL). */
+  exec(cmd: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+    return run(binaries().ip, ['netns', 'exec', this.netns, ...cmd]);
+  }
+
   /** Idempotent; never throws. Destroy after the hosts (their veths go with their namespaces). */
   destroy(): Promise<void> {
     this.stopping ??= teardownUnderlay({ kind: 'underlay', id: this.id, dir: this.dir, netns: this.netns }).then((p) => {
