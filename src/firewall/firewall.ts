@@ -62,6 +62,11 @@ export class Firewall {
   private readonly foreignBridges: string[];
   private backendPromise?: Promise<IptablesBackend>;
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The VXLAN input filters set through this object, by network ID: ensureBase (every watch period) puts
+   * back any that another tool flushed, since an empty TSNET-VXLAN-IN admits every sender.
+   */
+  private readonly vxlanInputs = new Map<string, { family: IpFamily; marker: string; rules: Rule[] }>();
   /** Why ip6tables cannot be used (IPv6 disabled, tool missing); undefined when it works or is untried. */
   private ipv6Problem?: Error;
 
@@ -87,12 +92,19 @@ export class Firewall {
    * Creates tsnet's chains and base rules if missing and (re)places the hooks from FORWARD, DOCKER-USER
    * (when dockerd created it), nat POSTROUTING, PREROUTING and OUTPUT. Idempotent and cheap when
    * nothing is missing (one iptables-save per family, no restore): call it at start and periodically.
+   * Also restores the VXLAN input filters set through this object if they went missing or changed.
    * IPv6 problems are logged, not thrown (a host without IPv6 still gets IPv4).
    */
   ensureBase(): Promise<void> {
+    const plan = (family: IpFamily) => (rs: Ruleset, b: RestoreBatch) => {
+      this.planBase(rs, family, b);
+      for (const f of this.vxlanInputs.values()) {
+        if (f.family === family) this.planOwned(rs, b, (c) => c === f.marker, f.rules);
+      }
+    };
     return this.exclusive(async () => {
-      await this.apply(4, 'ensureBase', (rs, b) => this.planBase(rs, 4, b));
-      await this.applyOptional6('ensureBase', (rs, b) => this.planBase(rs, 6, b));
+      await this.apply(4, 'ensureBase', plan(4));
+      await this.applyOptional6('ensureBase', plan(6));
     });
   }
 
@@ -135,6 +147,7 @@ export class Firewall {
   removeNetwork(net: NetworkRecord, _bridge?: string): Promise<void> {
     const owned = (c: string | undefined) => this.markers.ownedByNetwork(c, net.id);
     return this.exclusive(async () => {
+      this.vxlanInputs.delete(net.id);
       await this.apply(4, 'removeNetwork', (rs, b) => {
         this.planBase(rs, 4, b);
         this.planRemove(rs, b, owned);
@@ -158,6 +171,8 @@ export class Firewall {
    */
   rebuild(nets: NetworkBridge[]): Promise<void> {
     return this.exclusive(async () => {
+      const listed = new Set(nets.map((n) => n.net.id));
+      for (const id of [...this.vxlanInputs.keys()]) if (!listed.has(id)) this.vxlanInputs.delete(id);
       await this.apply(4, 'rebuild', (rs, b) => this.planRebuild(rs, 4, b, nets));
       const plan = (rs: Ruleset, b: RestoreBatch) => this.planRebuild(rs, 6, b, nets);
       if (nets.some((n) => wantsFamily(n.net, 6))) await this.apply(6, 'rebuild', plan);
@@ -180,6 +195,7 @@ export class Firewall {
         this.planBase(rs, filter.family, b);
         this.planOwned(rs, b, owned, rules);
       });
+      this.vxlanInputs.set(networkId, { family: filter.family, marker, rules });
       const clearOther = (rs: Ruleset, b: RestoreBatch) => this.planRemove(rs, b, owned);
       if (other === 4) await this.apply(4, 'setVxlanInput', clearOther);
       else await this.applyOptional6('setVxlanInput', clearOther);
@@ -191,6 +207,7 @@ export class Firewall {
     const marker = this.markers.vxlanInput(networkId);
     const plan = (rs: Ruleset, b: RestoreBatch) => this.planRemove(rs, b, (c) => c === marker);
     return this.exclusive(async () => {
+      this.vxlanInputs.delete(networkId);
       await this.apply(4, 'removeVxlanInput', plan);
       await this.applyOptional6('removeVxlanInput', plan);
     });
@@ -226,6 +243,7 @@ export class Firewall {
    */
   removeAll(): Promise<void> {
     return this.exclusive(async () => {
+      this.vxlanInputs.clear();
       await this.apply(4, 'removeAll', (rs, b) => this.planRemoveAll(rs, b));
       await this.applyOptional6('removeAll', (rs, b) => this.planRemoveAll(rs, b));
     });
