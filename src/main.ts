@@ -39,7 +39,10 @@ async function main(): Promise<void> {
   // In Swarm, VXLAN also reads each network's peers from Docker (in the background only).
   const dockerForPeers = settings.scope === 'global' ? new DockerApiClient(settings.dockerSocket) : undefined;
   // In Swarm, nodes tell each other their data-path addresses (--data-path-addr); see vxlan-addr-map.ts.
-  const dataAddresses = settings.scope === 'global' ? new DataAddressMap({ log, file: path.join(settings.stateDir, 'vxlan-data-addresses.json') }) : undefined;
+  const dataAddresses =
+    settings.scope === 'global' && settings.dataAddrPort > 0
+      ? new DataAddressMap({ log, port: settings.dataAddrPort, file: path.join(settings.stateDir, 'vxlan-data-addresses.json') })
+      : undefined;
   await dataAddresses?.listen();
   const vxlan = new VxlanDataPath({
     log,

@@ -28,6 +28,11 @@ export interface Settings {
    * each network's underlay address.
    */
   peerCidrs: string[] | undefined;
+  /**
+   * Swarm: the TCP port on which tsnet instances tell each other their data-path addresses
+   * (TSNET_DATA_ADDR_PORT, default 7947; 0 turns the exchange off). See datapath/vxlan-addr-map.ts.
+   */
+  dataAddrPort: number;
 }
 
 export interface VniRange {
@@ -46,9 +51,13 @@ export function parseVniRange(text: string): VniRange {
   return { first, last };
 }
 
-/** Parses TSNET_PEER_CIDRS: comma-separated IPv4/IPv6 CIDRs; empty = undefined (the underlay's subnet). */
+/**
+ * Parses TSNET_PEER_CIDRS: comma-separated IPv4/IPv6 CIDRs; empty = undefined (the underlay's subnet);
+ * "none" = no scope (flood peers only, nothing learned from traffic).
+ */
 export function parsePeerCidrs(text: string | undefined): string[] | undefined {
   if (text === undefined || text.trim() === '') return undefined;
+  if (text.trim() === 'none') return [];
   return text.split(',').map((entry) => {
     const cidr = entry.trim();
     const m = /^([0-9a-fA-F.:]+)\/(\d{1,3})$/.exec(cidr);
@@ -115,6 +124,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     gcGraceMs: milliseconds(env, 'TSNET_GC_GRACE_MS', 120_000),
     vniRange: env.TSNET_VNI_RANGE ? parseVniRange(env.TSNET_VNI_RANGE) : { first: 1, last: 4095 },
     peerCidrs: parsePeerCidrs(env.TSNET_PEER_CIDRS),
+    dataAddrPort: parsePort(env, 'TSNET_DATA_ADDR_PORT', 7947),
   };
 }
 
@@ -122,5 +132,13 @@ function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): n
   const text = env[name];
   if (text === undefined || text === '') return fallback;
   if (!/^\d{1,9}$/.test(text)) throw new SettingsError(`${name} must be a whole number of milliseconds, not "${text}"`);
+  return Number(text);
+}
+
+/** A TCP port setting: 1-65535, or 0 for off. */
+function parsePort(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new SettingsError(`${name} must be a TCP port (1-65535) or 0 for off, not "${text}"`);
   return Number(text);
 }

@@ -604,7 +604,12 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     figures['service rm → no tsnet link or FDB entry on any node'] = `${Date.now() - t0} ms`;
     // FreeNetwork released the VNI: the next network gets it again (lowest free).
     await dk(h(1), 'network', 'create', '-d', FULL, '--ipam-driver', FULL, '-o', 'type=vxlan', '--subnet', '10.89.0.0/24', `${NET}2`);
-    assert.equal(await dk(h(1), 'network', 'inspect', '-f', '{{.Options.vni}}', `${NET}2`), String(vni), 'the freed VNI is allocated again');
+    // The manager's allocator runs after the create returned: wait for the VNI to show.
+    const vni2 = await waitFor('the second network allocated (a VNI in the inspect)', 10_000, async () => {
+      const v = await dk(h(1), 'network', 'inspect', '-f', '{{index .Options "vni"}}', `${NET}2`);
+      return /^\d+$/.test(v) ? v : undefined;
+    });
+    assert.equal(vni2, String(vni), 'the freed VNI is allocated again');
     await dk(h(1), 'network', 'rm', `${NET}2`);
     for (const host of hosts) {
       const nets = await dk(host, 'network', 'ls', '--filter', `name=^${NET}$`, '--format', '{{.Name}}');
