@@ -1,34 +1,112 @@
 /**
  * bench/soak (issue 7): a bounded soak of K container create/remove cycles (`docker run -d` then
  * `docker rm -f`) on one tsnet bridge network with tsnet's IPAM, on a private Docker host. Reports the
- * plugin's resident memory at start, after a warm-up and at the end (goal: growth < 10 %), and what is left
- * once every container is gone: endpoint links (tsnet's ts* links other than the network's bridge, goal 0),
- * endpoint rules (iptables-save/ip6tables-save lines with a tsnet `:ep:` marker, goal 0), addresses tsnet's
- * IPAM still holds beyond the gateway (its LMDB store read read-only, goal 0) and endpoints still stored;
- * then the same after `docker network rm` (every ts* link, every rule of the network, every allocation).
+ * plugin's memory through the run and what is left once every container is gone: endpoint links
+ * (tsnet's ts* links other than the network's bridge, goal 0), endpoint rules (iptables-save/
+ * ip6tables-save lines with a tsnet `:ep:` marker, goal 0), addresses tsnet's IPAM still holds beyond
+ * the gateway (its LMDB store read read-only, goal 0) and endpoints still stored; then the same after
+ * `docker network rm` (every ts* link, every rule of the network, every allocation).
  *
- *   make build && node dist/bench/soak.js [cycles=200] [parallel=2]     (cycles up to 1000)
+ * Memory (goal: growth < 10 %). Every ~2 % of the cycles the bench reads tsnet's VmRSS and asks it for a
+ * memory report (SIGUSR2: RssAnon/RssFile, V8 heap used/committed, young generation). Node's RSS is a
+ * sawtooth: V8 grows its young generation to 2 x 16 MiB under allocation and shrinks it again, and
+ * lets the old generation fill up to its next major GC; one sample can land anywhere in a ~30 MiB
+ * swing with nothing live added. So the goal is measured as a trend, not from two single samples:
+ *   settled growth = median RSS of the samples in the last 20 % of the cycles vs the median of the
+ *   samples in the 20 % right after a warm-up (the first `warmup` cycles, default 10 %, ≤ 100, in
+ *   which code paths are compiled and heaps reach their working size).
+ * The raw figure (one sample at start, right after the first container, vs one at the end) is printed
+ * too, with the heap-used medians (a leak of JS objects raises them) and the floors (lowest samples).
+ * `semi=N` starts tsnet with --max-semi-space-size=N (MiB; 0, the default: Node's own), which caps
+ * the young generation and with it most of the sawtooth; tsnet's CPU per cycle shows what it costs.
+ *
+ *   make build && node dist/bench/soak.js [cycles=200] [parallel=2] [warmup=cycles/10] [semi=0]
+ *   (cycles up to 5000)
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { open } from 'lmdb';
 import type { DockerHost } from '../test/harness';
 import { tsnetAllocations } from '../test/support/docker-scenario';
-import { commandLine, dk, IMAGE, intOption, keyValueTable, loadAverage, log, median, pool, rssKiB, timed, withDockerHost } from './common';
+import { MEMORY_REPORT_MESSAGE, type MemoryReport } from '../src/daemon/memory-report';
+import { commandLine, dk, IMAGE, intOption, keyValueTable, loadAverage, log, median, pool, rssKiB, sleep, timed, withDockerHost } from './common';
 
-const CYCLES = intOption('cycles', 200, 1, 1000);
+const CYCLES = intOption('cycles', 200, 1, 5000);
 const PARALLEL = intOption('parallel', 2, 1, 8);
-const WARMUP = Math.max(1, Math.min(20, Math.floor(CYCLES / 10)));
+const WARMUP = intOption('warmup', Math.min(100, Math.floor(CYCLES / 10)), 0, CYCLES - 1);
+const SEMI_SPACE_MIB = intOption('semi', 0, 0, 64);
 const SUBNET = '10.203.0.0/24';
 const GATEWAY = '10.203.0.1';
 const NET = 'soak';
 
-function rss(h: DockerHost): number {
+function tsnetPid(h: DockerHost): number {
   const pid = h.tsnetPid();
   if (pid === undefined) throw new Error('tsnet is not running (did it crash? see its log)');
-  return rssKiB(pid);
+  return pid;
+}
+
+/** tsnet's CPU time so far (user + system), in ms, from /proc/PID/stat. */
+function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[11], fields[12]: utime, stime (fields 14 and 15 of proc(5)), in clock ticks (100 per second here).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** Reads the memory reports tsnet logs on SIGUSR2, from where the last read stopped. */
+class MemoryReports {
+  private offset = 0;
+  private carry = '';
+  constructor(private readonly file: string) {}
+
+  private newReports(): MemoryReport[] {
+    const fd = fs.openSync(this.file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size <= this.offset) return [];
+      const buf = Buffer.alloc(size - this.offset);
+      fs.readSync(fd, buf, 0, buf.length, this.offset);
+      this.offset = size;
+      const lines = (this.carry + buf.toString('utf8')).split('\n');
+      this.carry = lines.pop() ?? '';
+      const out: MemoryReport[] = [];
+      for (const line of lines) {
+        if (!line.includes(MEMORY_REPORT_MESSAGE)) continue;
+        try {
+          const j = JSON.parse(line) as MemoryReport & { message: string };
+          if (j.message === MEMORY_REPORT_MESSAGE) out.push(j);
+        } catch {
+          /* not JSON */
+        }
+      }
+      return out;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Signals tsnet and waits (≤ 5 s) for its report. */
+  async take(pid: number): Promise<MemoryReport> {
+    this.newReports(); // skip anything older
+    process.kill(pid, 'SIGUSR2');
+    for (let i = 0; i < 500; i++) {
+      const [report] = this.newReports();
+      if (report) return report;
+      await sleep(10);
+    }
+    throw new Error('tsnet logged no memory report within 5 s of SIGUSR2');
+  }
+}
+
+interface Sample {
+  cycle: number;
+  rss: number;
+  report: MemoryReport;
 }
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+const pct = (from: number, to: number) => ((to - from) / from) * 100;
+const signed = (p: number) => `${p >= 0 ? '+' : ''}${p.toFixed(1)} %`;
 
 /** tsnet's links in the host's namespace (ts-* bridges, tsv/tsc veth ends, tsm* macvlans). */
 async function tsLinks(h: DockerHost): Promise<string[]> {
@@ -61,9 +139,11 @@ function storedEndpoints(h: DockerHost): number {
 async function main(): Promise<void> {
   const load = loadAverage();
   const rows: Array<[string, string | number]> = [];
-  const memory: Array<[number, number]> = [];
   let goals: string[] = [];
-  await withDockerHost('soak', {}, async (h) => {
+  const tsnetEnv: Record<string, string> = {};
+  if (SEMI_SPACE_MIB > 0) tsnetEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=${SEMI_SPACE_MIB}`.trim();
+  await withDockerHost('soak', tsnetEnv, async (h) => {
+    const reports = new MemoryReports(h.tsnetLogFile);
     const linksBefore = await tsLinks(h);
     const netId = await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', SUBNET, NET);
     const bridge = `ts-${netId.slice(0, 10)}`;
@@ -74,13 +154,15 @@ async function main(): Promise<void> {
       throw new Error(`store read check: with one container expected 1 endpoint and 2 addresses, read ${JSON.stringify(seen)}`);
     }
     await dk(h, 'rm', '-f', 'soak-check');
-    const rssStart = rss(h);
-    memory.push([0, rssStart]);
-    let rssWarm = rssStart;
+    const pid = tsnetPid(h);
+    const sampleAt = async (cycle: number): Promise<Sample> => ({ cycle, rss: rssKiB(pid), report: await reports.take(pid) });
+    const samples: Sample[] = [await sampleAt(0)];
+    const cpuStart = cpuMs(pid);
     let done = 0;
     const cycleMs: number[] = [];
-    const sampleEvery = Math.max(1, Math.floor(CYCLES / 20));
-    log(`${CYCLES} cycles, ${PARALLEL} at a time; RSS at start ${mib(rssStart)}`);
+    const sampleEvery = Math.max(1, Math.round(CYCLES / 50));
+    log(`${CYCLES} cycles, ${PARALLEL} at a time, warm-up ${WARMUP}${SEMI_SPACE_MIB ? `, tsnet with --max-semi-space-size=${SEMI_SPACE_MIB}` : ''}; RSS at start ${mib(samples[0]!.rss)}`);
+    let sampling = Promise.resolve();
     const total = await timed(() =>
       pool(CYCLES, PARALLEL, async (i) => {
         const name = `soak-${i}`;
@@ -90,14 +172,19 @@ async function main(): Promise<void> {
         });
         cycleMs.push(t.ms);
         done++;
-        if (done === WARMUP) rssWarm = rss(h);
-        if (done % sampleEvery === 0) {
-          memory.push([done, rss(h)]);
-          if (done % (sampleEvery * 2) === 0) log(`${done}/${CYCLES} cycles, RSS ${mib(memory[memory.length - 1]![1])}`);
+        if (done % sampleEvery === 0 || done === CYCLES) {
+          const cycle = done;
+          sampling = sampling.then(async () => {
+            const sample = await sampleAt(cycle);
+            samples.push(sample);
+            if (samples.length % 5 === 0) log(`${cycle}/${CYCLES} cycles, RSS ${mib(sample.rss)}, heap used ${mib(sample.report.heapUsedKiB)}`);
+          });
+          await sampling;
         }
       }),
     );
-    const rssEnd = rss(h);
+    await sampling;
+    const cpuPerCycle = (cpuMs(pid) - cpuStart) / CYCLES;
 
     const links = (await tsLinks(h)).filter((l) => !linksBefore.includes(l));
     const epLinks = links.filter((l) => l !== bridge);
@@ -111,22 +198,40 @@ async function main(): Promise<void> {
     const rulesAfterRm = (await tsnetRuleLines(h)).filter((l) => l.includes(`:net:${netId.slice(0, 12)}`));
     const addrsAfterRm = tsnetAllocations(h);
 
-    const growthStart = ((rssEnd - rssStart) / rssStart) * 100;
-    const growthWarm = ((rssEnd - rssWarm) / rssWarm) * 100;
-    // V8 collects lazily, so RSS is a sawtooth: a leak shows as a rising median, not as one high sample.
-    const during = memory.slice(1).map(([, k]) => k);
-    const half = Math.floor(during.length / 2);
-    const trend = ((median(during.slice(half)) - median(during.slice(0, half))) / median(during.slice(0, half))) * 100;
+    // Windows of the run: the 20 % after the warm-up, and the last 20 %.
+    const span = Math.max(1, Math.round((CYCLES - WARMUP) / 5));
+    const inWindow = (from: number, to: number) => {
+      const xs = samples.filter((x) => x.cycle >= from && x.cycle <= to);
+      return xs.length > 0 ? xs : [samples.reduce((a, b) => (Math.abs(b.cycle - from) < Math.abs(a.cycle - from) ? b : a))];
+    };
+    const early = inWindow(WARMUP, WARMUP + span);
+    const late = inWindow(CYCLES - span, CYCLES);
+    const med = (xs: Sample[], f: (x: Sample) => number) => median(xs.map(f));
+    const floor = (xs: Sample[], f: (x: Sample) => number) => Math.min(...xs.map(f));
+    const rssOf = (x: Sample) => x.rss;
+    const heapOf = (x: Sample) => x.report.heapUsedKiB;
+    const first = samples[0]!;
+    const last = samples[samples.length - 1]!;
+    const settled = pct(med(early, rssOf), med(late, rssOf));
+    const raw = pct(first.rss, last.rss);
+    const window = (from: number, to: number) => `cycles ${from}–${to}`;
     rows.push(
       ['cycles (docker run -d + docker rm -f)', `${CYCLES}, ${PARALLEL} at a time, ${(total.ms / 1000).toFixed(1)} s (median cycle ${median(cycleMs).toFixed(0)} ms)`],
-      ['tsnet RSS at start (network created, one container run)', mib(rssStart)],
-      [`tsnet RSS after ${WARMUP} warm-up cycles`, mib(rssWarm)],
-      ['tsnet RSS at the end', mib(rssEnd)],
-      ['RSS growth start → end (goal < 10 %)', `${growthStart.toFixed(1)} %`],
-      ['RSS growth after warm-up → end', `${growthWarm.toFixed(1)} %`],
-      ['RSS peak of the samples', mib(Math.max(...during))],
-      ['RSS trend: median of the samples in the 2nd half vs the 1st half', Number.isFinite(trend) ? `${trend.toFixed(1)} %` : 'n/a (too few samples)'],
-      ['RSS through the run (cycles: MiB)', memory.map(([c, k]) => `${c}: ${(k / 1024).toFixed(1)}`).join(', ')],
+      ['tsnet node options', SEMI_SPACE_MIB ? `--max-semi-space-size=${SEMI_SPACE_MIB}` : "Node's defaults"],
+      [`RSS, median of the ${early.length} samples in ${window(WARMUP, WARMUP + span)} (after a ${WARMUP}-cycle warm-up)`, mib(med(early, rssOf))],
+      [`RSS, median of the ${late.length} samples in ${window(CYCLES - span, CYCLES)}`, mib(med(late, rssOf))],
+      ['**RSS growth, settled** (those two medians; goal < 10 %)', `**${signed(settled)}**`],
+      ['RSS growth, raw (one sample at start, right after the first container, vs one at the end)', `${signed(raw)} (${mib(first.rss)} → ${mib(last.rss)})`],
+      ['RSS floor (lowest sample) in the two windows', `${mib(floor(early, rssOf))} → ${mib(floor(late, rssOf))}`],
+      ['RSS range after the warm-up (lowest – highest sample)', `${mib(floor(samples.filter((x) => x.cycle >= WARMUP), rssOf))} – ${mib(Math.max(...samples.filter((x) => x.cycle >= WARMUP).map(rssOf)))}`],
+      ['V8 heap used, median in the two windows (a leak of JS objects raises it)', `${mib(med(early, heapOf))} → ${mib(med(late, heapOf))} (${signed(pct(med(early, heapOf), med(late, heapOf)))})`],
+      ['V8 heap used, floor in the two windows', `${mib(floor(early, heapOf))} → ${mib(floor(late, heapOf))}`],
+      [
+        'at the end: RssAnon / RssFile / RssShmem; V8 heap committed (of it young generation); external',
+        `${mib(last.report.rssAnonKiB)} / ${mib(last.report.rssFileKiB)} / ${mib(last.report.rssShmemKiB)}; ${mib(last.report.heapTotalKiB)} (${mib(last.report.newSpaceKiB)}); ${mib(last.report.externalKiB)}`,
+      ],
+      ['tsnet CPU per cycle (user + system)', `${cpuPerCycle.toFixed(1)} ms`],
+      ['RSS / heap used through the run (cycle: MiB / MiB)', samples.map((x) => `${x.cycle}: ${(x.rss / 1024).toFixed(1)}/${(x.report.heapUsedKiB / 1024).toFixed(1)}`).join(', ')],
       ['containers left (docker ps -aq)', leftover],
       ['leaked endpoint links, network still there (goal 0)', epLinks.length ? `${epLinks.length}: ${epLinks.slice(0, 5).join(' ')}` : 0],
       ['leaked endpoint rules, `:ep:` markers (goal 0)', epRules.length ? `${epRules.length}: ${epRules[0]}` : 0],
@@ -137,7 +242,7 @@ async function main(): Promise<void> {
       ['after docker network rm: IPAM allocations left (goal 0)', addrsAfterRm.length],
     );
     goals = [
-      growthStart < 10 ? '' : 'RSS growth',
+      settled < 10 ? '' : 'RSS growth (settled)',
       epLinks.length + linksAfterRm.length === 0 ? '' : 'links',
       epRules.length + rulesAfterRm.length === 0 ? '' : 'rules',
       addrs.length + addrsAfterRm.length + eps === 0 ? '' : 'addresses/endpoints',

@@ -10,6 +10,7 @@ import type { Logger } from '../log';
 import { createApp } from '../server/app';
 import { StateDirLock } from '../store/lock';
 import { Store } from '../store/store';
+import { reportMemoryOnSignal } from './memory-report';
 import { prepareSocketPath, restrictSocket } from './socket';
 
 export interface DaemonParts {
@@ -39,6 +40,7 @@ export class Daemon {
     readonly rebootedAt: Date | undefined,
     private readonly server: http.Server,
     private readonly log: Logger,
+    private readonly stopMemoryReports: () => void,
   ) {}
 
   static async start(settings: Settings, log: Logger, parts: DaemonParts): Promise<Daemon> {
@@ -47,6 +49,8 @@ export class Daemon {
     const lock = await StateDirLock.acquire(settings.stateDir);
     let store: Store | undefined;
     let server: http.Server | undefined;
+    // SIGUSR2 logs what the memory is made of (memory-report.ts).
+    const stopMemoryReports = reportMemoryOnSignal(log);
     try {
       store = Store.open(settings.stateDir);
       const rebootedAt = recordBootId(store);
@@ -74,8 +78,9 @@ export class Daemon {
       await listen(server, settings.socketPath);
       restrictSocket(settings.socketPath, settings.socketGroup);
       log.info('tsnet listening', { socket: settings.socketPath, stateDir: settings.stateDir, instance: settings.instance, scope: settings.scope });
-      return new Daemon(settings, store, lock, driver, ipam, rebootedAt, server, log);
+      return new Daemon(settings, store, lock, driver, ipam, rebootedAt, server, log, stopMemoryReports);
     } catch (err) {
+      stopMemoryReports();
       server?.close();
       await store?.close();
       await lock.release();
@@ -96,6 +101,7 @@ export class Daemon {
       await closed;
       clearTimeout(force);
       const networksLeft = this.driver.networks().length;
+      this.stopMemoryReports();
       await this.store.close();
       await this.lock.release();
       fs.rmSync(this.settings.socketPath, { force: true });

@@ -6,8 +6,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import winston from 'winston';
 import { readSettings, type Settings } from '../../src/config/settings';
 import { Daemon } from '../../src/daemon/daemon';
+import { MEMORY_REPORT_MESSAGE } from '../../src/daemon/memory-report';
 import { testLogger } from '../../src/log';
 import { StateDirLock } from '../../src/store/lock';
 import { RecordingDataPath } from '../support/recording-datapath';
@@ -54,6 +57,34 @@ describe('daemon process duties', () => {
       await daemon.stop();
     }
     assert.equal(fs.existsSync(settings.socketPath), false);
+  });
+
+  it('logs a memory report on SIGUSR2 while running, and stops listening for it on stop', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const log = winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
+    const reports = () => lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.message === MEMORY_REPORT_MESSAGE);
+    const listeners = process.listenerCount('SIGUSR2');
+    const daemon = await Daemon.start(settingsIn(dir), log, parts());
+    try {
+      process.kill(process.pid, 'SIGUSR2');
+      for (let i = 0; i < 100 && reports().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const [report] = reports();
+      assert.ok(report, 'no memory report logged');
+      for (const field of ['rssKiB', 'rssAnonKiB', 'rssFileKiB', 'rssShmemKiB', 'heapUsedKiB', 'heapTotalKiB', 'newSpaceKiB', 'externalKiB']) {
+        assert.equal(typeof report[field], 'number', field);
+      }
+      assert.ok((report.rssKiB as number) > 0 && (report.rssAnonKiB as number) > 0 && (report.heapUsedKiB as number) > 0);
+      assert.ok((report.heapUsedKiB as number) <= (report.heapTotalKiB as number));
+    } finally {
+      await daemon.stop();
+    }
+    assert.equal(process.listenerCount('SIGUSR2'), listeners);
   });
 
   it('replaces a stale socket file but refuses one another process serves', async () => {
