@@ -7,16 +7,18 @@
  * the temp dir): NetworkDriver.CreateNetwork of one bridge network, then CreateEndpoint + Join for each
  * endpoint (valid 64-hex IDs, addresses inside the subnet); SIGTERM. Then, alternating, round by round:
  *   (a) restart with every kernel object still there (reconcile verifies the bridge and each veth),
- *   (b) delete the bridge and every veth first, then restart: reconcile recreates the bridge, and the veths of
- *       endpoints that were only created (joined=0); a joined endpoint whose veth is gone died with its
- *       container (as after a reboot), so it is left to the leak collector instead of being recreated,
+ *   (b) delete the bridge and every veth first, then restart: reconcile recreates the bridge only. A joined
+ *       endpoint whose veth is gone died with its container (as after a reboot), so it is left to the leak
+ *       collector; one only created (joined=0) gets its pair from its Join, which the bench then calls for
+ *       every endpoint (4 in flight) and times: that is where the veth creation went,
  * and for reference (0) a start of another tsnet instance with an empty state directory in the same namespace
  * (the cost of starting node and the daemon, and of listing the other instance's links, which it leaves alone).
  * Each start is timed from spawn to the "reconciled kernel state with the store" log line (its own `ms`
- * field is reported too) and to the socket answering Plugin.Activate. After each start the bench checks
- * that the kernel holds the bridge and both ends of every veth pair.
+ * field is reported too, and its `cpuMs`: on a busy host the wall time mostly measures the wait for a CPU)
+ * and to the socket answering Plugin.Activate. After each start the bench checks that the kernel holds
+ * the bridge and both ends of every veth pair ((b): the bridge only; after the Joins, every pair).
  *
- *   make build && node dist/bench/reconcile.js [endpoints=1000] [rounds=3]
+ *   make build && node dist/bench/reconcile.js [endpoints=1000] [rounds=3] [joined=1]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -197,6 +199,40 @@ async function measure(d: Daemon, row: Row, check: boolean, what: string, bridge
   }
 }
 
+interface JoinTimes {
+  totalMs: number;
+  medianMs: number;
+  cpuMs: number;
+}
+
+/** CPU time (user + system) of a process so far, in ms (clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Starts the daemon and Joins every endpoint (4 in flight), each of which recreates its veth pair. */
+async function joinAll(d: Daemon, what: string): Promise<JoinTimes> {
+  const s = await d.start();
+  try {
+    const cpu0 = processCpuMs(s.child.pid!);
+    const each: number[] = [];
+    const t0 = nowMs();
+    await pool(ENDPOINTS, 4, async (i) => {
+      const t = nowMs();
+      await d.call('NetworkDriver.Join', { NetworkID: NETWORK_ID, EndpointID: endpointId(i), SandboxKey: `/var/run/docker/netns/bench${i}`, Options: {} });
+      each.push(nowMs() - t);
+    });
+    const times = { totalMs: nowMs() - t0, medianMs: median(each), cpuMs: processCpuMs(s.child.pid!) - cpu0 };
+    await checkKernel(`${what} after the Joins`);
+    log(`${what}: ${ENDPOINTS} Joins recreated their pairs in ${times.totalMs.toFixed(0)} ms (median ${times.medianMs.toFixed(1)} ms, daemon CPU ${times.cpuMs} ms)`);
+    return times;
+  } finally {
+    await stop(s);
+  }
+}
+
 async function inNetns(): Promise<void> {
   const load = loadAverage();
   await run('ip', ['link', 'set', 'lo', 'up']);
@@ -214,6 +250,7 @@ async function inNetns(): Promise<void> {
       verify: { logLine: [], reconcile: [], reconcileCpu: [], answer: [] },
       recreate: { logLine: [], reconcile: [], reconcileCpu: [], answer: [] },
     };
+    const joins: JoinTimes[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const order = r % 2 === 0 ? (['verify', 'recreate', 'empty'] as const) : (['empty', 'recreate', 'verify'] as const);
       for (const c of order) {
@@ -221,14 +258,13 @@ async function inNetns(): Promise<void> {
         if (c === 'verify') await measure(d, rows.verify, true, `round ${r + 1} (a) objects present`);
         if (c === 'recreate') {
           await deleteKernelObjects();
-          await measure(d, rows.recreate, true, `round ${r + 1} (b) objects deleted`, JOINED);
-          if (JOINED) {
-            // Dead endpoints are not brought back: start the next case from a freshly built state.
-            await deleteKernelObjects();
-            fs.rmSync(d.dir, { recursive: true, force: true });
-            fs.mkdirSync(d.dir);
-            await build(d);
-          }
+          await measure(d, rows.recreate, true, `round ${r + 1} (b) objects deleted`, true);
+          if (!JOINED) joins.push(await joinAll(d, `round ${r + 1} (b)`));
+          // Start the next case from a freshly built state (joined endpoints' veths are not brought back).
+          await deleteKernelObjects();
+          fs.rmSync(d.dir, { recursive: true, force: true });
+          fs.mkdirSync(d.dir);
+          await build(d);
         }
       }
     }
@@ -237,10 +273,16 @@ async function inNetns(): Promise<void> {
     console.log(`\n### bench/reconcile: tsnet start-up with 1 network and ${ENDPOINTS} stored endpoints (private netns)\n`);
     console.log('| start | n | reconcile, logged ms | its CPU, ms | spawn → reconcile log line, ms | spawn → socket answers, ms | reconcile < 1 s |');
     console.log('|---|---|---|---|---|---|---|');
-    const label = { empty: `(0) empty state dir, another instance's ${1 + 2 * ENDPOINTS} links in the netns`, verify: `(a) ${ENDPOINTS} endpoints, kernel objects present (verify)`, recreate: JOINED ? `(b) ${ENDPOINTS} joined endpoints, bridge and veths deleted (reboot: bridge recreated, dead endpoints left to the collector)` : `(b) ${ENDPOINTS} created endpoints, bridge and veths deleted (all recreated)` };
+    const label = { empty: `(0) empty state dir, another instance's ${1 + 2 * ENDPOINTS} links in the netns`, verify: `(a) ${ENDPOINTS} endpoints, kernel objects present (verify)`, recreate: JOINED ? `(b) ${ENDPOINTS} joined endpoints, bridge and veths deleted (reboot: bridge recreated, dead endpoints left to the collector)` : `(b) ${ENDPOINTS} created endpoints, bridge and veths deleted (bridge recreated, veths left to each Join)` };
     for (const c of ['verify', 'recreate', 'empty'] as const) {
       const row = rows[c];
       console.log(`| ${label[c]} | ${row.answer.length} | ${cell(row.reconcile)} | ${cell(row.reconcileCpu)} | ${cell(row.logLine)} | ${cell(row.answer)} | ${c === 'empty' ? '' : met(row.reconcile)} |`);
+    }
+    if (joins.length > 0) {
+      console.log(
+        `\nafter (b): ${ENDPOINTS} x Join, each recreating its endpoint's veth pair (4 in flight): ${cell(joins.map((j) => j.totalMs))} ms in all, ` +
+          `${cell(joins.map((j) => j.medianMs))} ms per Join (median), the daemon's CPU ${cell(joins.map((j) => j.cpuMs))} ms in all.`,
+      );
     }
     console.log(`\nmedian (min–max) over ${ROUNDS} rounds, cases interleaved; building the state (CreateNetwork + ${ENDPOINTS} x CreateEndpoint/Join, 4 in flight) took ` +
       `${(buildMs / 1000).toFixed(1)} s; load average at start ${load}.`);

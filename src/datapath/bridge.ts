@@ -146,7 +146,8 @@ export class BridgeDataPath implements DataPath {
 
   /**
    * Converges the kernel to the stored bridge networks and endpoints: every bridge exists with its
-   * MTU, gateway addresses and up; every endpoint's veth is on its bridge and up; the published ports
+   * MTU, gateway addresses and up; every endpoint's veth that exists is on its bridge and up (a missing
+   * one is left to the leak collector if the endpoint was joined, else to its Join); the published ports
    * of its endpoints are restored; links carrying this instance's bridge markers that no stored record
    * refers to are deleted. Keeps going past failures and throws one error listing them at the end.
    */
@@ -180,13 +181,22 @@ export class BridgeDataPath implements DataPath {
     const links = await nl.listLinks();
     const byName = new Map(links.map((l) => [l.name, l]));
     const byNetwork = new Map(ours.map((n) => [n.id, n]));
+    const dead: string[] = [];
+    const awaitingJoin: string[] = [];
     for (const ep of eps) {
       const net = byNetwork.get(ep.networkId);
       const bridge = bridges.get(ep.networkId);
       if (!net || !bridge) continue; // not a bridge endpoint, or its network already failed
       try {
         if (diedWithItsContainer(ep, byName)) {
-          this.log.info('reconcile: endpoint link went with its container; left for the leak collector', { networkId: net.id, endpointId: ep.id });
+          dead.push(ep.id);
+          continue;
+        }
+        // A missing veth of an endpoint not joined yet (e.g. after a reboot) is made by its Join, which
+        // recreates a missing pair anyway (ensureContainerEnd), not here: creating 1,000 veth pairs
+        // costs the kernel alone about a second, and most such endpoints never see a Join.
+        if (!byName.has(vethNamesOf(ep).hostIfname)) {
+          awaitingJoin.push(ep.id);
           continue;
         }
         const result = await this.ensureEndpoint(net, ep, bridge, { hairpin, links: byName });
@@ -195,6 +205,13 @@ export class BridgeDataPath implements DataPath {
         failures.push(`endpoint ${ep.id}: ${message(err)}`);
         this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: message(err) });
       }
+    }
+
+    if (dead.length > 0) {
+      this.log.info('reconcile: endpoint links went with their containers; left for the leak collector', { endpoints: dead.length, first: dead.slice(0, 10) });
+    }
+    if (awaitingJoin.length > 0) {
+      this.log.info('reconcile: veths of endpoints not joined yet are missing; Join recreates them', { endpoints: awaitingJoin.length, first: awaitingJoin.slice(0, 10) });
     }
 
     try {

@@ -466,8 +466,9 @@ describe('bridge data path (netns)', function () {
       assert.equal(ipLink(hostVethName(epA.id))?.master, bridgeA);
       assert.ok(ipLink(bridgeB)!.flags.includes('UP'));
       assert.deepEqual(ipAddrs(bridgeB), ['10.30.0.1/24']);
-      assert.equal(ipLink(hostVethName(epB.id))?.master, bridgeB);
-      assert.equal(ipLink(containerVethName(epB.id))?.address, '02:42:0a:1e:00:02');
+      // epB was never joined: its missing pair is made by its Join, not at start.
+      assert.equal(ipLink(hostVethName(epB.id)), undefined);
+      assert.equal(ipLink(containerVethName(epB.id)), undefined);
 
       assert.equal(ipLink(bridgeName(c.id)), undefined, 'orphan bridge deleted');
       assert.equal(ipLink(hostVethName(epC.id)), undefined, 'orphan veth deleted');
@@ -482,12 +483,18 @@ describe('bridge data path (netns)', function () {
         'reconcile: recreated missing bridge',
         'reconcile: repaired bridge',
         'reconcile: repaired veth',
-        'reconcile: recreated missing veth',
+        'reconcile: veths of endpoints not joined yet are missing; Join recreates them',
         'reconcile: deleted orphan link',
       ]) {
         assert.ok(messages.includes(expected), `no "${expected}" in ${JSON.stringify(messages)}`);
       }
+      assert.ok(!messages.includes('reconcile: recreated missing veth'));
       assert.equal(messages.filter((m) => m === 'reconcile: deleted orphan link').length, 2);
+
+      // epB's Join makes its pair, on its bridge, with its MAC.
+      assert.deepEqual(await dp.join(b, epB, '/var/run/docker/netns/b'), { srcName: containerVethName(epB.id) });
+      assert.equal(ipLink(hostVethName(epB.id))?.master, bridgeB);
+      assert.equal(ipLink(containerVethName(epB.id))?.address, '02:42:0a:1e:00:02');
 
       // A second pass finds nothing to do.
       const links = linkNames();
