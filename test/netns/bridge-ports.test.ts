@@ -14,7 +14,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { Writable } from 'node:stream';
@@ -29,43 +28,16 @@ import type { Logger } from '../../src/log';
 import * as nl from '../../src/netlink';
 import type { PortBinding } from '../../src/protocol';
 import { requireThrowawayNetns, run } from '../support/netns';
+import { bridgeOptions, endpointRecord, ipamPool, networkRecord, newId } from '../support/records';
 
 const INSTANCE = 'nsports';
 
-function newId(): string {
-  return randomBytes(32).toString('hex');
-}
-
 function network(id = newId(), over: Partial<NetworkRecord> = {}): NetworkRecord {
-  return {
-    id,
-    type: 'bridge',
-    options: { type: 'bridge', interfacePrefix: 'eth', enableIcc: true, enableIpMasquerade: true, hostBindingIpv4: '0.0.0.0' },
-    generic: {},
-    ipv4: [{ addressSpace: 'LocalDefault', pool: '10.77.0.0/24', gateway: '10.77.0.1/24', auxAddresses: {} }],
-    ipv6: [],
-    internal: false,
-    enableIPv6: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-    ...over,
-  };
+  return networkRecord(bridgeOptions(), { id, ipv4: [ipamPool('10.77.0.0/24', '10.77.0.1/24')], ...over });
 }
 
 function endpoint(n: NetworkRecord, bindings: PortBinding[] = [], over: Partial<EndpointRecord> = {}): EndpointRecord {
-  return {
-    networkId: n.id,
-    id: newId(),
-    address: '10.77.0.2/24',
-    macAddress: '02:42:0a:4d:00:02',
-    macFromDriver: true,
-    portBindings: bindings,
-    exposedPorts: [],
-    externalConnectivity: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-    ...over,
-  };
+  return endpointRecord(n, { address: '10.77.0.2/24', macAddress: '02:42:0a:4d:00:02', portBindings: bindings, ...over });
 }
 
 const tcp = (hostPort: number, port = 7000, hostIP = ''): PortBinding => ({ Proto: 6, IP: '', Port: port, HostIP: hostIP, HostPort: hostPort, HostPortEnd: hostPort });

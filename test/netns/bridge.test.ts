@@ -5,7 +5,6 @@
  * made in afterEach, also after a failure.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import winston from 'winston';
@@ -16,12 +15,9 @@ import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
 import type { Logger } from '../../src/log';
 import * as nl from '../../src/netlink';
 import { ipAddrInfo, ipAddrs, ipLink, linkNames, requireThrowawayNetns, run } from '../support/netns';
+import { bridgeOptions, endpointRecord, ipamPool, networkRecord, newId } from '../support/records';
 
 const INSTANCE = 'nstest';
-
-function newId(): string {
-  return randomBytes(32).toString('hex');
-}
 
 interface NetOptions {
   mtu?: number;
@@ -31,41 +27,16 @@ interface NetOptions {
 }
 
 function network(id: string, o: NetOptions = {}): NetworkRecord {
-  return {
+  return networkRecord(bridgeOptions({ mtu: o.mtu, bridgeName: o.bridgeName }), {
     id,
-    type: 'bridge',
-    options: {
-      type: 'bridge',
-      mtu: o.mtu,
-      bridgeName: o.bridgeName,
-      interfacePrefix: 'eth',
-      enableIcc: true,
-      enableIpMasquerade: true,
-      hostBindingIpv4: '0.0.0.0',
-    },
-    generic: {},
-    ipv4: o.gateway4 ? [{ addressSpace: 'LocalDefault', pool: '10.0.0.0/8', gateway: o.gateway4, auxAddresses: {} }] : [],
-    ipv6: o.gateway6 ? [{ addressSpace: 'LocalDefault', pool: 'fd00::/8', gateway: o.gateway6, auxAddresses: {} }] : [],
-    internal: false,
+    ipv4: o.gateway4 ? [ipamPool('10.0.0.0/8', o.gateway4)] : [],
+    ipv6: o.gateway6 ? [ipamPool('fd00::/8', o.gateway6)] : [],
     enableIPv6: o.gateway6 !== undefined,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-  };
+  });
 }
 
 function endpoint(net: NetworkRecord, mac = '02:42:0a:14:00:02', id = newId()): EndpointRecord {
-  return {
-    networkId: net.id,
-    id,
-    address: '10.20.0.2/24',
-    macAddress: mac,
-    macFromDriver: true,
-    portBindings: [],
-    exposedPorts: [],
-    externalConnectivity: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-  };
+  return endpointRecord(net, { id, address: '10.20.0.2/24', macAddress: mac });
 }
 
 /** A logger whose JSON records the test can read. */

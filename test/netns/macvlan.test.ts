@@ -7,7 +7,6 @@
  * The parent is one end of a veth pair (this kernel has no dummy and no 802.1q): mvp0 <-> mvq0.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { DataPathError } from '../../src/datapath/datapath';
 import { MacvlanDataPath, type LinkOps } from '../../src/datapath/macvlan';
 import { internalParentName, internalParentPeerName, macvlanName } from '../../src/datapath/names';
@@ -15,14 +14,11 @@ import type { EndpointRecord, MacvlanMode, NetworkRecord } from '../../src/drive
 import { testLogger } from '../../src/log';
 import * as nl from '../../src/netlink';
 import { linkNames, requireThrowawayNetns, run } from '../support/netns';
+import { endpointRecord, ipamPool, macvlanOptions, networkRecord, newId } from '../support/records';
 
 const INSTANCE = 'nstest';
 const PARENT = 'mvp0';
 const PARENT_PEER = 'mvq0';
-
-function newId(): string {
-  return randomBytes(32).toString('hex');
-}
 
 interface NetOptions {
   parent?: string;
@@ -32,36 +28,22 @@ interface NetOptions {
 }
 
 function network(id: string, o: NetOptions = {}): NetworkRecord {
-  return {
+  return networkRecord(macvlanOptions({ parent: o.parent, mode: o.mode ?? 'bridge', mtu: o.mtu }), {
     id,
-    type: 'macvlan',
-    options: { type: 'macvlan', parent: o.parent, mode: o.mode ?? 'bridge', mtu: o.mtu, interfacePrefix: 'eth' },
-    generic: {},
-    ipv4: [{ addressSpace: 'LocalDefault', pool: '192.168.77.0/24', gateway: '192.168.77.1/24', auxAddresses: {} }],
-    ipv6: [],
+    ipv4: [ipamPool('192.168.77.0/24', '192.168.77.1/24')],
     internal: o.internal ?? false,
-    enableIPv6: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-  };
+  });
 }
 
 let macCounter = 2;
 function endpoint(net: NetworkRecord, o: { id?: string; mac?: string; sandboxKey?: string } = {}): EndpointRecord {
   const n = macCounter++;
-  return {
-    networkId: net.id,
+  return endpointRecord(net, {
     id: o.id ?? newId(),
     address: `192.168.77.${n}/24`,
     macAddress: o.mac ?? `02:42:c0:a8:4d:${n.toString(16).padStart(2, '0')}`,
-    macFromDriver: true,
-    portBindings: [],
-    exposedPorts: [],
-    externalConnectivity: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
     ...(o.sandboxKey ? { sandboxKey: o.sandboxKey } : {}),
-  };
+  });
 }
 
 /** `ip -j -d link show` entry, with the kind-specific data. */

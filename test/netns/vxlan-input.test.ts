@@ -11,17 +11,16 @@
  * Each remote VTEP has its overlay address on its VXLAN device and pings container cA on A's network.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
 import { EbtablesGatewayFilter } from '../../src/datapath/anycast';
 import { VxlanDataPath, vxlanName } from '../../src/datapath/vxlan';
 import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
 import { Firewall } from '../../src/firewall/firewall';
 import { execCommand, type CommandRunner } from '../../src/firewall/runner';
 import { testLogger } from '../../src/log';
+import { ChildNs } from '../support/child-ns';
 import { resetIptables } from '../support/iptables';
 import { requireThrowawayNetns, run } from '../support/netns';
+import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../support/records';
 
 const INSTANCE = 'vxin';
 const CHAIN = 'TSNET-VXIN-VXLAN-IN';
@@ -33,98 +32,12 @@ const P_IP = '10.213.0.3';
 const S_IP = '10.214.0.2';
 const CA_IP = '10.90.0.2';
 
-const newId = () => randomBytes(32).toString('hex');
-
-/** A namespace held by a child process (`unshare --net sleep`): gone when the process is. */
-class ChildNs {
-  private constructor(
-    readonly name: string,
-    private readonly child: ChildProcess,
-  ) {}
-
-  static async start(name: string): Promise<ChildNs> {
-    const own = readlinkSync('/proc/self/ns/net');
-    const child = spawn('unshare', ['--net', '--', 'sleep', '600'], { stdio: 'ignore' });
-    const ns = new ChildNs(name, child);
-    for (let i = 0; i < 100; i++) {
-      try {
-        if (readlinkSync(`/proc/${child.pid}/ns/net`) !== own && readlinkSync(`/proc/${child.pid}/exe`).endsWith('sleep')) {
-          ns.sh('ip link set lo up');
-          return ns;
-        }
-      } catch {
-        // not there yet
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    child.kill('SIGKILL');
-    throw new Error(`namespace ${name} did not come up`);
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  exec(args: string[]): string {
-    return execFileSync('nsenter', ['-t', String(this.pid), '-n', '--', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  }
-
-  sh(script: string): string {
-    return this.exec(['sh', '-ec', script]);
-  }
-
-  /** One ping, true when answered. */
-  ping(dst: string): boolean {
-    try {
-      this.exec(['busybox', 'ping', '-c', '1', '-W', '2', dst]);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  stop(): void {
-    this.child.kill('SIGKILL');
-  }
-}
-
 function network(id: string): NetworkRecord {
-  return {
-    id,
-    type: 'vxlan',
-    options: {
-      type: 'vxlan',
-      interfacePrefix: 'eth',
-      vni: VNI,
-      port: 4789,
-      peers: [P_IP],
-      underlay: A.scope,
-      enableIpMasquerade: true,
-      hostBindingIpv4: '0.0.0.0',
-    },
-    generic: {},
-    ipv4: [{ addressSpace: 'LocalDefault', pool: '10.90.0.0/24', gateway: '10.90.0.1/24', auxAddresses: {} }],
-    ipv6: [],
-    internal: false,
-    enableIPv6: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-  };
+  return networkRecord(vxlanOptions({ vni: VNI, peers: [P_IP], underlay: A.scope }), { id, ipv4: [ipamPool('10.90.0.0/24', '10.90.0.1/24')] });
 }
 
 function endpoint(net: NetworkRecord): EndpointRecord {
-  return {
-    networkId: net.id,
-    id: newId(),
-    address: `${CA_IP}/24`,
-    macAddress: '02:42:0a:5a:00:02',
-    macFromDriver: true,
-    portBindings: [],
-    exposedPorts: [],
-    externalConnectivity: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-  };
+  return endpointRecord(net, { address: `${CA_IP}/24`, macAddress: '02:42:0a:5a:00:02' });
 }
 
 /** The chain's rules as iptables-save prints them, with their [packets:bytes] counters. */

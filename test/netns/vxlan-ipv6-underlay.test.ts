@@ -11,7 +11,6 @@
  * The IPv6 outer header is 20 bytes longer, so the overlay MTU is the underlay's minus 70.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { EbtablesGatewayFilter } from '../../src/datapath/anycast';
 import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../src/datapath/vxlan';
 import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
@@ -19,6 +18,7 @@ import { testLogger } from '../../src/log';
 import { ChildNs } from '../support/child-ns';
 import { DF_PING } from '../support/df-ping';
 import { requireThrowawayNetns, run } from '../support/netns';
+import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../support/records';
 
 const INSTANCE = 'nsvx6';
 const A_UNDERLAY = 'fd11::1';
@@ -28,45 +28,12 @@ const OVERLAY_MTU = UNDERLAY_MTU - 70;
 const VNI = 43;
 const GATEWAY_MAC = '02:74:73:00:00:2b';
 
-const newId = () => randomBytes(32).toString('hex');
-
 function network(id: string): NetworkRecord {
-  return {
-    id,
-    type: 'vxlan',
-    options: {
-      type: 'vxlan',
-      interfacePrefix: 'eth',
-      vni: VNI,
-      port: 4789,
-      peers: [A_UNDERLAY, B_UNDERLAY],
-      underlay: 'ul0',
-      enableIpMasquerade: true,
-      hostBindingIpv4: '0.0.0.0',
-    },
-    generic: {},
-    ipv4: [{ addressSpace: 'LocalDefault', pool: '10.78.0.0/24', gateway: '10.78.0.1/24', auxAddresses: {} }],
-    ipv6: [],
-    internal: false,
-    enableIPv6: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-  };
+  return networkRecord(vxlanOptions({ vni: VNI, peers: [A_UNDERLAY, B_UNDERLAY], underlay: 'ul0' }), { id, ipv4: [ipamPool('10.78.0.0/24', '10.78.0.1/24')] });
 }
 
 function endpoint(net: NetworkRecord, address: string, mac: string): EndpointRecord {
-  return {
-    networkId: net.id,
-    id: newId(),
-    address,
-    macAddress: mac,
-    macFromDriver: true,
-    portBindings: [],
-    exposedPorts: [],
-    externalConnectivity: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-  };
+  return endpointRecord(net, { address, macAddress: mac });
 }
 
 describe('vxlan data path over an IPv6 underlay (netns)', function () {

@@ -13,7 +13,6 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { anycastGatewayMac, EbtablesGatewayFilter, gatewayChainName, gatewayRules } from '../../src/datapath/anycast';
 import { execCommand, type CommandRunner } from '../../src/firewall/runner';
 import type { BridgeFirewall } from '../../src/datapath/bridge';
@@ -25,6 +24,7 @@ import { testLogger } from '../../src/log';
 import { ChildNs } from '../support/child-ns';
 import { DF_PING } from '../support/df-ping';
 import { ipLink, requireThrowawayNetns, run } from '../support/netns';
+import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../support/records';
 
 const INSTANCE = 'nsvx';
 const A_UNDERLAY = '10.211.0.1';
@@ -33,8 +33,6 @@ const UNDERLAY_MTU = 1400;
 const OVERLAY_MTU = UNDERLAY_MTU - 50;
 const VNI = 42;
 const GATEWAY_MAC = '02:74:73:00:00:2a';
-
-const newId = () => randomBytes(32).toString('hex');
 
 
 class RecordingFirewall implements BridgeFirewall {
@@ -56,43 +54,14 @@ interface NetOptions {
 }
 
 function network(id: string, o: NetOptions = {}): NetworkRecord {
-  return {
+  return networkRecord(vxlanOptions({ vni: VNI, peers: [A_UNDERLAY, B_UNDERLAY], underlay: 'ul0', mtu: undefined, ...o }), {
     id,
-    type: 'vxlan',
-    options: {
-      type: 'vxlan',
-      interfacePrefix: 'eth',
-      mtu: o.mtu,
-      vni: 'vni' in o ? o.vni : VNI,
-      port: o.port ?? 4789,
-      peers: o.peers ?? [A_UNDERLAY, B_UNDERLAY],
-      underlay: 'underlay' in o ? o.underlay : 'ul0',
-      enableIpMasquerade: true,
-      hostBindingIpv4: '0.0.0.0',
-    },
-    generic: {},
-    ipv4: [{ addressSpace: 'LocalDefault', pool: '10.77.0.0/24', gateway: '10.77.0.1/24', auxAddresses: {} }],
-    ipv6: [],
-    internal: false,
-    enableIPv6: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-  };
+    ipv4: [ipamPool('10.77.0.0/24', '10.77.0.1/24')],
+  });
 }
 
 function endpoint(net: NetworkRecord, address: string, mac: string): EndpointRecord {
-  return {
-    networkId: net.id,
-    id: newId(),
-    address,
-    macAddress: mac,
-    macFromDriver: true,
-    portBindings: [],
-    exposedPorts: [],
-    externalConnectivity: false,
-    createdAt: new Date().toISOString(),
-    datapath: {},
-  };
+  return endpointRecord(net, { address, macAddress: mac });
 }
 
 interface FdbJson {

@@ -54,6 +54,11 @@ export class ChildNs {
     return this.exec(['sh', '-ec', script]);
   }
 
+  /** One ping, true when answered. */
+  ping(dst: string): boolean {
+    return this.status(['busybox', 'ping', '-c', '1', '-W', '2', dst]) === 0;
+  }
+
   stop(): void {
     this.child.kill('SIGKILL');
   }
