@@ -17,10 +17,11 @@
  *   which code paths are compiled and heaps reach their working size).
  * The raw figure (one sample at start, right after the first container, vs one at the end) is printed
  * too, with the heap-used medians (a leak of JS objects raises them) and the floors (lowest samples).
- * `semi=N` starts tsnet with --max-semi-space-size=N (MiB; 0, the default: Node's own), which caps
- * the young generation and with it most of the sawtooth; tsnet's CPU per cycle shows what it costs.
+ * `semi=N` starts tsnet with --max-semi-space-size=N (MiB), which caps the young generation and with
+ * it most of the sawtooth; default 1, as systemd/tsnet.service starts it; semi=0: Node's default.
+ * tsnet's CPU per cycle shows what the cap costs.
  *
- *   make build && node dist/bench/soak.js [cycles=200] [parallel=2] [warmup=cycles/10] [semi=0]
+ *   make build && node dist/bench/soak.js [cycles=200] [parallel=2] [warmup=cycles/10] [semi=1]
  *   (cycles up to 5000)
  */
 import fs from 'node:fs';
@@ -34,7 +35,8 @@ import { commandLine, dk, IMAGE, intOption, keyValueTable, loadAverage, log, med
 const CYCLES = intOption('cycles', 200, 1, 5000);
 const PARALLEL = intOption('parallel', 2, 1, 8);
 const WARMUP = intOption('warmup', Math.min(100, Math.floor(CYCLES / 10)), 0, CYCLES - 1);
-const SEMI_SPACE_MIB = intOption('semi', 0, 0, 64);
+/** As systemd/tsnet.service starts tsnet; 0: Node's default. */
+const SEMI_SPACE_MIB = intOption('semi', 1, 0, 64);
 const SUBNET = '10.203.0.0/24';
 const GATEWAY = '10.203.0.1';
 const NET = 'soak';
