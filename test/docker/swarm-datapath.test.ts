@@ -12,24 +12,32 @@
 // containers pings. Then a plugin kill -9 on one node: the flood entries never fall back to control
 // addresses and the mesh is whole again. Prints the figures.
 import assert from 'node:assert/strict';
+import { canRunDocker, cleanupStale, DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
+import { sleep } from '../harness/proc';
+import { dk } from '../support/docker-scenario';
 import {
-  buildPluginDir,
-  canRunDocker,
-  cleanupStale,
-  DockerHost,
-  ensureBusyboxImage,
-  formSwarm,
-  installManagedPlugin,
-  pluginLines,
-  Underlay,
-  waitFor,
-} from '../harness';
-import { cmdline, pidAlive, sleep } from '../harness/proc';
-import { netnsPath, pidsInNs, pinnedNsInode } from '../harness/sys';
-import { dk, IMAGE } from '../support/docker-scenario';
+  createSpreadService,
+  type FdbEntry,
+  floodOf,
+  floodSummary,
+  forgetNeighbours,
+  hostAt,
+  type Member,
+  meshReachable,
+  ping,
+  pluginPid,
+  printDockerdLogs,
+  printFigures,
+  skipAfterFirstFailure,
+  startSwarmHosts,
+  taskMembers,
+  tsnetFdb,
+  tsnetLinks,
+  waitForFlood,
+  waitForPluginRestart,
+} from '../support/swarm-mesh';
 
 const FULL = 'tsnet:latest';
-const ENTRY = '/opt/tsnet/dist/src/main.js';
 const CONTROL_NET = '10.221.0';
 const DATA_NET = '10.222.0';
 const SUBNET = '10.87.0.0/24';
@@ -43,28 +51,6 @@ const COUNT_TAG = 'tstest-vx';
 
 const control = (n: number) => `${CONTROL_NET}.${n}`;
 const data = (n: number) => `${DATA_NET}.${n}`;
-
-/** Pids of the plugin's node process: in the host's network namespace (network type host), running ENTRY. */
-function pluginPids(h: DockerHost): number[] {
-  const ino = pinnedNsInode(netnsPath(h.netns));
-  if (ino === undefined) return [];
-  return pidsInNs('net', ino).filter((p) => cmdline(p).includes(ENTRY));
-}
-
-interface Member {
-  label: string;
-  host: DockerHost;
-  id: string;
-  ip: string;
-}
-
-interface FdbEntry {
-  mac: string;
-  ifname: string;
-  dst?: string;
-  state?: string;
-  flags?: string[];
-}
 
 /** VXLAN packet counters of one host, by underlay (iptables mangle counters). */
 interface VxCounters {
@@ -88,13 +74,8 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
   const underlays: Underlay[] = [];
   const hosts: DockerHost[] = [];
   let pluginDir = '';
-  let failed = false;
   const figures: Record<string, string> = {};
-  const h = (n: 1 | 2 | 3): DockerHost => {
-    const host = hosts[n - 1];
-    if (!host) throw new Error(`host h${n} not started`);
-    return host;
-  };
+  const h = (n: 1 | 2 | 3): DockerHost => hostAt(hosts, n);
   const numberOf = (host: DockerHost) => hosts.indexOf(host) + 1;
 
   before(async function () {
@@ -110,105 +91,32 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     const dat = await Underlay.create('dpdat');
     underlays.push(dat);
     await ctl.exec(['ebtables', '-A', 'FORWARD', '-p', 'IPv4', '--ip-proto', 'udp', '--ip-dport', '4789', '-j', 'DROP']);
-    const building = buildPluginDir();
-    const started = await Promise.allSettled([
-      building,
-      ...[1, 2, 3].map(async (n) => {
-        const host = await DockerHost.start({
-          name: `d${n}`,
-          underlay: ctl.attach(`${control(n)}/24`),
-          extraUnderlays: [dat.attach(`${data(n)}/24`)],
-        });
-        hosts[n - 1] = host;
-        await ensureBusyboxImage(host, IMAGE);
-      }),
-    ]);
-    for (const r of started) if (r.status === 'rejected') throw r.reason;
-    pluginDir = await building;
+    pluginDir = await startSwarmHosts(hosts, (n) =>
+      DockerHost.start({ name: `d${n}`, underlay: ctl.attach(`${control(n)}/24`), extraUnderlays: [dat.attach(`${data(n)}/24`)] }),
+    );
     figures['lab up (2 underlays, 3 dockerd, image, plugin dir)'] = `${Date.now() - t0} ms`;
   });
 
-  beforeEach(function () {
-    if (failed) this.skip();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') failed = true;
-  });
+  const failed = skipAfterFirstFailure();
 
   after(async function () {
     this.timeout(180_000);
-    if (failed) {
-      for (const host of hosts) {
-        if (!host) continue;
-        const lines = host.dockerdLog().split('\n').filter((l) => l.includes(' plugin=') || /level=(error|warning)/.test(l));
-        console.error(`--- dockerd log of ${host.name}, plugin and warning lines (last 80) ---\n${lines.slice(-80).join('\n')}`);
-      }
-    }
+    if (failed()) printDockerdLogs(hosts, 80);
     await Promise.all(hosts.map((host) => host?.stop()));
     for (const u of underlays) await u.destroy();
-    if (Object.keys(figures).length) {
-      console.log('    swarm data-path figures:');
-      for (const [k, v] of Object.entries(figures)) console.log(`      ${k}: ${v}`);
-    }
+    printFigures('swarm data-path figures', figures);
   });
 
   // ---- helpers ------------------------------------------------------------------------------------
-
-  const tasksOn = async (host: DockerHost): Promise<string[]> =>
-    (await dk(host, 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${SVC}`, '--filter', 'status=running')).split('\n').filter(Boolean);
-
-  const member = async (label: string, host: DockerHost, id: string): Promise<Member> => ({
-    label,
-    host,
-    id,
-    ip: await dk(host, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, id),
-  });
-
-  const forgetNeighbours = (members: Member[]) => Promise.all(members.map((m) => m.host.inContainerNs(m.id, ['ip', 'neigh', 'flush', 'all'])));
-
-  const ping = async (from: Member, target: string, extra: string[] = []): Promise<boolean> =>
-    (await from.host.docker(['exec', from.id, 'ping', '-c', '1', '-W', '1', ...extra, target], { allowFail: true, timeoutMs: 15_000 })).code === 0;
-
-  /** Every ordered pair pings by IP, failing pairs retried until all pass or the time is up; returns the ms it took. */
-  const meshReachable = async (members: Member[], timeoutMs: number, from: Member[] = members): Promise<number> => {
-    const t0 = Date.now();
-    let pending = from.flatMap((a) => members.filter((b) => b !== a).map((b) => [a, b] as const));
-    for (;;) {
-      const results = await Promise.all(pending.map(async ([a, b]) => ((await ping(a, b.ip)) ? undefined : ([a, b] as const))));
-      pending = results.filter((p): p is readonly [Member, Member] => p !== undefined);
-      if (pending.length === 0) return Date.now() - t0;
-      if (Date.now() - t0 > timeoutMs) {
-        throw new Error(`after ${timeoutMs} ms still unreachable: ${pending.map(([a, b]) => `${a.label} (${a.ip}) -> ${b.label} (${b.ip})`).join(', ')}`);
-      }
-      await sleep(300);
-    }
-  };
-
-  const tsnetFdb = async (host: DockerHost): Promise<FdbEntry[]> =>
-    (JSON.parse((await host.exec(['bridge', '-j', 'fdb', 'show'])).stdout || '[]') as FdbEntry[]).filter((e) => e.ifname?.startsWith('tsx'));
-
-  const floodOf = async (host: DockerHost): Promise<string[]> =>
-    (await tsnetFdb(host))
-      .filter((e) => e.mac === '00:00:00:00:00:00' && e.dst)
-      .map((e) => e.dst!)
-      .sort();
 
   /** Learned (kernel) entries towards remote VTEPs: a real MAC and a dst, not permanent. */
   const learnedOf = async (host: DockerHost): Promise<FdbEntry[]> =>
     (await tsnetFdb(host)).filter((e) => e.mac !== '00:00:00:00:00:00' && e.dst && e.state !== 'permanent');
 
-  const floodSummary = async (): Promise<string> =>
-    (await Promise.all(hosts.map(async (host) => `${host.name}: [${(await floodOf(host)).join(', ')}]`))).join('; ');
-
   /** Every node floods to exactly the other nodes' data addresses. */
   const floodIsData = async (timeoutMs: number): Promise<void> => {
     const want = (n: number) => [1, 2, 3].filter((x) => x !== n).map(data);
-    await waitFor("every node flooding to exactly the two others' data addresses", timeoutMs, async () => {
-      const got = await Promise.all(hosts.map((host) => floodOf(host)));
-      return got.every((g, i) => JSON.stringify(g) === JSON.stringify(want(i + 1))) ? true : undefined;
-    }).catch(async (err) => {
-      throw new Error(`${(err as Error).message}; flood entries now ${await floodSummary()}`);
-    });
+    await waitForFlood(hosts, "every node flooding to exactly the two others' data addresses", want, timeoutMs);
   };
 
   /** VXLAN frames the control network's bridge dropped so far. */
@@ -308,17 +216,8 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     await dk(h(1), 'network', 'create', '-d', FULL, '--ipam-driver', FULL, '--attachable', '-o', 'type=vxlan', '--subnet', SUBNET, NET);
     await waitFor('the network allocated', 10_000, async () => (JSON.parse(await dk(h(1), 'network', 'inspect', NET))[0].Driver ? true : undefined));
     const t0 = Date.now();
-    await dk(
-      h(1),
-      'service', 'create', '--detach', '--name', SVC, '--network', NET, '--endpoint-mode', 'dnsrr',
-      '--replicas', '3', '--replicas-max-per-node', '1', '--stop-grace-period', '1s', '--no-resolve-image',
-      IMAGE, 'sleep', '3600',
-    );
-    const perHost = await waitFor('one running task on every node', 60_000, async () => {
-      const lists = await Promise.all(hosts.map((host) => tasksOn(host)));
-      return lists.every((l) => l.length === 1) ? lists.map((l) => l[0]!) : undefined;
-    });
-    tasks = await Promise.all(perHost.map((id, i) => member(`task@d${i + 1}`, hosts[i]!, id)));
+    await createSpreadService(h(1), SVC, NET);
+    tasks = await taskMembers(hosts, SVC, NET, 60_000);
     figures['service create → 3 tasks running'] = `${Date.now() - t0} ms`;
     // Each device sends from the node's data address over the data link.
     for (const host of hosts) {
@@ -333,7 +232,7 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     }
     const reach = await meshReachable(tasks, MESH_TIMEOUT_MS);
     figures['service create → all 6 task pairs reachable'] = `${Date.now() - t0} ms (${reach} ms of pinging)`;
-    figures['flood entries right after the mesh answered'] = await floodSummary();
+    figures['flood entries right after the mesh answered'] = await floodSummary(hosts);
     figures['VXLAN frames dropped by the control network so far'] = String(await controlDrops());
   });
 
@@ -365,7 +264,7 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
       assert.ok(learned.length >= remote.length, `${host.name}: learned entries for the remote tasks: ${JSON.stringify(learned)}`);
       for (const e of learned) assert.ok(e.dst!.startsWith(`${DATA_NET}.`), `${host.name}: learned entry ${e.mac} -> ${e.dst} is a data address`);
     }
-    figures['flood entries'] = await floodSummary();
+    figures['flood entries'] = await floodSummary(hosts);
     const drops = await controlDrops();
     figures['VXLAN frames dropped by the control network after the ping round'] = String(drops);
     for (const host of hosts) assert.deepEqual(mappedBy(host), othersMapped(host), `${host.name}: data-path addresses mapped`);
@@ -376,10 +275,7 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
 
   it('plugin kill -9 on a node (d3): the flood entries stay the data addresses throughout and the mesh is whole again', async () => {
     const host = h(3);
-    const [pid] = await waitFor('the plugin process on d3', 10_000, () => {
-      const p = pluginPids(host);
-      return p.length === 1 ? p : undefined;
-    });
+    const pid = await pluginPid(host);
     let watching = true;
     const seen = new Set<string>();
     let fewest = Infinity;
@@ -393,16 +289,9 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     })();
     const before = await readCounters(host);
     const killedAt = Date.now();
-    process.kill(pid!, 'SIGKILL');
+    process.kill(pid, 'SIGKILL');
     try {
-      await waitFor('the restarted plugin process', 20_000, () => {
-        const p = pluginPids(host).filter((x) => x !== pid && pidAlive(x));
-        return p.length === 1 ? p : undefined;
-      });
-      const back = await waitFor('"tsnet listening" after the kill', 20_000, () =>
-        pluginLines(host).find((l) => l.message === 'tsnet listening' && l.time >= killedAt - 1000),
-      );
-      figures['kill -9 → restarted plugin listening (d3)'] = `${back.time - killedAt} ms`;
+      figures['kill -9 → restarted plugin listening (d3)'] = `${await waitForPluginRestart(host, pid, killedAt)} ms`;
       // d3 speaking first with ARP caches emptied: its requests need its own flood entries.
       await forgetNeighbours(tasks);
       const fromD3 = tasks.find((t) => t.host === host)!;
@@ -437,8 +326,7 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     );
     await waitFor('no tsnet link and no tsnet FDB entry on any node', CLEAN_TIMEOUT_MS, async () => {
       for (const host of hosts) {
-        const links = JSON.parse((await host.exec(['ip', '-j', 'link', 'show'])).stdout || '[]') as { ifname: string }[];
-        if (links.some((l) => /^(ts-|tsv|tsc|tsx)/.test(l.ifname)) || (await tsnetFdb(host)).length > 0) return undefined;
+        if ((await tsnetLinks(host)).length > 0 || (await tsnetFdb(host)).length > 0) return undefined;
       }
       return true;
     });

@@ -10,15 +10,34 @@
 // link or FDB entry.
 // Prints the time from `docker service create` to all tasks reachable, and the recovery times.
 import assert from 'node:assert/strict';
-import { buildPluginDir, canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
-import { cmdline, pidAlive, sleep } from '../harness/proc';
-import { netnsPath, pidsInNs, pinnedNsInode } from '../harness/sys';
+import { canRunDocker, cleanupStale, DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
+import { sleep } from '../harness/proc';
 import { vniMatch } from '../../src/firewall/vxlan-input';
 import { VIP_WARNING } from '../../src/swarm/vip-mode-check';
 import { dk, IMAGE } from '../support/docker-scenario';
+import {
+  createSpreadService,
+  floodOf,
+  forgetNeighbours,
+  hostAt,
+  member,
+  type Member,
+  meshReachable,
+  ping,
+  pluginPid,
+  printDockerdLogs,
+  printFigures,
+  skipAfterFirstFailure,
+  startSwarmHosts,
+  taskMembers,
+  tasksOn,
+  tsnetFdb,
+  tsnetLinks,
+  waitForFlood,
+  waitForPluginRestart,
+} from '../support/swarm-mesh';
 
 const FULL = 'tsnet:latest';
-const ENTRY = '/opt/tsnet/dist/src/main.js';
 const UNDERLAY_NET = '10.220.0';
 const SUBNET = '10.88.0.0/24';
 const NET = 'ov';
@@ -35,13 +54,6 @@ const VIP_PASS = 'VIP-mode check: services read';
 /** Docker's own attachable overlay, next to tsnet's network on the same nodes. */
 const DOCKER_OV = 'dov';
 const DOCKER_OV_SUBNET = '10.87.0.0/24';
-
-/** Pids of the plugin's node process: in the host's network namespace (network type host), running ENTRY. */
-function pluginPids(h: DockerHost): number[] {
-  const ino = pinnedNsInode(netnsPath(h.netns));
-  if (ino === undefined) return [];
-  return pidsInNs('net', ino).filter((p) => cmdline(p).includes(ENTRY));
-}
 
 /** A VXLAN device on a host: in its network namespace ("host") or in a Docker sandbox namespace (the file's name). */
 interface VxlanDevice {
@@ -76,29 +88,14 @@ async function inputFilter(h: DockerHost): Promise<{ rule: string; packets: numb
     .map((m) => ({ rule: m[2]!, packets: Number(m[1]) }));
 }
 
-/** A container the mesh checks: on which host, its ID there, its address on the network. */
-interface Member {
-  label: string;
-  host: DockerHost;
-  id: string;
-  /** Container name (a task's is "s.<slot>.<task ID>", which Docker's DNS resolves on every node). */
-  name: string;
-  ip: string;
-}
-
 describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_SCOPE=global)', function () {
   this.timeout(600_000);
   let underlay: Underlay | undefined;
   const hosts: DockerHost[] = [];
   let pluginDir = '';
-  let failed = false;
   let vni = 0;
   const figures: Record<string, string> = {};
-  const h = (n: 1 | 2 | 3): DockerHost => {
-    const host = hosts[n - 1];
-    if (!host) throw new Error(`host h${n} not started`);
-    return host;
-  };
+  const h = (n: 1 | 2 | 3): DockerHost => hostAt(hosts, n);
 
   before(async function () {
     const can = canRunDocker();
@@ -109,113 +106,21 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     await cleanupStale();
     const t0 = Date.now();
     underlay = await Underlay.create('swsw');
-    const building = buildPluginDir();
-    // Each host lands in `hosts` as soon as it is up and all starts settle before a failure is
-    // thrown, so after() stops every host that came up even if another failed.
-    const started = await Promise.allSettled([
-      building,
-      ...[1, 2, 3].map(async (n) => {
-        const host = await DockerHost.start({ name: `h${n}`, underlay: underlay!.attach(`${UNDERLAY_NET}.${n}/24`) });
-        hosts[n - 1] = host;
-        await ensureBusyboxImage(host, IMAGE);
-      }),
-    ]);
-    for (const r of started) if (r.status === 'rejected') throw r.reason;
-    pluginDir = await building;
+    pluginDir = await startSwarmHosts(hosts, (n) => DockerHost.start({ name: `h${n}`, underlay: underlay!.attach(`${UNDERLAY_NET}.${n}/24`) }));
     figures['lab up (underlay, 3 dockerd, image, plugin dir)'] = `${Date.now() - t0} ms`;
   });
 
-  // The steps build on each other: after a failure the rest would only report the same failure again.
-  beforeEach(function () {
-    if (failed) this.skip();
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') failed = true;
-  });
+  const failed = skipAfterFirstFailure();
 
   after(async function () {
     this.timeout(180_000);
-    if (failed) {
-      for (const host of hosts) {
-        if (!host) continue;
-        const lines = host.dockerdLog().split('\n').filter((l) => l.includes(' plugin=') || /level=(error|warning)/.test(l));
-        console.error(`--- dockerd log of ${host.name}, plugin and warning lines (last 60) ---\n${lines.slice(-60).join('\n')}`);
-      }
-    }
+    if (failed()) printDockerdLogs(hosts, 60);
     await Promise.all(hosts.map((host) => host?.stop()));
     await underlay?.destroy();
-    if (Object.keys(figures).length) {
-      console.log('    swarm figures:');
-      for (const [k, v] of Object.entries(figures)) console.log(`      ${k}: ${v}`);
-    }
+    printFigures('swarm figures', figures);
   });
 
   // ---- helpers ------------------------------------------------------------------------------------
-
-  /** The service's running task containers on a host (IDs). */
-  const tasksOn = async (host: DockerHost): Promise<string[]> =>
-    (await dk(host, 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${SVC}`, '--filter', 'status=running')).split('\n').filter(Boolean);
-
-  const ipOf = (host: DockerHost, id: string) => dk(host, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, id);
-  const member = async (label: string, host: DockerHost, id: string): Promise<Member> => ({
-    label,
-    host,
-    id,
-    name: (await dk(host, 'inspect', '-f', '{{.Name}}', id)).replace(/^\//, ''),
-    ip: await ipOf(host, id),
-  });
-
-  /**
-   * Empties the neighbour (ARP) caches of the members' network namespaces, so that the next ping
-   * needs an ARP broadcast across the VXLAN, i.e. the flood entries, not what was learned before.
-   */
-  const forgetNeighbours = (members: Member[]) =>
-    Promise.all(members.map((m) => m.host.inContainerNs(m.id, ['ip', 'neigh', 'flush', 'all'])));
-
-  /** Waits for one running task on every host; returns them as mesh members. */
-  const taskMembers = async (timeoutMs: number): Promise<Member[]> => {
-    const perHost = await waitFor('one running task of the service on every node', timeoutMs, async () => {
-      const lists = await Promise.all(hosts.map((host) => tasksOn(host)));
-      return lists.every((l) => l.length === 1) ? lists.map((l) => l[0]!) : undefined;
-    });
-    return Promise.all(perHost.map((id, i) => member(`task@h${i + 1}`, hosts[i]!, id)));
-  };
-
-  const ping = async (from: Member, target: string): Promise<boolean> =>
-    (await from.host.docker(['exec', from.id, 'ping', '-c', '1', '-W', '1', target], { allowFail: true, timeoutMs: 15_000 })).code === 0;
-
-  /**
-   * Every ordered pair of members pings by IP; failing pairs are retried until all pass or the time is
-   * up. Returns the ms until the whole mesh answered.
-   */
-  const meshReachable = async (members: Member[], timeoutMs: number): Promise<number> => {
-    const t0 = Date.now();
-    let pending = members.flatMap((a) => members.filter((b) => b !== a).map((b) => [a, b] as const));
-    for (;;) {
-      const results = await Promise.all(pending.map(async ([a, b]) => ((await ping(a, b.ip)) ? undefined : ([a, b] as const))));
-      pending = results.filter((p): p is readonly [Member, Member] => p !== undefined);
-      if (pending.length === 0) return Date.now() - t0;
-      if (Date.now() - t0 > timeoutMs) {
-        throw new Error(`after ${timeoutMs} ms still unreachable: ${pending.map(([a, b]) => `${a.label} (${a.ip}) -> ${b.label} (${b.ip})`).join(', ')}`);
-      }
-      await sleep(300);
-    }
-  };
-
-  /** One member pings the others (only it sends), retrying until all answer; returns the ms it took. */
-  const meshReachableFrom = async (from: Member, to: Member[], timeoutMs: number): Promise<number> => {
-    const t0 = Date.now();
-    let pending = to;
-    for (;;) {
-      const results = await Promise.all(pending.map(async (b) => ((await ping(from, b.ip)) ? undefined : b)));
-      pending = results.filter((b): b is Member => b !== undefined);
-      if (pending.length === 0) return Date.now() - t0;
-      if (Date.now() - t0 > timeoutMs) {
-        throw new Error(`after ${timeoutMs} ms ${from.label} (${from.ip}) still cannot reach ${pending.map((b) => `${b.label} (${b.ip})`).join(', ')}`);
-      }
-      await sleep(300);
-    }
-  };
 
   /** Addresses an A lookup inside a container answers (Docker's embedded DNS), inside the network's subnet (10.88.0.0/24). */
   const lookup = async (m: Member, name: string): Promise<string[]> => {
@@ -223,35 +128,10 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     return [...r.stdout.matchAll(/Address:\s*(10\.88\.0\.\d+)/g)].map((x) => x[1]!).sort();
   };
 
-  /** tsnet's links on a host: by name and by ownership marker. */
-  const tsnetLinks = async (host: DockerHost): Promise<string[]> =>
-    (JSON.parse((await host.exec(['ip', '-j', 'link', 'show'])).stdout || '[]') as { ifname: string; ifalias?: string }[])
-      .filter((l) => /^(ts-|tsv|tsc|tsx)/.test(l.ifname) || l.ifalias?.startsWith('tsnet:'))
-      .map((l) => l.ifname);
-
-  /** FDB entries of tsnet's VXLAN devices on a host. */
-  const tsnetFdb = async (host: DockerHost): Promise<{ mac: string; ifname: string; dst?: string }[]> =>
-    (JSON.parse((await host.exec(['bridge', '-j', 'fdb', 'show'])).stdout || '[]') as { mac: string; ifname: string; dst?: string }[]).filter((e) =>
-      e.ifname?.startsWith('tsx'),
-    );
-
-  /** Flood destinations (all-zeros FDB entries) of tsnet's VXLAN devices on a host. */
-  const floodOf = async (host: DockerHost): Promise<string[]> =>
-    (await tsnetFdb(host))
-      .filter((e) => e.mac === '00:00:00:00:00:00' && e.dst)
-      .map((e) => e.dst!)
-      .sort();
-
   /** Every node floods to the two others (bounded wait: some come from the background read of Docker's peers). */
   const floodComplete = async (timeoutMs: number): Promise<void> => {
     const want = (n: number) => [1, 2, 3].filter((x) => x !== n).map((x) => `${UNDERLAY_NET}.${x}`);
-    await waitFor('every node flooding to the two others', timeoutMs, async () => {
-      const got = await Promise.all(hosts.map((host) => floodOf(host)));
-      return got.every((g, i) => JSON.stringify(g) === JSON.stringify(want(i + 1))) ? true : undefined;
-    }).catch(async (err) => {
-      const got = await Promise.all(hosts.map(async (host) => `${host.name}: [${(await floodOf(host)).join(', ')}]`));
-      throw new Error(`${(err as Error).message}; flood entries now ${got.join('; ')}`);
-    });
+    await waitForFlood(hosts, 'every node flooding to the two others', want, timeoutMs);
   };
 
   let tasks: Member[] = [];
@@ -309,13 +189,8 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
 
   it('a 3-replica dnsrr service spreads over the nodes and every task reaches every other by IP', async () => {
     const t0 = Date.now();
-    await dk(
-      h(1),
-      'service', 'create', '--detach', '--name', SVC, '--network', NET, '--endpoint-mode', 'dnsrr',
-      '--replicas', '3', '--replicas-max-per-node', '1', '--stop-grace-period', '1s', '--no-resolve-image',
-      IMAGE, 'sleep', '3600',
-    );
-    tasks = await taskMembers(60_000);
+    await createSpreadService(h(1), SVC, NET);
+    tasks = await taskMembers(hosts, SVC, NET, 60_000);
     const running = Date.now() - t0;
     assert.equal(new Set(tasks.map((t) => t.ip)).size, 3, `three distinct task addresses: ${tasks.map((t) => t.ip).join(' ')}`);
     for (const t of tasks) assert.match(t.ip, /^10\.88\.0\.\d+$/, `${t.label} has an address in ${SUBNET}`);
@@ -355,7 +230,7 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
 
   it('an attachable container on a worker (h3) reaches the tasks, and they reach it', async () => {
     const id = await dk(h(3), 'run', '-d', '--name', 'att', '--network', NET, IMAGE, 'sleep', '3600');
-    att = await member('att@h3', h(3), id);
+    att = await member('att@h3', h(3), id, NET);
     assert.match(att.ip, /^10\.88\.0\.\d+$/);
     assert.ok(!tasks.some((t) => t.ip === att!.ip), 'the attachment got its own address from the manager');
     await meshReachable([...tasks, att], MESH_TIMEOUT_MS);
@@ -364,10 +239,7 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
 
   it('plugin kill -9 on a node (h3, enabled inside the Swarm): Docker restarts it and the mesh is whole again within 20 s', async () => {
     const host = h(3);
-    const [pid] = await waitFor('the plugin process on h3', 10_000, () => {
-      const p = pluginPids(host);
-      return p.length === 1 ? p : undefined;
-    });
+    const pid = await pluginPid(host);
     // Watch h3's flood entries from the kill on: are the peers kept across the restart?
     let watching = true;
     let fewest = Infinity;
@@ -378,20 +250,13 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
       }
     })();
     const killedAt = Date.now();
-    process.kill(pid!, 'SIGKILL');
-    await waitFor('the restarted plugin process', 20_000, () => {
-      const p = pluginPids(host).filter((x) => x !== pid && pidAlive(x));
-      return p.length === 1 ? p : undefined;
-    });
-    const back = await waitFor('"tsnet listening" after the kill', 20_000, () =>
-      pluginLines(host).find((l) => l.message === 'tsnet listening' && l.time >= killedAt - 1000),
-    );
-    figures['kill -9 → restarted plugin listening (h3)'] = `${back.time - killedAt} ms`;
+    process.kill(pid, 'SIGKILL');
+    figures['kill -9 → restarted plugin listening (h3)'] = `${await waitForPluginRestart(host, pid, killedAt)} ms`;
     // h3 speaking first, nobody else sending: its ARP requests need its own flood entries (the others'
     // requests would otherwise teach h3's containers the answer).
     await forgetNeighbours([...tasks, att!]);
     const fromH3 = tasks.find((t) => t.host === host)!;
-    const oneWay = await meshReachableFrom(fromH3, tasks.filter((t) => t !== fromH3), MESH_TIMEOUT_MS);
+    const oneWay = await meshReachable(tasks, MESH_TIMEOUT_MS, [fromH3]);
     figures['kill -9 → h3\'s task reaches the two others with only h3 sending (ARP caches emptied)'] = `${Date.now() - killedAt} ms (${oneWay} ms of pinging)`;
     await forgetNeighbours([...tasks, att!]);
     await meshReachable([...tasks, att!], MESH_TIMEOUT_MS);
@@ -407,7 +272,7 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     assert.equal(fewest, 2, `h3's restarted plugin dropped flood peers (down to ${fewest}) before reading Docker's peers`);
     // A new endpoint on the restarted plugin's node works (the network came back from the store).
     const id = await dk(host, 'run', '-d', '--name', 'att2', '--network', NET, IMAGE, 'sleep', '3600');
-    const att2 = await member('att2@h3', host, id);
+    const att2 = await member('att2@h3', host, id, NET);
     await meshReachable([att2, ...tasks], MESH_TIMEOUT_MS);
     await dk(host, 'rm', '-f', 'att2');
   });
@@ -419,7 +284,7 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
       const rows = (await dk(h(1), 'node', 'ls', '--format', '{{.Hostname}} {{.Status}}')).split('\n');
       return rows.includes('h2 Down') ? true : undefined;
     });
-    await waitFor('h2 without task containers', 30_000, async () => ((await tasksOn(h(2))).length === 0 ? true : undefined));
+    await waitFor('h2 without task containers', 30_000, async () => ((await tasksOn(h(2), SVC)).length === 0 ? true : undefined));
     // With h2 gone the other two still reach each other (and att).
     const left = [...tasks.filter((t) => t.host !== h(2)), att!];
     await meshReachable(left, MESH_TIMEOUT_MS);
@@ -433,7 +298,7 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     const tJoin = Date.now();
     await dk(h(2), 'swarm', 'join', '--token', token, '--advertise-addr', h(2).underlayIp!, `${h(1).underlayIp}:2377`);
 
-    tasks = await taskMembers(REJOIN_TIMEOUT_MS);
+    tasks = await taskMembers(hosts, SVC, NET, REJOIN_TIMEOUT_MS);
     figures['h2 re-join → a task runs on every node again'] = `${Date.now() - tJoin} ms`;
     if (Date.now() - tJoin > 15_000) {
       // Slow (Swarm's scheduling, not the data path): say what the tasks went through.
