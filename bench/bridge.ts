@@ -34,6 +34,7 @@ import {
   pool,
   removeContainers,
   rssKiB,
+  runBench,
   Samples,
   shapeDiff,
   timed,
@@ -200,7 +201,4 @@ async function main(): Promise<void> {
   console.log(`command: \`${commandLine()}\``);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -57,6 +57,14 @@ export function commandLine(): string {
   return ['node', path.relative(ROOT, process.argv[1]!), ...process.argv.slice(2)].join(' ');
 }
 
+/** Runs a bench's main: an error is printed and the process exits 1. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
+
 // ---- statistics and tables ----------------------------------------------------------------------------------
 
 export function median(values: number[]): number {

@@ -34,6 +34,7 @@ import {
   pidNs,
   pingRtt,
   removeContainers,
+  runBench,
   Samples,
   shapeDiff,
   timed,
@@ -190,7 +191,4 @@ async function main(): Promise<void> {
   console.log(`command: \`${commandLine()}\``);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

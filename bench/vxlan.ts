@@ -41,6 +41,7 @@ import {
   pingRtt,
   ratioTable,
   removeContainers,
+  runBench,
   Samples,
   shapeDiff,
   sleep,
@@ -314,7 +315,4 @@ async function main(): Promise<void> {
   console.log(`command: \`${commandLine()}\``);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);
