@@ -19,6 +19,7 @@ import { ChildNs } from '../support/child-ns';
 import { DF_PING } from '../support/df-ping';
 import { requireThrowawayNetns, run } from '../support/netns';
 import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../support/records';
+import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../support/vxlan-lab';
 
 const INSTANCE = 'nsvx6';
 const A_UNDERLAY = 'fd11::1';
@@ -53,24 +54,17 @@ describe('vxlan data path over an IPv6 underlay (netns)', function () {
     [hostB, cA, cB] = spawned as [ChildNs, ChildNs, ChildNs];
     for (const ns of [cA, cB]) ns.sh('sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1');
 
-    run('ip', ['link', 'add', 'ul0', 'mtu', String(UNDERLAY_MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(UNDERLAY_MTU), 'netns', String(hostB.pid)]);
-    run('ip', ['addr', 'add', `${A_UNDERLAY}/64`, 'dev', 'ul0', 'nodad']);
-    run('ip', ['link', 'set', 'ul0', 'up']);
-    hostB.sh(
-      [
-        `ip addr add ${B_UNDERLAY}/64 dev eth0 nodad`,
-        'ip link set eth0 up',
-        `ip link add brB address ${GATEWAY_MAC} mtu ${OVERLAY_MTU} type bridge`,
-        'ip addr add 10.78.0.1/24 dev brB',
-        'ip link set brB up',
-        `ip link add vxB mtu ${OVERLAY_MTU} type vxlan id ${VNI} dstport 4789 local ${B_UNDERLAY} dev eth0 learning`,
-        'ip link set vxB master brB up',
-        `bridge fdb append 00:00:00:00:00:00 dev vxB dst ${A_UNDERLAY}`,
-        `ip link add vB mtu ${OVERLAY_MTU} type veth peer name eth0 mtu ${OVERLAY_MTU} netns ${cB.pid}`,
-        'ip link set vB master brB up',
-      ].join('; '),
-    );
-    cB.sh('ip addr add 10.78.0.130/24 dev eth0; ip link set eth0 up; ip route add default via 10.78.0.1');
+    wireRemoteHost(hostB, cB, {
+      aUnderlay: A_UNDERLAY,
+      bUnderlay: B_UNDERLAY,
+      prefixLength: 64,
+      underlayMtu: UNDERLAY_MTU,
+      overlayMtu: OVERLAY_MTU,
+      vni: VNI,
+      gateway: '10.78.0.1/24',
+      gatewayMac: GATEWAY_MAC,
+      cB: '10.78.0.130/24',
+    });
 
     filter = new EbtablesGatewayFilter({ instance: INSTANCE, logger: log });
     dp = new VxlanDataPath({ log, instance: INSTANCE, gatewayFilter: filter, peerIntervalMs: 0 });
@@ -79,19 +73,14 @@ describe('vxlan data path over an IPv6 underlay (netns)', function () {
     const ep = endpoint(net, '10.78.0.2/24', '02:42:0a:4e:00:02');
     ep.datapath = await dp.createEndpoint(net, ep);
     const { srcName } = await dp.join(net, ep, '/var/run/docker/netns/test');
-    run('ip', ['link', 'set', srcName, 'netns', String(cA.pid)]);
-    cA.sh(`ip link set ${srcName} name eth0; ip addr add 10.78.0.2/24 dev eth0; ip link set eth0 up; ip route add default via 10.78.0.1`);
+    moveIntoContainer(srcName, cA, '10.78.0.2/24', '10.78.0.1');
   });
 
   after(async () => {
     dp?.stop();
     if (dp && net) await dp.deleteNetwork(net).catch(() => undefined);
     for (const ns of spawned) ns.stop();
-    try {
-      run('ip', ['link', 'del', 'ul0']);
-    } catch {
-      // gone with host B
-    }
+    unwireRemoteHost();
     await filter?.replaceAll([]).catch(() => undefined);
   });
 

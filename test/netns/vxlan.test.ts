@@ -25,6 +25,7 @@ import { ChildNs } from '../support/child-ns';
 import { DF_PING } from '../support/df-ping';
 import { ipLink, requireThrowawayNetns, run } from '../support/netns';
 import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../support/records';
+import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../support/vxlan-lab';
 
 const INSTANCE = 'nsvx';
 const A_UNDERLAY = '10.211.0.1';
@@ -106,41 +107,26 @@ async function startLab(): Promise<Lab> {
   // at random moments and spoil the packet counts of the gateway test.
   run('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
 
-  run('ip', ['link', 'add', 'ul0', 'mtu', String(UNDERLAY_MTU), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(UNDERLAY_MTU), 'netns', String(hostB.pid)]);
-  run('ip', ['addr', 'add', `${A_UNDERLAY}/24`, 'dev', 'ul0']);
-  run('ip', ['link', 'set', 'ul0', 'up']);
-  hostB.sh(`ip addr add ${B_UNDERLAY}/24 dev eth0; ip link set eth0 up`);
-  hostB.sh(
-    [
-      `ip link add brB address ${GATEWAY_MAC} mtu ${OVERLAY_MTU} type bridge`,
-      'ip addr add 10.77.0.1/24 dev brB',
-      'ip link set brB up',
-      `ip link add vxB mtu ${OVERLAY_MTU} type vxlan id ${VNI} dstport 4789 local ${B_UNDERLAY} dev eth0 learning`,
-      'ip link set vxB master brB up',
-      'bridge link set dev vxB neigh_suppress on',
-      `bridge fdb append 00:00:00:00:00:00 dev vxB dst ${A_UNDERLAY}`,
-      `ip link add vB mtu ${OVERLAY_MTU} type veth peer name eth0 mtu ${OVERLAY_MTU} netns ${cB.pid}`,
-      'ip link set vB master brB up',
-    ].join('; '),
-  );
-  cB.sh('ip link set eth0 address 02:42:0a:4d:00:82; ip addr add 10.77.0.130/24 dev eth0; ip link set eth0 up; ip route add default via 10.77.0.1');
+  wireRemoteHost(hostB, cB, {
+    aUnderlay: A_UNDERLAY,
+    bUnderlay: B_UNDERLAY,
+    prefixLength: 24,
+    underlayMtu: UNDERLAY_MTU,
+    overlayMtu: OVERLAY_MTU,
+    vni: VNI,
+    gateway: '10.77.0.1/24',
+    gatewayMac: GATEWAY_MAC,
+    cB: '10.77.0.130/24',
+    cBMac: '02:42:0a:4d:00:82',
+    neighSuppress: true,
+  });
   return { hostB, cA, cB };
 }
 
 function stopLab(lab: Partial<Lab>): void {
   for (const ns of [lab.cA, lab.cB, lab.hostB]) ns?.stop();
   run('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']);
-  try {
-    run('ip', ['link', 'del', 'ul0']);
-  } catch {
-    // gone with host B
-  }
-}
-
-/** What Docker does with the container end after Join: into the sandbox, renamed eth0, addressed. */
-function moveIntoContainer(srcName: string, c: ChildNs, cidr: string): void {
-  run('ip', ['link', 'set', srcName, 'netns', String(c.pid)]);
-  c.sh(`ip link set ${srcName} name eth0; ip addr add ${cidr} dev eth0; ip link set eth0 up; ip route add default via 10.77.0.1`);
+  unwireRemoteHost();
 }
 
 describe('vxlan data path (netns)', function () {
@@ -168,7 +154,7 @@ describe('vxlan data path (netns)', function () {
     epA = endpoint(net, '10.77.0.2/24', '02:42:0a:4d:00:02');
     epA.datapath = await dp.createEndpoint(net, epA);
     const { srcName } = await dp.join(net, epA, '/var/run/docker/netns/test');
-    moveIntoContainer(srcName, cA, '10.77.0.2/24');
+    moveIntoContainer(srcName, cA, '10.77.0.2/24', '10.77.0.1');
   });
 
   after(async () => {
@@ -462,7 +448,7 @@ describe('vxlan data path: Swarm peers (netns)', function () {
     net.datapath = await dp.createNetwork(net);
     epA = endpoint(net, '10.77.0.2/24', '02:42:0a:4d:00:02');
     epA.datapath = await dp.createEndpoint(net, epA);
-    moveIntoContainer((await dp.join(net, epA, '/var/run/docker/netns/test')).srcName, lab.cA, '10.77.0.2/24');
+    moveIntoContainer((await dp.join(net, epA, '/var/run/docker/netns/test')).srcName, lab.cA, '10.77.0.2/24', '10.77.0.1');
   });
 
   after(async () => {
