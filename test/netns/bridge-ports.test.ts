@@ -16,17 +16,15 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { BridgeDataPath, type BridgePorts } from '../../src/datapath/bridge';
 import { containerVethName, hostVethName } from '../../src/datapath/names';
 import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
 import { Firewall } from '../../src/firewall/firewall';
 import { PortPublisher } from '../../src/firewall/ports';
 import { execCommand } from '../../src/firewall/runner';
-import type { Logger } from '../../src/log';
 import * as nl from '../../src/netlink';
 import type { PortBinding } from '../../src/protocol';
+import { capturingLogger } from '../support/capturing-logger';
 import { requireThrowawayNetns, run } from '../support/netns';
 import { bridgeOptions, endpointRecord, ipamPool, networkRecord, newId } from '../support/records';
 
@@ -41,24 +39,6 @@ function endpoint(n: NetworkRecord, bindings: PortBinding[] = [], over: Partial<
 }
 
 const tcp = (hostPort: number, port = 7000, hostIP = ''): PortBinding => ({ Proto: 6, IP: '', Port: port, HostIP: hostIP, HostPort: hostPort, HostPortEnd: hostPort });
-
-function capturingLogger(): { log: Logger; records: () => Array<Record<string, unknown> & { message: string }> } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  const log = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
-  const records = () =>
-    lines
-      .join('')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown> & { message: string });
-  return { log, records };
-}
 
 /** `bridge -j -d link show dev X`: the bridge port's flags as iproute2 reads them. */
 function bridgePort(dev: string): { hairpin?: boolean; master?: string } {

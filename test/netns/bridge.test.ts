@@ -6,14 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { BridgeDataPath, type BridgeFirewall } from '../../src/datapath/bridge';
 import { DataPathError } from '../../src/datapath/datapath';
 import { bridgeName, containerVethName, hostVethName } from '../../src/datapath/names';
 import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
-import type { Logger } from '../../src/log';
 import * as nl from '../../src/netlink';
+import { capturingLogger } from '../support/capturing-logger';
 import { ipAddrInfo, ipAddrs, ipLink, linkNames, requireThrowawayNetns, run } from '../support/netns';
 import { bridgeOptions, endpointRecord, ipamPool, networkRecord, newId } from '../support/records';
 
@@ -37,25 +35,6 @@ function network(id: string, o: NetOptions = {}): NetworkRecord {
 
 function endpoint(net: NetworkRecord, mac = '02:42:0a:14:00:02', id = newId()): EndpointRecord {
   return endpointRecord(net, { id, address: '10.20.0.2/24', macAddress: mac });
-}
-
-/** A logger whose JSON records the test can read. */
-function capturingLogger(): { log: Logger; messages: () => string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  const log = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
-  const messages = () =>
-    lines
-      .join('')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => (JSON.parse(l) as { message: string }).message);
-  return { log, messages };
 }
 
 class RecordingFirewall implements BridgeFirewall {
