@@ -30,7 +30,7 @@ import { open } from 'lmdb';
 import type { DockerHost } from '../test/harness';
 import { tsnetAllocations } from '../test/support/docker-scenario';
 import { MEMORY_REPORT_MESSAGE, type MemoryReport } from '../src/daemon/memory-report';
-import { commandLine, dk, IMAGE, intOption, keyValueTable, loadAverage, log, median, pool, rssKiB, sleep, timed, withDockerHost } from './common';
+import { commandLine, dk, IMAGE, intOption, keyValueTable, loadAverage, log, median, pool, rssKiB, runBench, sleep, timed, withDockerHost } from './common';
 
 const CYCLES = intOption('cycles', 200, 1, 5000);
 const PARALLEL = intOption('parallel', 2, 1, 8);
@@ -257,7 +257,4 @@ async function main(): Promise<void> {
   console.log(`command: \`${commandLine()}\``);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+runBench(main);

@@ -6,13 +6,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { readSettings, type Settings } from '../../src/config/settings';
 import { Daemon } from '../../src/daemon/daemon';
 import { MEMORY_REPORT_MESSAGE } from '../../src/daemon/memory-report';
 import { testLogger } from '../../src/log';
 import { StateDirLock } from '../../src/store/lock';
+import { capturingLogger } from '../support/capturing-logger';
 import { RecordingDataPath } from '../support/recording-datapath';
 
 function settingsIn(dir: string): Settings {
@@ -60,15 +59,8 @@ describe('daemon process duties', () => {
   });
 
   it('logs a memory report on SIGUSR2 while running, and stops listening for it on stop', async () => {
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const log = winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
-    const reports = () => lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.message === MEMORY_REPORT_MESSAGE);
+    const { log, records } = capturingLogger('info');
+    const reports = () => records().filter((r) => r.message === MEMORY_REPORT_MESSAGE);
     const listeners = process.listenerCount('SIGUSR2');
     const daemon = await Daemon.start(settingsIn(dir), log, parts());
     try {
