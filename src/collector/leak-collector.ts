@@ -42,6 +42,11 @@ export class LeakCollector {
     await this.running;
   }
 
+  /** Endpoints and networks seen missing once and not released yet (for tests). */
+  get suspectCount(): number {
+    return this.suspects.size;
+  }
+
   /** One pass; overlapping passes are not started. */
   runOnce(): Promise<void> {
     this.running ??= this.collect().finally(() => (this.running = undefined));
@@ -61,6 +66,13 @@ export class LeakCollector {
         this.log.warn('leak collector: Docker knows none of tsnet\'s networks; is TSNET_DOCKER_SOCKET the daemon that uses tsnet? Releasing nothing', { networks: local.length });
         return;
       }
+      // A suspect Docker removed meanwhile (the normal way) is forgotten, or the set would only grow.
+      const stored = new Set<string>();
+      for (const net of local) {
+        stored.add(`net:${net.id}`);
+        for (const ep of this.driver.endpoints(net.id)) stored.add(ep.id);
+      }
+      for (const suspect of this.suspects) if (!stored.has(suspect)) this.suspects.delete(suspect);
       for (const net of local) {
         const view = views.get(net.id);
         if (!view) {

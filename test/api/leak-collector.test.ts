@@ -61,6 +61,18 @@ describe('leak collector', () => {
     assert.ok(fx.bridge.ops().includes('deleteEndpoint'));
   });
 
+  it('forgets a suspect that Docker then removed the normal way (the set does not grow with churn)', async () => {
+    await startDocker();
+    listed[NET_ID] = [EP_ID];
+    const gc = collector(0);
+    await gc.runOnce();
+    assert.equal(gc.suspectCount, 1, 'EP_ID2 missed once');
+    await fx.post('NetworkDriver.DeleteEndpoint', { NetworkID: NET_ID, EndpointID: EP_ID2 }).expect(200);
+    await gc.runOnce();
+    assert.equal(gc.suspectCount, 0);
+    assert.deepEqual(fx.driver.endpoints(NET_ID).map((e) => e.id), [EP_ID]);
+  });
+
   it('keeps young endpoints (grace period) and everything while Docker is unreachable', async () => {
     listed[NET_ID] = [];
     const gc = collector(3_600_000);
