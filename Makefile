@@ -31,7 +31,7 @@ dist/.built: node_modules/.package-lock.json tsconfig.json $(SOURCES)
 build: dist/.built
 
 run: system-deps build
-	node dist/src/main.js
+	node --max-semi-space-size=1 dist/src/main.js
 
 test: system-deps build test-unit test-netns test-docker
 
