@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   }
   // Swarm: warn about services whose VIP cannot work on a tsnet network (managers only answer).
   const vipCheck = dockerForPeers
-    ? new VipModeCheck(dockerForPeers, () => knownNetworkIds(daemon.driver, daemon.store), log, VIP_CHECK)
+    ? new VipModeCheck(dockerForPeers, () => knownNetworkIds(daemon.driver), log, VIP_CHECK)
     : undefined;
   vipCheck?.start();
 

@@ -158,6 +158,11 @@ export class NetworkDriver {
     });
   }
 
+  /** Swarm manager: the networks AllocateNetwork gave tsnet (any type), until FreeNetwork. */
+  allocatedNetworkIds(): string[] {
+    return this.store.range(allocKey('')).map(([key]) => key.slice(allocKey('').length));
+  }
+
   async freeNetwork(networkId: string): Promise<Record<string, never>> {
     return this.locks.run(networkId, async () => {
       if (!this.store.get(allocKey(networkId))) {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { knownNetworkIds } from '../../src/swarm/known-networks';
 import { ApiFixture, createNetworkBody, EP_ID, EP_ID2, NET_ID, NET_ID2, SWARM_NET_ID } from '../support/api-fixture';
 
 const MEDIA_TYPE = /^application\/vnd\.docker\.plugins\.v1\.2\+json/;
@@ -151,7 +152,10 @@ describe('NetworkDriver protocol (supertest, recording data path)', () => {
       assert.deepEqual(JSON.parse(first.text), { Options: { 'com.docker.network.driver.mtu': '1400' } });
       const second = await fx.post('NetworkDriver.AllocateNetwork', body).expect(200);
       assert.deepEqual(JSON.parse(second.text), JSON.parse(first.text));
+      // A bridge network has no VNI: the manager still knows it is tsnet's (the VIP-mode check needs that).
+      assert.deepEqual(knownNetworkIds(fx.driver), [SWARM_NET_ID]);
       await fx.post('NetworkDriver.FreeNetwork', { NetworkID: SWARM_NET_ID }).expect(200, {});
+      assert.deepEqual(knownNetworkIds(fx.driver), []);
     });
     it('AllocateNetwork refuses an unknown option', async () => {
       const res = await fx.post('NetworkDriver.AllocateNetwork', { NetworkID: SWARM_NET_ID, Options: { bogus: '1' } }).expect(400);
