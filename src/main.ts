@@ -8,13 +8,14 @@ import { Daemon } from './daemon/daemon';
 import { BridgeDataPath } from './datapath/bridge';
 import { MacvlanDataPath } from './datapath/macvlan';
 import { VxlanDataPath } from './datapath/vxlan';
-import { DataAddressMap } from './datapath/vxlan-addr-map';
+import { DataAddressMap, importLegacyFile, StoreDataAddresses } from './datapath/vxlan-addr-map';
 import type { NetworkRecord } from './driver/model';
 import { Firewall, type NetworkBridge } from './firewall/firewall';
 import { PortPublisher } from './firewall/ports';
 import { DockerApiClient } from './docker/api-client';
 import { createLogger } from './log';
 import { listHostNetworks } from './netlink';
+import type { Store } from './store/store';
 import { knownNetworkIds } from './swarm/known-networks';
 import { VipModeCheck } from './swarm/vip-mode-check';
 
@@ -41,8 +42,15 @@ async function main(): Promise<void> {
   // In Swarm, nodes tell each other their data-path addresses (--data-path-addr); see vxlan-addr-map.ts.
   const dataAddresses =
     settings.scope === 'global' && settings.dataAddrPort > 0
-      ? new DataAddressMap({ log, port: settings.dataAddrPort, file: path.join(settings.stateDir, 'vxlan-data-addresses.json') })
+      ? new DataAddressMap({ log, port: settings.dataAddrPort })
       : undefined;
+  // The map is persisted in the store (opened by Daemon.start); versions before kept it in this file.
+  const attachDataAddresses = (store: Store) => {
+    if (!dataAddresses) return;
+    const persistence = new StoreDataAddresses(store);
+    importLegacyFile(path.join(settings.stateDir, 'vxlan-data-addresses.json'), persistence, log);
+    dataAddresses.attach(persistence);
+  };
   await dataAddresses?.listen();
   const vxlan = new VxlanDataPath({
     log,
@@ -57,7 +65,7 @@ async function main(): Promise<void> {
 
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(settings, log, { datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance }), vxlan], hostNetworks: listHostNetworks });
+    daemon = await Daemon.start(settings, log, { datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance }), vxlan], hostNetworks: listHostNetworks, onStoreOpen: attachDataAddresses });
   } catch (err) {
     log.error('tsnet could not start', { err: (err as Error).message });
     await ports.close().catch(() => undefined);

@@ -17,6 +17,8 @@ export interface DaemonParts {
   datapaths: DataPath[];
   /** CIDRs of the host's addresses and routes (auto pools must avoid them). */
   hostNetworks: () => Promise<string[]>;
+  /** Called once the store is open, before reconcile: parts that keep state in it attach here. */
+  onStoreOpen?: (store: Store) => void;
 }
 
 export interface StopResult {
@@ -53,6 +55,7 @@ export class Daemon {
     const stopMemoryReports = reportMemoryOnSignal(log);
     try {
       store = Store.open(settings.stateDir);
+      parts.onStoreOpen?.(store);
       const rebootedAt = recordBootId(store);
       if (rebootedAt) log.info('the host rebooted since the last run: endpoints from before are checked against Docker first');
       const ipam = new Ipam(store, { defaultPools: settings.defaultPools, hostNetworks: parts.hostNetworks, log });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../log';
+import type { Store } from '../store/store';
 import { canonicalIp } from './vxlan-peers';
 
 /**
@@ -17,8 +18,8 @@ import { canonicalIp } from './vxlan-peers';
  * Trust: the answer comes over a TCP connection to the very address Swarm named, so a spoofed datagram
  * cannot plant a mapping; the data path uses an answer only inside the peer-learning scope
  * (TSNET_PEER_CIDRS), the same scope in which any VTEP's traffic already makes it a flood peer. The map
- * is persisted (a JSON file in the state directory) so a restarted tsnet floods to the data addresses at
- * once, even to nodes whose tsnet is down at that moment.
+ * is persisted (in the state store, keys `vxlan-addr/<control ip>`) so a restarted tsnet floods to the
+ * data addresses at once, even to nodes whose tsnet is down at that moment.
  */
 
 export const DEFAULT_DATA_ADDR_PORT = 7947;
@@ -54,7 +55,7 @@ export function parseAnswer(text: string): string | undefined {
   return address;
 }
 
-/** Reads a persisted map: control → data, both canonical IPs; anything else is dropped. */
+/** Reads the JSON file older versions persisted the map in: control → data, both canonical IPs; anything else is dropped. */
 export function parseStoredMap(text: string): Map<string, string> {
   const out = new Map<string, string>();
   const value = JSON.parse(text) as unknown;
@@ -67,12 +68,105 @@ export function parseStoredMap(text: string): Map<string, string> {
   return out;
 }
 
+/** Where the map is kept across restarts. save() receives the whole map; it may throw. */
+export interface DataAddressPersistence {
+  load(): Map<string, string>;
+  save(entries: ReadonlyMap<string, string>): void;
+}
+
+/** Persistence in memory only (tests; a map whose answers need not survive the process). */
+export class MemoryDataAddresses implements DataAddressPersistence {
+  private entries = new Map<string, string>();
+
+  load(): Map<string, string> {
+    return new Map(this.entries);
+  }
+
+  save(entries: ReadonlyMap<string, string>): void {
+    this.entries = new Map(entries);
+  }
+}
+
+export const STORE_PREFIX = 'vxlan-addr/';
+
+interface StoredDataAddress {
+  data: string;
+}
+
+/** Persistence in the state store: one key `vxlan-addr/<control ip>` → `{ data }` per entry. */
+export class StoreDataAddresses implements DataAddressPersistence {
+  constructor(private readonly store: Pick<Store, 'range' | 'transact'>) {}
+
+  /** The stored entries whose key and value are canonical IPs (anything else is skipped). */
+  load(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [key, value] of this.store.range<StoredDataAddress>(STORE_PREFIX)) {
+      const control = canonicalIp(key.slice(STORE_PREFIX.length));
+      const data = typeof value?.data === 'string' ? canonicalIp(value.data) : undefined;
+      if (control && data) out.set(control, data);
+    }
+    return out;
+  }
+
+  /** Makes the stored entries exactly `entries`, in one transaction (changed keys only). */
+  save(entries: ReadonlyMap<string, string>): void {
+    this.store.transact((tx) => {
+      const stored = new Map(tx.range<StoredDataAddress>(STORE_PREFIX));
+      for (const key of stored.keys()) if (!entries.has(key.slice(STORE_PREFIX.length))) tx.del(key);
+      for (const [control, data] of entries) {
+        const key = `${STORE_PREFIX}${control}`;
+        if (stored.get(key)?.data !== data) tx.put(key, { data } satisfies StoredDataAddress);
+      }
+    });
+  }
+}
+
+/**
+ * Upgrade from versions that persisted the map as a JSON file in the state directory: its entries go
+ * into `persistence` (over the entries there: the file exists only when such a version ran last), then
+ * the file is removed. An unreadable file is removed too (its nodes are asked again); the file stays
+ * when the entries could not be saved, to be imported at the next start. Never throws.
+ */
+export function importLegacyFile(file: string, persistence: DataAddressPersistence, log: Logger): void {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn('old data-path address file not readable; left in place', { file, err: message(err) });
+    return;
+  }
+  let imported: Map<string, string> | undefined;
+  try {
+    imported = parseStoredMap(text);
+  } catch (err) {
+    log.warn('old data-path address file not readable; removed, the nodes are asked again', { file, err: message(err) });
+  }
+  if (imported) {
+    try {
+      const merged = persistence.load();
+      for (const [c, d] of imported) merged.set(c, d);
+      persistence.save(merged);
+      log.info('data-path addresses of Swarm nodes moved from the old file to the state store', { file, entries: imported.size });
+    } catch (err) {
+      log.warn('data-path addresses from the old file not saved; the file is kept for the next start', { file, err: message(err) });
+      return;
+    }
+  }
+  for (const f of [file, path.join(path.dirname(file), `.${path.basename(file)}.tmp`)]) {
+    try {
+      fs.rmSync(f, { force: true });
+    } catch (err) {
+      log.warn('old data-path address file not removed', { file: f, err: message(err) });
+    }
+  }
+}
+
 export interface DataAddressMapOptions {
   log: Logger;
   /** TCP port answered on every address and asked on the peers. Default 7947; 0 = any (tests). */
   port?: number;
-  /** Where the map is persisted (JSON); undefined: memory only. */
-  file?: string;
+  /** Where the map is persisted; undefined: memory only until attach(). */
+  persistence?: DataAddressPersistence;
   /** How long one question may take, in ms. Default 2000. */
   timeoutMs?: number;
   /** How long an answer is used before it is asked again, in ms (a node may re-join with another data address). Default 60000. */
@@ -85,7 +179,7 @@ export interface DataAddressMapOptions {
 export class DataAddressMap {
   private readonly log: Logger;
   private port: number;
-  private readonly file?: string;
+  private persistence?: DataAddressPersistence;
   private readonly timeoutMs: number;
   private readonly refreshMs: number;
   private readonly retryMs: number;
@@ -98,18 +192,29 @@ export class DataAddressMap {
   constructor(options: DataAddressMapOptions) {
     this.log = options.log;
     this.port = options.port ?? DEFAULT_DATA_ADDR_PORT;
-    this.file = options.file;
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.refreshMs = options.refreshMs ?? 60_000;
     this.retryMs = options.retryMs ?? 5000;
-    if (this.file && fs.existsSync(this.file)) {
-      try {
-        for (const [c, d] of parseStoredMap(fs.readFileSync(this.file, 'utf8'))) this.map.set(c, d);
-        this.log.info('data-path addresses of Swarm nodes loaded', { map: this.entries() });
-      } catch (err) {
-        this.log.warn('stored data-path addresses not readable; asking the nodes again', { file: this.file, err: message(err) });
-      }
+    if (options.persistence) this.attach(options.persistence);
+  }
+
+  /**
+   * Persists the map through `persistence` from now on, after loading what it holds (answers already
+   * received win: they are newer). The daemon attaches the store once it is open. Never throws.
+   */
+  attach(persistence: DataAddressPersistence): void {
+    this.persistence = persistence;
+    let stored: Map<string, string>;
+    try {
+      stored = persistence.load();
+    } catch (err) {
+      this.log.warn('stored data-path addresses not readable; asking the nodes again', { err: message(err) });
+      return;
     }
+    const answered = this.map.size;
+    for (const [c, d] of stored) if (!this.map.has(c)) this.map.set(c, d);
+    if (stored.size > 0) this.log.info('data-path addresses of Swarm nodes loaded', { map: this.entries() });
+    if (answered > 0) this.save();
   }
 
   /** The port answered on (after listen() with port 0: the one the kernel chose). */
@@ -239,15 +344,12 @@ export class DataAddressMap {
     });
   }
 
-  /** Writes the map (a temporary file renamed over the old one: never half a file). */
   private save(): void {
-    if (!this.file) return;
-    const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.tmp`);
+    if (!this.persistence) return;
     try {
-      fs.writeFileSync(tmp, `${JSON.stringify(this.entries())}\n`, { mode: 0o600 });
-      fs.renameSync(tmp, this.file);
+      this.persistence.save(this.map);
     } catch (err) {
-      this.log.warn('data-path addresses of Swarm nodes not persisted', { file: this.file, err: message(err) });
+      this.log.warn('data-path addresses of Swarm nodes not persisted', { err: message(err) });
     }
   }
 }

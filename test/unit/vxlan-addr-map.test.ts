@@ -1,14 +1,25 @@
 /**
- * The control → data-path address map of Swarm nodes (datapath/vxlan-addr-map.ts): the answer line, the
- * persisted file, and two maps talking over loopback TCP (a port the kernel picks).
+ * The control → data-path address map of Swarm nodes (datapath/vxlan-addr-map.ts): the answer line, its
+ * persistence (in memory, in a temp-dir store, the import of the old JSON file), and two maps talking
+ * over loopback TCP (a port the kernel picks).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { DataAddressMap, formatAnswer, parseAnswer, parseStoredMap } from '../../src/datapath/vxlan-addr-map';
+import {
+  DataAddressMap,
+  type DataAddressPersistence,
+  formatAnswer,
+  importLegacyFile,
+  MemoryDataAddresses,
+  parseAnswer,
+  parseStoredMap,
+  StoreDataAddresses,
+} from '../../src/datapath/vxlan-addr-map';
 import { testLogger } from '../../src/log';
+import { Store, type Tx } from '../../src/store/store';
 
 describe('vxlan (Swarm): data-path address map', () => {
   const log = testLogger();
@@ -16,6 +27,12 @@ describe('vxlan (Swarm): data-path address map', () => {
   const maps: DataAddressMap[] = [];
   const servers: net.Server[] = [];
   const held: net.Socket[] = [];
+  const stores: Store[] = [];
+  const openStore = () => {
+    const store = Store.open(path.join(dir, 'state'));
+    stores.push(store);
+    return store;
+  };
   const make = (options: Partial<ConstructorParameters<typeof DataAddressMap>[0]> = {}) => {
     const m = new DataAddressMap({ log, port: 0, timeoutMs: 500, ...options });
     maps.push(m);
@@ -40,6 +57,7 @@ describe('vxlan (Swarm): data-path address map', () => {
     await Promise.all(maps.splice(0).map((m) => m.close()));
     for (const s of held.splice(0)) s.destroy();
     for (const s of servers.splice(0)) s.close();
+    for (const s of stores.splice(0)) await s.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -124,16 +142,119 @@ describe('vxlan (Swarm): data-path address map', () => {
     assert.equal(asking.dataOf('127.0.0.1'), '10.222.0.2');
   });
 
-  it('persists the map: a new instance (a restarted tsnet) knows it before asking anyone; a broken file is ignored', async () => {
-    const file = path.join(dir, 'vxlan-data-addresses.json');
+  it('persists the map through its persistence: a new instance (a restarted tsnet) knows it before asking anyone', async () => {
+    const persistence = new MemoryDataAddresses();
     const answering = make();
     answering.setSelf('10.222.0.2');
     await answering.listen();
-    await make({ port: answering.listeningPort, file }).refresh(['127.0.0.1']);
-    assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), { '127.0.0.1': '10.222.0.2' });
-    assert.equal(make({ file }).dataOf('127.0.0.1'), '10.222.0.2');
+    await make({ port: answering.listeningPort, persistence }).refresh(['127.0.0.1']);
+    assert.deepEqual([...persistence.load()], [['127.0.0.1', '10.222.0.2']]);
+    assert.equal(make({ persistence }).dataOf('127.0.0.1'), '10.222.0.2');
+
+    // attach() later (the store opens after the map exists): stored entries are loaded, answers already
+    // received win and are saved.
+    persistence.save(new Map([['127.0.0.1', '10.222.0.7'], ['10.221.0.3', '10.222.0.3']]));
+    const late = make({ port: answering.listeningPort });
+    await late.refresh(['127.0.0.1']);
+    late.attach(persistence);
+    assert.deepEqual(late.entries(), { '10.221.0.3': '10.222.0.3', '127.0.0.1': '10.222.0.2' });
+    assert.deepEqual(Object.fromEntries(persistence.load()), late.entries());
+  });
+
+  it('a persistence that fails to load or save is logged: the map keeps working in memory', async () => {
+    const broken: DataAddressPersistence = {
+      load: () => {
+        throw new Error('load failed');
+      },
+      save: () => {
+        throw new Error('save failed');
+      },
+    };
+    const answering = make();
+    answering.setSelf('10.222.0.2');
+    await answering.listen();
+    const m = make({ port: answering.listeningPort, persistence: broken });
+    assert.equal(await m.refresh(['127.0.0.1']), true);
+    assert.equal(m.dataOf('127.0.0.1'), '10.222.0.2');
+  });
+
+  it('store-backed: one key per entry, survives reopening the store, only changed keys written, bad entries skipped', async () => {
+    let store = openStore();
+    const persistence = new StoreDataAddresses(store);
+    assert.deepEqual([...persistence.load()], []);
+    persistence.save(new Map([['10.221.0.2', '10.222.0.2'], ['fd00::3', 'fd01::3']]));
+    assert.deepEqual(store.range('vxlan-addr/'), [
+      ['vxlan-addr/10.221.0.2', { data: '10.222.0.2' }],
+      ['vxlan-addr/fd00::3', { data: 'fd01::3' }],
+    ]);
+
+    // A map attached to the reopened store (a restarted tsnet) knows the entries; a changed answer
+    // replaces one key, a dropped entry is deleted, both in one transaction.
+    await stores.pop()!.close();
+    store = openStore();
+    const answering = make();
+    answering.setSelf('10.222.0.9');
+    await answering.listen();
+    const m = make({ port: answering.listeningPort, persistence: new StoreDataAddresses(store) });
+    assert.equal(m.dataOf('10.221.0.2'), '10.222.0.2');
+    assert.equal(m.dataOf('FD00::3'), 'fd01::3');
+    assert.equal(await m.refresh(['127.0.0.1']), true);
+    assert.equal(new StoreDataAddresses(store).load().get('127.0.0.1'), '10.222.0.9');
+    let transactions = 0;
+    const written: string[] = [];
+    const counting = {
+      range: store.range.bind(store),
+      transact: <R>(fn: (tx: Tx) => R): R => {
+        transactions += 1;
+        return store.transact((tx) => fn({ ...tx, put: (key, value) => (written.push(key), tx.put(key, value)) }));
+      },
+    };
+    new StoreDataAddresses(counting).save(new Map([['10.221.0.2', '10.222.0.5'], ['127.0.0.1', '10.222.0.9']]));
+    assert.equal(transactions, 1);
+    assert.deepEqual(written, ['vxlan-addr/10.221.0.2'], 'the unchanged entry is not rewritten');
+    assert.deepEqual(store.range('vxlan-addr/'), [
+      ['vxlan-addr/10.221.0.2', { data: '10.222.0.5' }],
+      ['vxlan-addr/127.0.0.1', { data: '10.222.0.9' }],
+    ]);
+
+    store.transact((tx) => {
+      tx.put('vxlan-addr/not-an-ip', { data: '10.222.0.1' });
+      tx.put('vxlan-addr/10.221.0.8', { data: 7 });
+      tx.put('vxlan-addr/10.221.0.9', 'x');
+    });
+    assert.deepEqual(Object.fromEntries(new StoreDataAddresses(store).load()), { '10.221.0.2': '10.222.0.5', '127.0.0.1': '10.222.0.9' });
+  });
+
+  it('imports the JSON file of older versions into the store once and removes it; a broken file is removed, a failed save keeps it', () => {
+    const file = path.join(dir, 'vxlan-data-addresses.json');
+    const store = openStore();
+    const persistence = new StoreDataAddresses(store);
+    persistence.save(new Map([['10.221.0.2', '10.222.0.1'], ['10.221.0.4', '10.222.0.4']]));
+    fs.writeFileSync(file, '{"10.221.0.2":"10.222.0.2","FD00::3":"FD01::3","x":"y"}\n');
+    fs.writeFileSync(path.join(dir, '.vxlan-data-addresses.json.tmp'), '{');
+    importLegacyFile(file, persistence, log);
+    assert.equal(fs.existsSync(file), false, 'the file is removed');
+    assert.equal(fs.existsSync(path.join(dir, '.vxlan-data-addresses.json.tmp')), false, 'its leftover temporary file too');
+    assert.deepEqual(Object.fromEntries(persistence.load()), { '10.221.0.2': '10.222.0.2', '10.221.0.4': '10.222.0.4', 'fd00::3': 'fd01::3' });
+    assert.equal(make({ persistence }).dataOf('fd00::3'), 'fd01::3');
+
+    importLegacyFile(file, persistence, log); // no file: nothing changes
+    assert.equal(persistence.load().size, 3);
+
     fs.writeFileSync(file, '{"10.221');
-    assert.equal(make({ file }).dataOf('127.0.0.1'), undefined);
+    importLegacyFile(file, persistence, log);
+    assert.equal(fs.existsSync(file), false);
+    assert.equal(persistence.load().size, 3);
+
+    fs.writeFileSync(file, '{"10.221.0.5":"10.222.0.5"}');
+    const failing: DataAddressPersistence = {
+      load: () => new Map(),
+      save: () => {
+        throw new Error('store full');
+      },
+    };
+    importLegacyFile(file, failing, log);
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"10.221.0.5":"10.222.0.5"}', 'kept for the next start');
   });
 
   it('invalid addresses are neither asked nor mapped; a bad self address is not answered', async () => {
