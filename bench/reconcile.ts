@@ -18,7 +18,10 @@
  * and to the socket answering Plugin.Activate. After each start the bench checks that the kernel holds
  * the bridge and both ends of every veth pair ((b): the bridge only; after the Joins, every pair).
  *
- *   make build && node dist/bench/reconcile.js [endpoints=1000] [rounds=3] [joined=1]
+ * type=vxlan makes the network a VXLAN one (VNI 42 on an underlay veth made in the namespace): its
+ * device is one more network link, deleted in (b) with the bridge.
+ *
+ *   make build && node dist/bench/reconcile.js [endpoints=1000] [rounds=3] [joined=1] [type=bridge|vxlan]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -34,6 +37,11 @@ const ROUNDS = intOption('rounds', 3, 1, 20);
 /** joined=1 (default): endpoints went through Join, as a running container's do; joined=0: created only. */
 const JOINED = intOption('joined', 1, 0, 1) === 1;
 const IN_NETNS = 'TSNET_BENCH_RECONCILE_NETNS';
+const TYPE = process.argv.find((a) => a.startsWith('type='))?.slice(5) ?? 'bridge';
+if (TYPE !== 'bridge' && TYPE !== 'vxlan') throw new Error(`type=${TYPE}: bridge or vxlan`);
+/** The network's own links: the bridge, and for vxlan its VXLAN device. */
+const NETWORK_LINKS = TYPE === 'vxlan' ? 2 : 1;
+const GENERIC: Record<string, string> = TYPE === 'vxlan' ? { type: 'vxlan', vni: '42', underlay: 'ul0' } : {};
 
 const SUBNET_BASE = [10, 210];
 const POOL = '10.210.0.0/20'; // 4094 addresses, more than the 1,000 endpoints allowed here
@@ -140,17 +148,17 @@ async function tsLinks(): Promise<string[]> {
   return links.map((l) => l.ifname).filter((n) => n.startsWith('ts'));
 }
 
-/** The bridge and both ends of every endpoint's veth pair: 1 + 2N links (just the bridge: 1). */
+/** The network's links and both ends of every endpoint's veth pair (bridgeOnly: the network's links). */
 async function checkKernel(what: string, bridgeOnly = false): Promise<void> {
   const n = (await tsLinks()).length;
-  const want = bridgeOnly ? 1 : 1 + 2 * ENDPOINTS;
+  const want = bridgeOnly ? NETWORK_LINKS : NETWORK_LINKS + 2 * ENDPOINTS;
   if (n !== want) throw new Error(`${what}: expected ${want} tsnet links, found ${n}`);
 }
 
 /** Deletes the bridge and every veth pair (one end takes the other with it), in one `ip -batch`. */
 async function deleteKernelObjects(): Promise<void> {
   const links = await tsLinks();
-  const batch = links.filter((l) => l.startsWith('ts-') || l.startsWith('tsv')).map((l) => `link del ${l}`).join('\n') + '\n';
+  const batch = links.filter((l) => l.startsWith('ts-') || l.startsWith('tsv') || l.startsWith('tsx')).map((l) => `link del ${l}`).join('\n') + '\n';
   await run('ip', ['-force', '-batch', '-'], { input: batch, allowFail: true, timeoutMs: 120_000 });
   const left = await tsLinks();
   if (left.length) throw new Error(`links left after deleting: ${left.slice(0, 5).join(' ')}…`);
@@ -162,7 +170,7 @@ async function build(d: Daemon): Promise<number> {
   try {
     await d.call('NetworkDriver.CreateNetwork', {
       NetworkID: NETWORK_ID,
-      Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
+      Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': GENERIC },
       IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: POOL, Gateway: '10.210.0.1/20', AuxAddresses: {} }],
       IPv6Data: [],
     });
@@ -236,6 +244,13 @@ async function joinAll(d: Daemon, what: string): Promise<JoinTimes> {
 async function inNetns(): Promise<void> {
   const load = loadAverage();
   await run('ip', ['link', 'set', 'lo', 'up']);
+  if (TYPE === 'vxlan') {
+    // An underlay for the VXLAN device (the namespace has no default route to take it from).
+    await run('ip', ['link', 'add', 'ul0', 'type', 'veth', 'peer', 'name', 'ul1']);
+    await run('ip', ['addr', 'add', '10.250.0.1/24', 'dev', 'ul0']);
+    await run('ip', ['link', 'set', 'ul0', 'up']);
+    await run('ip', ['link', 'set', 'ul1', 'up']);
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnet-bench-reconcile-'));
   try {
     const d = new Daemon(path.join(dir, 'full'), 'tsbench');

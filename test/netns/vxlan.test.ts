@@ -17,6 +17,7 @@ import { anycastGatewayMac, EbtablesGatewayFilter, gatewayChainName, gatewayRule
 import { execCommand, type CommandRunner } from '../../src/firewall/runner';
 import type { BridgeFirewall } from '../../src/datapath/bridge';
 import { DataPathError } from '../../src/datapath/datapath';
+import { vethNamesOf } from '../../src/datapath/bridge-links';
 import { containerVethName, ownerMarker } from '../../src/datapath/names';
 import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../src/datapath/vxlan';
 import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
@@ -329,6 +330,28 @@ describe('vxlan data path (netns)', function () {
       run('ip', ['link', 'del', 'tsbrother']);
       if (ipLink('tsxorphan')) run('ip', ['link', 'del', 'tsxorphan']);
     }
+  });
+
+  it("reconcile puts a bridge port's hairpin back, and leaves the missing veth of an endpoint not joined yet to its Join", async () => {
+    const hairpinOf = (dev: string) => (JSON.parse(run('bridge', ['-j', '-d', 'link', 'show', 'dev', dev]) || '[]') as { hairpin?: boolean }[])[0]?.hairpin;
+    const hostA = vethNamesOf(epA).hostIfname;
+    const epB = endpoint(net, '10.77.0.3/24', '02:42:0a:4d:00:03');
+    epB.datapath = await dp.createEndpoint(net, epB);
+    const namesB = vethNamesOf(epB);
+    try {
+      run('bridge', ['link', 'set', 'dev', hostA, 'hairpin', 'off']);
+      run('ip', ['link', 'del', namesB.hostIfname]);
+      await dp.reconcile([net], [epA, epB]);
+      assert.equal(hairpinOf(hostA), true, 'hairpin back on');
+      assert.equal(ipLink(namesB.hostIfname), undefined, 'not recreated at start');
+      const { srcName } = await dp.join(net, epB, '/var/run/docker/netns/test-b');
+      assert.equal(srcName, namesB.containerIfname);
+      assert.equal(ipLink(namesB.hostIfname)?.master, (net.datapath as unknown as VxlanNetworkState).bridgeName, 'Join made the pair, on the bridge');
+      assert.equal(hairpinOf(namesB.hostIfname), true);
+    } finally {
+      await dp.deleteEndpoint(net, epB);
+    }
+    assert.equal(ipLink(namesB.hostIfname), undefined);
   });
 
   it('refuses a VNI another tsnet network or a foreign device uses, with a clear error', async () => {
