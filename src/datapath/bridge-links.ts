@@ -2,7 +2,7 @@ import type { EndpointRecord, NetworkRecord } from '../driver/model';
 import type { Logger } from '../log';
 import * as nl from '../netlink';
 import { DataPathError } from './datapath';
-import type { EnsuredLink } from './ensured-link';
+import { logRepair, type EnsuredLink } from './ensured-link';
 import { foreignInterface, type LinkOwnership } from './link-ownership';
 import { randomMac } from './mac';
 import { containerVethName, hostVethName, isValidIfname } from './names';
@@ -277,4 +277,66 @@ export async function deleteUnmarkedLeftovers(
     }
   }
   return failures;
+}
+
+/**
+ * Reconcile's pass over the endpoints of a data path whose networks are Linux bridges (bridge and vxlan
+ * types). One dump of the links and one of the bridge ports serve every endpoint (a lookup each would
+ * cost a request per endpoint); the link dump is returned for the prunes after it: reconcile runs
+ * before the socket listens, so nothing else changes these links meanwhile, and what the pass creates
+ * is wanted, so no prune needs to see it.
+ *
+ * An endpoint whose joined veth is gone died with its container (left to the leak collector); a
+ * missing veth of an endpoint not joined yet is made by its Join (ensureContainerEnd), not here:
+ * creating 1,000 veth pairs costs the kernel alone about a second, and most such endpoints never see a
+ * Join. `ensure` repairs one endpoint's pair of a network in `networks` (those whose bridge is ready).
+ * Failures are appended to `failures`.
+ */
+export async function reconcileEndpointVeths(
+  log: Logger,
+  eps: readonly EndpointRecord[],
+  networks: ReadonlyMap<string, NetworkRecord>,
+  ensure: (net: NetworkRecord, ep: EndpointRecord, known: Required<Pick<VethSpec, 'hairpin' | 'links'>>) => Promise<EnsuredLink>,
+  failures: string[],
+): Promise<nl.Link[]> {
+  let hairpin = new Map<number, boolean>();
+  try {
+    hairpin = new Map((await nl.listBridgePorts()).map((p) => [p.index, p.hairpin]));
+  } catch (err) {
+    log.warn('reconcile: cannot read bridge port options; setting hairpin mode on every endpoint', { err: errorText(err) });
+  }
+  const links = await nl.listLinks();
+  const byName = new Map(links.map((l) => [l.name, l]));
+  const dead: string[] = [];
+  const awaitingJoin: string[] = [];
+  for (const ep of eps) {
+    const net = networks.get(ep.networkId);
+    if (!net) continue; // another data path's endpoint, or its network already failed
+    try {
+      if (diedWithItsContainer(ep, byName)) {
+        dead.push(ep.id);
+        continue;
+      }
+      if (!byName.has(vethNamesOf(ep).hostIfname)) {
+        awaitingJoin.push(ep.id);
+        continue;
+      }
+      const result = await ensure(net, ep, { hairpin, links: byName });
+      logRepair(log, result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
+    } catch (err) {
+      failures.push(`endpoint ${ep.id}: ${errorText(err)}`);
+      log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: errorText(err) });
+    }
+  }
+  if (dead.length > 0) {
+    log.info('reconcile: endpoint links went with their containers; left for the leak collector', { endpoints: dead.length, first: dead.slice(0, 10) });
+  }
+  if (awaitingJoin.length > 0) {
+    log.info('reconcile: veths of endpoints not joined yet are missing; Join recreates them', { endpoints: awaitingJoin.length, first: awaitingJoin.slice(0, 10) });
+  }
+  return links;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,7 +1,7 @@
 import type { EndpointRecord, NetworkRecord, NodePeer } from '../driver/model';
 import type { Logger } from '../log';
 import * as nl from '../netlink';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, diedWithItsContainer, deleteUnmarkedLeftovers } from './bridge-links';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from './bridge-links';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
 import { optionalMacOf } from './endpoint-mac';
 import { EndpointPorts, type BridgePorts } from './endpoint-ports';
@@ -155,12 +155,6 @@ export class BridgeDataPath implements DataPath {
     const ours = nets.filter((n) => n.type === this.type);
     const failures: string[] = [];
     const bridges = new Map<string, nl.Link>();
-    let hairpin = new Map<number, boolean>();
-    try {
-      hairpin = new Map((await nl.listBridgePorts()).map((p) => [p.index, p.hairpin]));
-    } catch (err) {
-      this.log.warn('reconcile: cannot read bridge port options; setting hairpin mode on every endpoint', { err: message(err) });
-    }
 
     for (const net of ours) {
       try {
@@ -175,44 +169,8 @@ export class BridgeDataPath implements DataPath {
       }
     }
 
-    // One dump of the namespace's links serves every endpoint below (a lookup per endpoint would cost a
-    // request each) and the prunes after it: reconcile runs before the socket listens, so nothing else
-    // changes these links meanwhile, and what the loop creates is wanted, so no prune needs to see it.
-    const links = await nl.listLinks();
-    const byName = new Map(links.map((l) => [l.name, l]));
-    const byNetwork = new Map(ours.map((n) => [n.id, n]));
-    const dead: string[] = [];
-    const awaitingJoin: string[] = [];
-    for (const ep of eps) {
-      const net = byNetwork.get(ep.networkId);
-      const bridge = bridges.get(ep.networkId);
-      if (!net || !bridge) continue; // not a bridge endpoint, or its network already failed
-      try {
-        if (diedWithItsContainer(ep, byName)) {
-          dead.push(ep.id);
-          continue;
-        }
-        // A missing veth of an endpoint not joined yet (e.g. after a reboot) is made by its Join, which
-        // recreates a missing pair anyway (ensureContainerEnd), not here: creating 1,000 veth pairs
-        // costs the kernel alone about a second, and most such endpoints never see a Join.
-        if (!byName.has(vethNamesOf(ep).hostIfname)) {
-          awaitingJoin.push(ep.id);
-          continue;
-        }
-        const result = await this.ensureEndpoint(net, ep, bridge, { hairpin, links: byName });
-        logRepair(this.log, result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
-      } catch (err) {
-        failures.push(`endpoint ${ep.id}: ${message(err)}`);
-        this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: message(err) });
-      }
-    }
-
-    if (dead.length > 0) {
-      this.log.info('reconcile: endpoint links went with their containers; left for the leak collector', { endpoints: dead.length, first: dead.slice(0, 10) });
-    }
-    if (awaitingJoin.length > 0) {
-      this.log.info('reconcile: veths of endpoints not joined yet are missing; Join recreates them', { endpoints: awaitingJoin.length, first: awaitingJoin.slice(0, 10) });
-    }
+    const ready = new Map(ours.filter((n) => bridges.has(n.id)).map((n) => [n.id, n]));
+    const links = await reconcileEndpointVeths(this.log, eps, ready, (net, ep, known) => this.ensureEndpoint(net, ep, bridges.get(net.id)!, known), failures);
 
     try {
       // An endpoint whose ports cannot be taken back is logged there, not a failure: one lost port

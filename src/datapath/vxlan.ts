@@ -4,7 +4,7 @@ import type { Logger } from '../log';
 import * as nl from '../netlink';
 import { anycastGatewayMac, EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from './anycast';
 import type { BridgeFirewall } from './bridge';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, diedWithItsContainer, deleteUnmarkedLeftovers } from './bridge-links';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from './bridge-links';
 import { DataPathError, type DataPath, type JoinResult } from './datapath';
 import { optionalMacOf } from './endpoint-mac';
 import { EndpointPorts, type BridgePorts } from './endpoint-ports';
@@ -478,47 +478,17 @@ export class VxlanDataPath implements DataPath {
       this.log.error('reconcile: gateway filter not restored', { err: message(err) });
     }
 
-    // As on the bridge type (bridge.ts reconcile): one dump of the links and one of the bridge ports
-    // serve every endpoint and the prunes after them, instead of requests per endpoint.
-    let hairpin = new Map<number, boolean>();
-    try {
-      hairpin = new Map((await nl.listBridgePorts()).map((p) => [p.index, p.hairpin]));
-    } catch (err) {
-      this.log.warn('reconcile: cannot read bridge port options; setting hairpin mode on every endpoint', { err: message(err) });
-    }
-    const links = await nl.listLinks();
-    const byName = new Map(links.map((l) => [l.name, l]));
-    const byNetwork = new Map(ours.map((n) => [n.id, n]));
-    const dead: string[] = [];
-    const awaitingJoin: string[] = [];
-    for (const ep of eps) {
-      const net = byNetwork.get(ep.networkId);
-      const bridge = bridges.get(ep.networkId);
-      if (!net || !bridge) continue;
-      try {
-        if (diedWithItsContainer(ep, byName)) {
-          dead.push(ep.id);
-          continue;
-        }
-        // A missing veth of an endpoint not joined yet is made by its Join (ensureContainerEnd), as on
-        // the bridge type.
-        if (!byName.has(vethNamesOf(ep).hostIfname)) {
-          awaitingJoin.push(ep.id);
-          continue;
-        }
-        const result = await this.ensureEndpoint(net, ep, bridge.link, bridge.mtu, { hairpin, links: byName });
-        logRepair(this.log, result, 'veth', { networkId: net.id, endpointId: ep.id, link: result.link.name });
-      } catch (err) {
-        failures.push(`endpoint ${ep.id}: ${message(err)}`);
-        this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: message(err) });
-      }
-    }
-    if (dead.length > 0) {
-      this.log.info('reconcile: endpoint links went with their containers; left for the leak collector', { endpoints: dead.length, first: dead.slice(0, 10) });
-    }
-    if (awaitingJoin.length > 0) {
-      this.log.info('reconcile: veths of endpoints not joined yet are missing; Join recreates them', { endpoints: awaitingJoin.length, first: awaitingJoin.slice(0, 10) });
-    }
+    const ready = new Map(ours.filter((n) => bridges.has(n.id)).map((n) => [n.id, n]));
+    const links = await reconcileEndpointVeths(
+      this.log,
+      eps,
+      ready,
+      (net, ep, known) => {
+        const bridge = bridges.get(net.id)!;
+        return this.ensureEndpoint(net, ep, bridge.link, bridge.mtu, known);
+      },
+      failures,
+    );
 
     try {
       // Scoped to this type's networks: the bridge data path reconciles its own on the same publisher.
