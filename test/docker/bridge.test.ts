@@ -2,8 +2,8 @@
 // (FORWARD policy DROP, br_netfilter): connectivity, options, isolation, NAT towards an "outside" host
 // that lives in the underlay namespace, and a clean kernel after removal.
 import assert from 'node:assert/strict';
-import { canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, Underlay } from '../harness';
-import { dk, IMAGE, runSleeper, TSNET_ENTRY } from '../support/docker-scenario';
+import { DockerHost, ensureBusyboxImage, Underlay } from '../harness';
+import { dk, IMAGE, requireDocker, runSleeper, TSNET_ENTRY } from '../support/docker-scenario';
 
 const OUTSIDE = '10.210.0.254';
 
@@ -14,12 +14,7 @@ describe('docker: bridge networks', function () {
   let rulesBefore: string;
 
   before(async function () {
-    const can = canRunDocker();
-    if (!can.ok) {
-      console.warn(`*** SKIPPING docker tier: ${can.reason} ***`);
-      this.skip();
-    }
-    await cleanupStale();
+    await requireDocker(this);
     underlay = await Underlay.create('brsw');
     // The "outside world": an address on the underlay bridge, with no route back to any container subnet.
     await underlay.ip(['addr', 'add', `${OUTSIDE}/24`, 'dev', 'br0']);

@@ -1,8 +1,8 @@
 // Real-Docker tier: dockerd restarts with and without live-restore. Containers with a restart policy
 // come back with working connectivity through tsnet, and the endpoints Docker cleans up are released.
 import assert from 'node:assert/strict';
-import { canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage } from '../harness';
-import { dk, IMAGE, TSNET_ENTRY, tsnetAllocations } from '../support/docker-scenario';
+import { DockerHost, ensureBusyboxImage } from '../harness';
+import { dk, IMAGE, requireDocker, TSNET_ENTRY, tsnetAllocations } from '../support/docker-scenario';
 
 async function scenario(h: DockerHost, liveRestore: boolean): Promise<void> {
   await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.63.0.0/24', 'rs');
@@ -35,12 +35,7 @@ for (const liveRestore of [false, true]) {
   describe(`docker: dockerd restart ${liveRestore ? 'with' : 'without'} live-restore`, function () {
     let h: DockerHost | undefined;
     before(async function () {
-      const can = canRunDocker();
-      if (!can.ok) {
-        console.warn(`*** SKIPPING docker tier: ${can.reason} ***`);
-        this.skip();
-      }
-      await cleanupStale();
+      await requireDocker(this);
       h = await DockerHost.start({ name: liveRestore ? 'live' : 'nolive', dockerdArgs: liveRestore ? ['--live-restore'] : [], tsnet: { entry: TSNET_ENTRY } });
       await ensureBusyboxImage(h, IMAGE);
       await h.startTsnet();

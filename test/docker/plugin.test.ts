@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, run } from '../harness';
+import { DockerHost, ensureBusyboxImage, run } from '../harness';
 import { cmdline, pidAlive, sleep } from '../harness/proc';
 import { netnsPath, pidsInNs, pinnedNsInode } from '../harness/sys';
-import { dk, dkFails, IMAGE, runSleeper } from '../support/docker-scenario';
+import { dk, dkFails, IMAGE, requireDocker, runSleeper } from '../support/docker-scenario';
 
 const PROJECT = path.resolve(__dirname, '../../..');
 const BUILD_SCRIPT = path.join(PROJECT, 'plugin', 'build.sh');
@@ -105,12 +105,7 @@ describe('docker: tsnet as a managed plugin (tsnet:latest)', function () {
   };
 
   before(async function () {
-    const can = canRunDocker();
-    if (!can.ok) {
-      console.warn(`*** SKIPPING docker tier (managed plugin): ${can.reason} ***`);
-      this.skip();
-    }
-    await cleanupStale();
+    await requireDocker(this, 'managed plugin');
     h = await DockerHost.start({ name: 'plugin' });
     await ensureBusyboxImage(h, IMAGE);
     pluginDir = path.join(h.dir, 'plugin-dir');

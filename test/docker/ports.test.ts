@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostVethName } from '../../src/datapath/names';
-import { canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, run, Underlay } from '../harness';
+import { DockerHost, ensureBusyboxImage, run, Underlay } from '../harness';
 import { binaries } from '../harness/env';
 import { netnsPath } from '../harness/sys';
-import { dk, dkFails, IMAGE, TSNET_ENTRY } from '../support/docker-scenario';
+import { dk, dkFails, IMAGE, requireDocker, TSNET_ENTRY } from '../support/docker-scenario';
 
 const OUTSIDE = '10.210.0.254';
 const HOST = '10.210.0.1';
@@ -48,12 +48,7 @@ describe('docker: published ports on tsnet bridge networks', function () {
   const procs: ChildProcess[] = [];
 
   before(async function () {
-    const can = canRunDocker();
-    if (!can.ok) {
-      console.warn(`*** SKIPPING docker tier: ${can.reason} ***`);
-      this.skip();
-    }
-    await cleanupStale();
+    await requireDocker(this);
     underlay = await Underlay.create('ptsw');
     await underlay.ip(['addr', 'add', `${OUTSIDE}/24`, 'dev', 'br0']);
     h = await DockerHost.start({ name: 'ports', underlay: underlay.attach(`${HOST}/24`), tsnet: { entry: TSNET_ENTRY, env: { TSNET_LOG_LEVEL: 'debug' } } });

@@ -12,9 +12,9 @@
 // containers pings. Then a plugin kill -9 on one node: the flood entries never fall back to control
 // addresses and the mesh is whole again. Prints the figures.
 import assert from 'node:assert/strict';
-import { canRunDocker, cleanupStale, DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
+import { DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
 import { sleep } from '../harness/proc';
-import { dk } from '../support/docker-scenario';
+import { dk, requireDocker } from '../support/docker-scenario';
 import {
   createSpreadService,
   type FdbEntry,
@@ -79,12 +79,7 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
   const numberOf = (host: DockerHost) => hosts.indexOf(host) + 1;
 
   before(async function () {
-    const can = canRunDocker();
-    if (!can.ok) {
-      console.warn(`*** SKIPPING docker tier (swarm, data-path address): ${can.reason} ***`);
-      this.skip();
-    }
-    await cleanupStale();
+    await requireDocker(this, 'swarm, data-path address');
     const t0 = Date.now();
     const ctl = await Underlay.create('dpctl');
     underlays.push(ctl);

@@ -10,11 +10,11 @@
 // link or FDB entry.
 // Prints the time from `docker service create` to all tasks reachable, and the recovery times.
 import assert from 'node:assert/strict';
-import { canRunDocker, cleanupStale, DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
+import { DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
 import { sleep } from '../harness/proc';
 import { vniMatch } from '../../src/firewall/vxlan-input';
 import { VIP_WARNING } from '../../src/swarm/vip-mode-check';
-import { dk, IMAGE } from '../support/docker-scenario';
+import { dk, IMAGE, requireDocker } from '../support/docker-scenario';
 import {
   createSpreadService,
   floodOf,
@@ -98,12 +98,7 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
   const h = (n: 1 | 2 | 3): DockerHost => hostAt(hosts, n);
 
   before(async function () {
-    const can = canRunDocker();
-    if (!can.ok) {
-      console.warn(`*** SKIPPING docker tier (swarm): ${can.reason} ***`);
-      this.skip();
-    }
-    await cleanupStale();
+    await requireDocker(this, 'swarm');
     const t0 = Date.now();
     underlay = await Underlay.create('swsw');
     pluginDir = await startSwarmHosts(hosts, (n) => DockerHost.start({ name: `h${n}`, underlay: underlay!.attach(`${UNDERLAY_NET}.${n}/24`) }));

@@ -3,9 +3,9 @@
 // -o peers=…` on each, with --ip-range slices of one subnet. The underlay namespace's bridge also
 // holds the "outside" address, which has no route to the overlay subnet (replies need masquerade).
 import assert from 'node:assert/strict';
-import { canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, run, Underlay } from '../harness';
+import { DockerHost, ensureBusyboxImage, run, Underlay } from '../harness';
 import { DF_PING } from '../support/df-ping';
-import { dk, dkFails, IMAGE, runSleeper, TSNET_ENTRY } from '../support/docker-scenario';
+import { dk, dkFails, IMAGE, requireDocker, runSleeper, TSNET_ENTRY } from '../support/docker-scenario';
 
 const OUTSIDE = '10.210.0.254';
 const H1 = '10.210.0.1';
@@ -23,12 +23,7 @@ describe('docker: vxlan networks across two standalone hosts', function () {
   const hosts = () => [h1!, h2!];
 
   before(async function () {
-    const can = canRunDocker();
-    if (!can.ok) {
-      console.warn(`*** SKIPPING docker tier: ${can.reason} ***`);
-      this.skip();
-    }
-    await cleanupStale();
+    await requireDocker(this);
     underlay = await Underlay.create('vxsw');
     await underlay.ip(['addr', 'add', `${OUTSIDE}/24`, 'dev', 'br0']);
     const start = (name: string, address: string) =>

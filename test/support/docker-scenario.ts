@@ -6,18 +6,26 @@ export const TSNET_ENTRY = path.resolve(__dirname, '../../src/main.js');
 export const IMAGE = 'bb:latest';
 
 /**
+ * For a docker-tier suite's `before`: skips the suite, loudly, when no dockerd can run here; otherwise
+ * removes what crashed earlier runs left behind.
+ */
+export async function requireDocker(ctx: Mocha.Context, what?: string): Promise<void> {
+  const can = canRunDocker();
+  if (!can.ok) {
+    console.warn(`*** SKIPPING docker tier${what ? ` (${what})` : ''}: ${can.reason} ***`);
+    ctx.skip();
+  }
+  await cleanupStale();
+}
+
+/**
  * One docker-tier host with tsnet running, for a mocha `describe`: skips the suite loudly when no
  * dockerd can run here, and always tears the host down.
  */
 export function withTsnetHost(name: string, env: Record<string, string> = {}): { host: () => DockerHost } {
   let host: DockerHost | undefined;
   before(async function () {
-    const can = canRunDocker();
-    if (!can.ok) {
-      console.warn(`*** SKIPPING docker tier: ${can.reason} ***`);
-      this.skip();
-    }
-    await cleanupStale();
+    await requireDocker(this);
     host = await DockerHost.start({ name, tsnet: { entry: TSNET_ENTRY, env: { TSNET_LOG_LEVEL: 'debug', ...env } } });
     await ensureBusyboxImage(host, IMAGE);
     await host.startTsnet();
