@@ -1,4 +1,4 @@
-import type { EndpointRecord, IpamConfig, NetworkRecord } from '../driver/model';
+import type { EndpointRecord, IpamConfig, NetworkRecord } from '../model/records';
 import type { Ipam } from '../ipam/ipam';
 import { cidrAddress } from '../net/address';
 

@@ -1,5 +1,5 @@
 import type { NetworkDriver } from '../driver/driver';
-import type { EndpointRecord } from '../driver/model';
+import type { EndpointRecord } from '../model/records';
 import type { Logger } from '../log';
 import { DockerUnavailableError, type DockerApiClient, type DockerNetworkView } from '../docker/api-client';
 import type { IpamRelease } from './ipam-release';

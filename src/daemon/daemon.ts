@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { Settings } from '../config/settings';
 import type { DataPath } from '../datapath/datapath';
 import { NetworkDriver } from '../driver/driver';
-import type { NetworkType } from '../driver/model';
+import type { NetworkType } from '../model/records';
 import { Ipam } from '../ipam/ipam';
 import { withLinkSnapshot } from '../netlink';
 import type { Logger } from '../log';

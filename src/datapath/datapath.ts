@@ -1,4 +1,5 @@
-import type { EndpointRecord, NetworkRecord, NetworkType, NodePeer } from '../driver/model';
+import { UnavailableError } from '../model/errors';
+import type { EndpointRecord, NetworkRecord, NetworkType, NodePeer } from '../model/records';
 
 /**
  * The one interface every network type implements. The driver owns lifecycle rules, persistence and
@@ -35,5 +36,8 @@ export interface JoinResult {
   srcName: string;
 }
 
-/** A data-path failure caused by the user's request (bad parent, name clash, ...): reported as is. */
-export class DataPathError extends Error {}
+/**
+ * The host refuses what a data path was asked to do (a foreign interface holds the name, the parent is
+ * missing, the VNI is taken): reported to the user as is.
+ */
+export class DataPathError extends UnavailableError {}

@@ -1,5 +1,4 @@
 import { createCIDR } from 'ip6addr';
-import type { z } from 'zod';
 import type { DataPath } from '../datapath/datapath';
 import { DataPathError } from '../datapath/datapath';
 import type { Logger } from '../log';
@@ -12,36 +11,41 @@ import {
   OPTION_GENERIC,
   OPTION_INTERNAL,
   OPTION_PORTMAP,
+  describeIssues,
+  exposedPorts,
+  portBindings,
+  type AllocateNetworkRequest,
+  type CreateEndpointRequest,
+  type CreateNetworkRequest,
+  type DiscoveryRequest,
+  type EndpointIdRequest,
   type IPAMData,
+  type JoinRequest,
   type JoinResponse,
 } from '../protocol';
-import * as schemas from '../server/schemas';
-import { describeIssues } from '../server/schemas';
 import type { Store } from '../store/store';
-import { BadRequestError, ConflictError, NotFoundError } from './errors';
+import { BadRequestError, ConflictError, NotFoundError } from '../model/errors';
+import {
+  ALLOCATION_PREFIX,
+  allocationKey as allocKey,
+  ENDPOINT_PREFIX,
+  endpointKey as epKey,
+  endpointPrefix as epPrefix,
+  NETWORK_PREFIX,
+  networkKey as netKey,
+  PEER_PREFIX,
+  peerKey,
+} from '../model/keys';
 import { KeyedMutex } from './keyed-mutex';
-import type { EndpointRecord, IpamConfig, NetworkRecord, NetworkType, NodePeer } from './model';
-import { OptionError, parseNetworkOptions } from './options';
+import type { EndpointRecord, IpamConfig, NetworkRecord, NetworkType, NodePeer } from '../model/records';
+import { parseNetworkOptions } from '../model/options';
 import { allocateVni, releaseVni, type VniRange } from './vni';
-
-type CreateNetworkRequest = z.infer<typeof schemas.createNetwork>;
-type AllocateNetworkRequest = z.infer<typeof schemas.allocateNetwork>;
-type CreateEndpointRequest = z.infer<typeof schemas.createEndpoint>;
-type EndpointRequest = z.infer<typeof schemas.endpointOnly>;
-type JoinRequest = z.infer<typeof schemas.join>;
-type DiscoveryRequest = z.infer<typeof schemas.discovery>;
 
 export interface DriverSettings {
   scope: 'local' | 'global';
   vniRange?: VniRange;
 }
 
-
-const netKey = (id: string) => `net/${id}`;
-const epPrefix = (netId: string) => `ep/${netId}/`;
-const epKey = (netId: string, epId: string) => `ep/${netId}/${epId}`;
-const allocKey = (id: string) => `alloc/${id}`;
-const peerKey = (address: string) => `peer/${address}`;
 
 /**
  * The NetworkDriver half of the protocol: lifecycle rules, idempotency, persistence and per-network
@@ -70,25 +74,25 @@ export class NetworkDriver {
   }
 
   networks(): NetworkRecord[] {
-    return this.store.range<NetworkRecord>('net/').map(([, net]) => net);
+    return this.store.range<NetworkRecord>(NETWORK_PREFIX).map(([, net]) => net);
   }
 
   endpoints(networkId?: string): EndpointRecord[] {
-    return this.store.range<EndpointRecord>(networkId ? epPrefix(networkId) : 'ep/').map(([, ep]) => ep);
+    return this.store.range<EndpointRecord>(networkId ? epPrefix(networkId) : ENDPOINT_PREFIX).map(([, ep]) => ep);
   }
 
   /** How many networks are stored (keys counted, no record read). */
   networkCount(): number {
-    return this.store.count('net/');
+    return this.store.count(NETWORK_PREFIX);
   }
 
   /** How many endpoints are stored (keys counted, no record read). */
   endpointCount(): number {
-    return this.store.count('ep/');
+    return this.store.count(ENDPOINT_PREFIX);
   }
 
   peers(): NodePeer[] {
-    return this.store.range<NodePeer>('peer/').map(([, peer]) => peer);
+    return this.store.range<NodePeer>(PEER_PREFIX).map(([, peer]) => peer);
   }
 
   async createNetwork(req: CreateNetworkRequest): Promise<Record<string, never>> {
@@ -143,12 +147,7 @@ export class NetworkDriver {
     const options = req.Options ?? {};
     return this.locks.run(req.NetworkID, async () => {
       const previous = this.store.get<{ options: Record<string, string> }>(allocKey(req.NetworkID));
-      try {
-        parseNetworkOptions(options);
-      } catch (err) {
-        if (err instanceof OptionError) throw new BadRequestError(err.message);
-        throw err;
-      }
+      parseNetworkOptions(options);
       const result = this.store.transact((tx) => {
         const allocated = allocateVni(tx, req.NetworkID, { ...options, ...(previous?.options ?? {}) }, this.settings.vniRange);
         tx.put(allocKey(req.NetworkID), { options: allocated });
@@ -160,7 +159,7 @@ export class NetworkDriver {
 
   /** Swarm manager: the networks AllocateNetwork gave tsnet (any type), until FreeNetwork. */
   allocatedNetworkIds(): string[] {
-    return this.store.range(allocKey('')).map(([key]) => key.slice(allocKey('').length));
+    return this.store.range(ALLOCATION_PREFIX).map(([key]) => key.slice(ALLOCATION_PREFIX.length));
   }
 
   async freeNetwork(networkId: string): Promise<Record<string, never>> {
@@ -199,14 +198,14 @@ export class NetworkDriver {
     });
   }
 
-  endpointOperInfo(req: EndpointRequest): { Value: Record<string, unknown> } {
+  endpointOperInfo(req: EndpointIdRequest): { Value: Record<string, unknown> } {
     const ep = this.store.get<EndpointRecord>(epKey(req.NetworkID, req.EndpointID));
     if (!ep) return { Value: {} };
     const published = ep.datapath.publishedPorts;
     return { Value: published ? { 'tsnet.published-ports': published } : {} };
   }
 
-  async deleteEndpoint(req: EndpointRequest): Promise<Record<string, never>> {
+  async deleteEndpoint(req: EndpointIdRequest): Promise<Record<string, never>> {
     return this.locks.run(req.NetworkID, async () => {
       const net = this.network(req.NetworkID);
       const ep = this.store.get<EndpointRecord>(epKey(req.NetworkID, req.EndpointID));
@@ -247,7 +246,7 @@ export class NetworkDriver {
     });
   }
 
-  async leave(req: EndpointRequest): Promise<Record<string, never>> {
+  async leave(req: EndpointIdRequest): Promise<Record<string, never>> {
     return this.locks.run(req.NetworkID, async () => {
       const net = this.network(req.NetworkID);
       const ep = this.store.get<EndpointRecord>(epKey(req.NetworkID, req.EndpointID));
@@ -264,7 +263,7 @@ export class NetworkDriver {
     });
   }
 
-  async programExternalConnectivity(req: EndpointRequest): Promise<Record<string, never>> {
+  async programExternalConnectivity(req: EndpointIdRequest): Promise<Record<string, never>> {
     return this.locks.run(req.NetworkID, async () => {
       const net = this.requireNetwork(req.NetworkID);
       const ep = this.requireEndpoint(net.id, req.EndpointID);
@@ -276,7 +275,7 @@ export class NetworkDriver {
     });
   }
 
-  async revokeExternalConnectivity(req: EndpointRequest): Promise<Record<string, never>> {
+  async revokeExternalConnectivity(req: EndpointIdRequest): Promise<Record<string, never>> {
     return this.locks.run(req.NetworkID, async () => {
       const net = this.network(req.NetworkID);
       const ep = this.store.get<EndpointRecord>(epKey(req.NetworkID, req.EndpointID));
@@ -353,13 +352,7 @@ export class NetworkDriver {
       if (typeof value !== 'string') throw new BadRequestError(`option ${key}: value must be a string`);
       genericStrings[key] = value;
     }
-    let parsed;
-    try {
-      parsed = parseNetworkOptions(genericStrings);
-    } catch (err) {
-      if (err instanceof OptionError) throw new BadRequestError(err.message);
-      throw err;
-    }
+    const parsed = parseNetworkOptions(genericStrings);
     if (parsed.ignored.length > 0) {
       this.log.info('ignoring Docker-internal options', { networkId: req.NetworkID, options: parsed.ignored });
     }
@@ -429,9 +422,9 @@ function endpointFromRequest(net: NetworkRecord, req: CreateEndpointRequest): En
   if (address) checkInNetwork(address, net.ipv4, 'Interface.Address');
   if (addressIPv6) checkInNetwork(addressIPv6, net.ipv6, 'Interface.AddressIPv6');
 
-  const portmap = schemas.portBindings.safeParse(options[OPTION_PORTMAP] ?? []);
+  const portmap = portBindings.safeParse(options[OPTION_PORTMAP] ?? []);
   if (!portmap.success) throw new BadRequestError(`Options.${OPTION_PORTMAP}: ${describeIssues(portmap.error)}`);
-  const exposed = schemas.exposedPorts.safeParse(options[OPTION_EXPOSED_PORTS] ?? []);
+  const exposed = exposedPorts.safeParse(options[OPTION_EXPOSED_PORTS] ?? []);
   if (!exposed.success) throw new BadRequestError(`Options.${OPTION_EXPOSED_PORTS}: ${describeIssues(exposed.error)}`);
 
   let macAddress = (iface.MacAddress ?? '').toLowerCase();

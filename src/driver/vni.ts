@@ -1,7 +1,8 @@
 import type { VniRange } from '../config/settings';
 import type { Tx } from '../store/store';
-import { BadRequestError } from './errors';
-import { OptionError, parseNetworkType } from './options';
+import { BadRequestError } from '../model/errors';
+import { NETWORK_BY_VNI_PREFIX, networkByVniKey as numKey, VNI_BY_NETWORK_PREFIX, vniByNetworkKey as netKey } from '../model/keys';
+import { parseNetworkType } from '../model/options';
 
 /**
  * VNIs of Swarm-scoped vxlan networks, allocated by the manager in AllocateNetwork and handed to every
@@ -19,8 +20,6 @@ export type { VniRange };
 
 export const DEFAULT_VNI_RANGE: VniRange = { first: 1, last: 4095 };
 
-const netKey = (networkId: string) => `vni/net/${networkId}`;
-const numKey = (vni: number) => `vni/num/${vni}`;
 
 /**
  * The options AllocateNetwork answers for `networkId`: `options` plus the network's VNI when it is a
@@ -28,13 +27,7 @@ const numKey = (vni: number) => `vni/num/${vni}`;
  * records the allocation, so two networks cannot take the same VNI.
  */
 export function allocateVni(tx: Tx, networkId: string, options: Record<string, string>, range: VniRange = DEFAULT_VNI_RANGE): Record<string, string> {
-  let type;
-  try {
-    type = parseNetworkType(options.type);
-  } catch (err) {
-    if (err instanceof OptionError) throw new BadRequestError(err.message);
-    throw err;
-  }
+  const type = parseNetworkType(options.type);
   if (type !== 'vxlan') return options;
 
   const held = tx.get<number>(netKey(networkId));
@@ -54,7 +47,7 @@ export function allocateVni(tx: Tx, networkId: string, options: Record<string, s
     }
     vni = asked;
   } else {
-    const used = new Set(tx.range<string>('vni/num/').map(([key]) => Number(key.slice('vni/num/'.length))));
+    const used = new Set(tx.range<string>(NETWORK_BY_VNI_PREFIX).map(([key]) => Number(key.slice(NETWORK_BY_VNI_PREFIX.length))));
     let free: number | undefined;
     for (let candidate = range.first; candidate <= range.last; candidate++) {
       if (!used.has(candidate)) {
@@ -83,7 +76,7 @@ export function releaseVni(tx: Tx, networkId: string): number | undefined {
 
 /** The allocated VNIs by network (diagnostics, tests). */
 export function allocatedVnis(tx: Pick<Tx, 'range'>): Map<string, number> {
-  return new Map(tx.range<number>('vni/net/').map(([key, vni]) => [key.slice('vni/net/'.length), vni]));
+  return new Map(tx.range<number>(VNI_BY_NETWORK_PREFIX).map(([key, vni]) => [key.slice(VNI_BY_NETWORK_PREFIX.length), vni]));
 }
 
 function parseVni(text: string): number {

@@ -1,4 +1,4 @@
-import type { NetworkRecord } from '../driver/model';
+import type { NetworkRecord } from '../model/records';
 import type { Logger } from '../log';
 import { detectBackend, parseBackendSetting, type BackendName, type IpFamily, type IptablesBackend } from './backend';
 import { RestoreBatch } from './batch';

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { NetworkRecord } from '../driver/model';
+import type { NetworkRecord } from '../model/records';
 import type { Logger } from '../log';
 import type { PortBinding } from '../protocol';
 import type { IpFamily } from './backend';

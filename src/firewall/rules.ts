@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import ip6addr from 'ip6addr';
-import type { NetworkRecord } from '../driver/model';
+import type { NetworkRecord } from '../model/records';
 import type { IpFamily } from './backend';
 
 /**

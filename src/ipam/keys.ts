@@ -1,3 +1,4 @@
+import { IPAM_ADDRESS_PREFIX, IPAM_POOL_PREFIX } from '../model/keys';
 import { addressHex, familyBits, type IpFamily } from './address';
 
 /**
@@ -7,8 +8,8 @@ import { addressHex, familyBits, type IpFamily } from './address';
  * Pool IDs contain '/', so the address of one pool is recognised by a suffix of exactly
  * 8 (IPv4) or 32 (IPv6) hex digits; keys of a pool whose ID extends another's never match that.
  */
-export const POOLS_PREFIX = 'ipam/pool/';
-const ADDRESS_PREFIX = 'ipam/addr/';
+export const POOLS_PREFIX = IPAM_POOL_PREFIX;
+const ADDRESS_PREFIX = IPAM_ADDRESS_PREFIX;
 
 export function poolKey(poolId: string): string {
   return POOLS_PREFIX + poolId;

@@ -1,3 +1,4 @@
+import { describe } from '../model/errors';
 /**
  * The `netlink` package rejects with a bare `Error("Request rejected: EEXIST")` (no code, no errno
  * property). tsnet wraps every failure into a NetlinkError that names the operation and the object
@@ -54,6 +55,6 @@ export function wrapError(operation: string, err: unknown): NetlinkError {
   const code = errnoName(err);
   if (code !== undefined) return new NetlinkError(operation, code, { cause: err });
   const wrapped = new NetlinkError(operation, 'EUNKNOWN', { cause: err });
-  wrapped.message = `${operation}: ${err instanceof Error ? err.message : String(err)}`;
+  wrapped.message = `${operation}: ${describe(err)}`;
   return wrapped;
 }

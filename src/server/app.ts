@@ -1,12 +1,11 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
-import { BadRequestError, ConflictError, NotFoundError } from '../driver/errors';
+import { describe, kindOf } from '../model/errors';
 import type { NetworkDriver } from '../driver/driver';
 import type { Logger } from '../log';
-import { PLUGIN_MEDIA_TYPE } from '../protocol';
 import type { IpamService } from './ipam-service';
-import * as schemas from './schemas';
-import { describeIssues } from './schemas';
+import * as schemas from '../protocol';
+import { describeIssues, PLUGIN_MEDIA_TYPE } from '../protocol';
 
 /** Request bodies are small JSON objects; anything bigger is refused before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -92,7 +91,7 @@ export function createApp(deps: AppDeps): express.Express {
       return reply(res, 200, result ?? {});
     } catch (err) {
       const status = statusFor(err, path);
-      const message = err instanceof Error ? err.message : String(err);
+      const message = describe(err);
       log.log(status >= 500 ? 'error' : 'warn', 'call failed', { call: path, ...ids(parsed.data), status, err: message });
       return reply(res, status, { Err: message });
     }
@@ -158,11 +157,19 @@ function parseBody(raw: unknown): { value: unknown } | { error: string } {
   return { value };
 }
 
-function statusFor(err: unknown, path: string): number {
-  if (err instanceof BadRequestError || (err instanceof Error && err.name === 'IpamError')) return 400;
-  if (err instanceof ConflictError) return 409;
-  if (err instanceof NotFoundError) return NOT_FOUND_MEANS_SUCCESS.has(path) ? 500 : 404;
-  return 500;
+/** Docker reads only `Err`; the status is for people and logs (a 5xx is logged as an error). */
+export function statusFor(err: unknown, path: string): number {
+  switch (kindOf(err)) {
+    case 'bad-request':
+      return 400;
+    case 'conflict':
+      return 409;
+    case 'not-found':
+      return NOT_FOUND_MEANS_SUCCESS.has(path) ? 500 : 404;
+    case 'unavailable':
+    case 'internal':
+      return 500;
+  }
 }
 
 function ids(body: unknown): Record<string, string> {

@@ -1,3 +1,4 @@
+import { describe } from '../model/errors';
 import { DockerUnavailableError, NotSwarmManagerError, type DockerNetworkView, type DockerServiceView } from '../docker/api-client';
 import type { Logger } from '../log';
 
@@ -166,7 +167,7 @@ export class VipModeCheck {
     this.failures++;
     const quiet = err instanceof NotSwarmManagerError || err instanceof DockerUnavailableError;
     const reason = err instanceof NotSwarmManagerError ? 'not a swarm manager' : err instanceof DockerUnavailableError ? 'Docker not reachable' : 'failed';
-    const fields = { err: err instanceof Error ? err.message : String(err), nextInMs: this.nextDelayMs() };
+    const fields = { err: describe(err), nextInMs: this.nextDelayMs() };
     if (!quiet) {
       this.log.warn('VIP-mode check: reading the services failed', fields);
     } else if (reason !== this.lastFailure) {

@@ -5,7 +5,7 @@
 // container's network namespace (busybox here has no UDP nc).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { hostVethName } from '../../src/datapath/names';
+import { hostVethName } from '../../src/datapath/shared/names';
 import { DockerHost, ensureBusyboxImage, run, Underlay } from '../harness';
 import { binaries } from '../harness/env';
 import { netnsPath } from '../harness/sys';

@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
-import { BridgeDataPath, type BridgeFirewall } from '../../src/datapath/bridge';
+import { BridgeDataPath, type BridgeFirewall } from '../../src/datapath/bridge/bridge';
 import { DataPathError } from '../../src/datapath/datapath';
-import { bridgeName, containerVethName, hostVethName } from '../../src/datapath/names';
-import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
+import { bridgeName, containerVethName, hostVethName } from '../../src/datapath/shared/names';
+import type { EndpointRecord, NetworkRecord } from '../../src/model/records';
 import * as nl from '../../src/netlink';
 import { capturingLogger } from '../support/capturing-logger';
 import { ipAddrInfo, ipAddrs, ipLink, linkNames, requireThrowawayNetns, run } from '../support/netns';
@@ -343,8 +343,8 @@ describe('bridge data path (netns)', function () {
       this.timeout(120000);
       const script = `
         const { execFileSync } = require('node:child_process');
-        const { BridgeDataPath } = require(${JSON.stringify(require.resolve('../../src/datapath/bridge'))});
-        const { hostVethName, containerVethName } = require(${JSON.stringify(require.resolve('../../src/datapath/names'))});
+        const { BridgeDataPath } = require(${JSON.stringify(require.resolve('../../src/datapath/bridge/bridge'))});
+        const { hostVethName, containerVethName } = require(${JSON.stringify(require.resolve('../../src/datapath/shared/names'))});
         const net = JSON.parse(process.argv[1]);
         const ep = (id) => ({ networkId: net.id, id, macAddress: '', macFromDriver: true, portBindings: [], exposedPorts: [],
           externalConnectivity: false, createdAt: '', datapath: {} });

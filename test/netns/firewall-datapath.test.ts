@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
-import type { NetworkRecord } from '../../src/driver/model';
+import type { NetworkRecord } from '../../src/model/records';
 import { Firewall } from '../../src/firewall/firewall';
 import { PortPublisher } from '../../src/firewall/ports';
 import { execCommand } from '../../src/firewall/runner';

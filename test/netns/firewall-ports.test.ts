@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import type { NetworkRecord } from '../../src/driver/model';
+import type { NetworkRecord } from '../../src/model/records';
 import { Firewall } from '../../src/firewall/firewall';
 import { PortPublisher } from '../../src/firewall/ports';
 import { execCommand } from '../../src/firewall/runner';

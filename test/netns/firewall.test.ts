@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { NetworkRecord } from '../../src/driver/model';
+import type { NetworkRecord } from '../../src/model/records';
 import { testLogger } from '../../src/log';
 import { Firewall } from '../../src/firewall/firewall';
 import { networkRules, type Rule } from '../../src/firewall/rules';

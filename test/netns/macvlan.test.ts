@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { DataPathError } from '../../src/datapath/datapath';
-import { MacvlanDataPath, type LinkOps } from '../../src/datapath/macvlan';
-import { internalParentName, internalParentPeerName, macvlanName } from '../../src/datapath/names';
-import type { EndpointRecord, MacvlanMode, NetworkRecord } from '../../src/driver/model';
+import { MacvlanDataPath, type LinkOps } from '../../src/datapath/macvlan/macvlan';
+import { internalParentName, internalParentPeerName, macvlanName } from '../../src/datapath/shared/names';
+import type { EndpointRecord, MacvlanMode, NetworkRecord } from '../../src/model/records';
 import { testLogger } from '../../src/log';
 import * as nl from '../../src/netlink';
 import { linkNames, requireThrowawayNetns, run } from '../support/netns';

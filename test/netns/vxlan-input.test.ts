@@ -11,9 +11,9 @@
  * Each remote VTEP has its overlay address on its VXLAN device and pings container cA on A's network.
  */
 import assert from 'node:assert/strict';
-import { EbtablesGatewayFilter } from '../../src/datapath/anycast';
-import { VxlanDataPath, vxlanName } from '../../src/datapath/vxlan';
-import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
+import { EbtablesGatewayFilter } from '../../src/firewall/gateway-filter';
+import { VxlanDataPath, vxlanName } from '../../src/datapath/vxlan/vxlan';
+import type { EndpointRecord, NetworkRecord } from '../../src/model/records';
 import { Firewall } from '../../src/firewall/firewall';
 import { execCommand, type CommandRunner } from '../../src/firewall/runner';
 import { testLogger } from '../../src/log';

@@ -11,9 +11,9 @@
  * The IPv6 outer header is 20 bytes longer, so the overlay MTU is the underlay's minus 70.
  */
 import assert from 'node:assert/strict';
-import { EbtablesGatewayFilter } from '../../src/datapath/anycast';
-import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../src/datapath/vxlan';
-import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
+import { EbtablesGatewayFilter } from '../../src/firewall/gateway-filter';
+import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../src/datapath/vxlan/vxlan';
+import type { EndpointRecord, NetworkRecord } from '../../src/model/records';
 import { testLogger } from '../../src/log';
 import { ChildNs } from '../support/child-ns';
 import { DF_PING } from '../support/df-ping';

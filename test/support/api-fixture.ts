@@ -4,7 +4,7 @@ import path from 'node:path';
 import supertest from 'supertest';
 import type { Express } from 'express';
 import { NetworkDriver } from '../../src/driver/driver';
-import type { NetworkType } from '../../src/driver/model';
+import type { NetworkType } from '../../src/model/records';
 import type { DataPath } from '../../src/datapath/datapath';
 import { Ipam } from '../../src/ipam/ipam';
 import { testLogger } from '../../src/log';

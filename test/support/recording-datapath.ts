@@ -1,6 +1,6 @@
 import type { DataPath, JoinResult } from '../../src/datapath/datapath';
 import { DataPathError } from '../../src/datapath/datapath';
-import type { EndpointRecord, NetworkRecord, NetworkType, NodePeer } from '../../src/driver/model';
+import type { EndpointRecord, NetworkRecord, NetworkType, NodePeer } from '../../src/model/records';
 
 export interface RecordedCall {
   op: string;

@@ -4,7 +4,7 @@
  * given as undefined clears the default, as `-o underlay=` left out would).
  */
 import { randomBytes } from 'node:crypto';
-import type { BridgeOptions, EndpointRecord, IpamConfig, MacvlanOptions, NetworkOptions, NetworkRecord, VxlanOptions } from '../../src/driver/model';
+import type { BridgeOptions, EndpointRecord, IpamConfig, MacvlanOptions, NetworkOptions, NetworkRecord, VxlanOptions } from '../../src/model/records';
 
 /** A Docker-style 64-hex-digit id. */
 export function newId(): string {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { diedWithItsContainer, unmarkedLeftoverVeths } from '../../src/datapath/bridge-links';
-import type { EndpointRecord } from '../../src/driver/model';
+import { diedWithItsContainer, unmarkedLeftoverVeths } from '../../src/datapath/shared/bridge-links';
+import type { EndpointRecord } from '../../src/model/records';
 
 const ep = (joined: boolean): EndpointRecord => ({
   networkId: 'a'.repeat(64),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { NetworkRecord } from '../../src/driver/model';
+import type { NetworkRecord } from '../../src/model/records';
 import { Firewall } from '../../src/firewall/firewall';
 import { CommandFailed, type CommandRunner } from '../../src/firewall/runner';
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { NetworkRecord } from '../../src/driver/model';
+import type { NetworkRecord } from '../../src/model/records';
 import { backendNamed, detectBackend, hasDockerChains, parseBackendSetting } from '../../src/firewall/backend';
 import { RestoreBatch } from '../../src/firewall/batch';
 import { dnatRule } from '../../src/firewall/ports';

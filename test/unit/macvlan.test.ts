@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { AttrStream, rt } from 'netlink';
 import { DataPathError } from '../../src/datapath/datapath';
-import { MacvlanDataPath, type LinkOps } from '../../src/datapath/macvlan';
-import { internalParentName, macvlanName } from '../../src/datapath/names';
-import { mayRemoveParent, parentNameOf, parentRefusal, ParentRegistry, parseVlanParent, planParent } from '../../src/datapath/parent';
-import type { EndpointRecord, NetworkRecord } from '../../src/driver/model';
+import { MacvlanDataPath, type LinkOps } from '../../src/datapath/macvlan/macvlan';
+import { internalParentName, macvlanName } from '../../src/datapath/shared/names';
+import { mayRemoveParent, parentNameOf, parentRefusal, ParentRegistry, parseVlanParent, planParent } from '../../src/datapath/macvlan/parent';
+import type { EndpointRecord, NetworkRecord } from '../../src/model/records';
 import { testLogger } from '../../src/log';
 import * as nl from '../../src/netlink';
 

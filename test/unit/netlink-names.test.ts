@@ -1,6 +1,6 @@
 /** Interface names and ownership markers of the data paths (src/datapath/names.ts, mac.ts). */
 import assert from 'node:assert/strict';
-import { isMulticastMac, macFromIPv4 } from '../../src/datapath/mac';
+import { isMulticastMac, macFromIPv4 } from '../../src/datapath/shared/mac';
 import {
   bridgeName,
   containerVethName,
@@ -8,7 +8,7 @@ import {
   isValidIfname,
   ownerMarker,
   parseOwnerMarker,
-} from '../../src/datapath/names';
+} from '../../src/datapath/shared/names';
 
 const NET = '8e89a1b2c3d4e5f60718293a4b5c6d7e8f9012345678901234567890abcdef12';
 const EP = '54ecba32aa01bb02cc03dd04ee05ff0611223344556677889900aabbccddeeff';

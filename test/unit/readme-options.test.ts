@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { OPTION_TABLE } from '../../src/driver/options';
+import { OPTION_TABLE } from '../../src/model/options';
 
 describe('README option table', () => {
   const readme = fs.readFileSync(path.resolve(__dirname, '../../../README.md'), 'utf8');

@@ -17,7 +17,7 @@ import {
   parseAnswer,
   parseStoredMap,
   StoreDataAddresses,
-} from '../../src/datapath/vxlan-addr-map';
+} from '../../src/swarm/data-addresses';
 import { testLogger } from '../../src/log';
 import { Store, type Tx } from '../../src/store/store';
 

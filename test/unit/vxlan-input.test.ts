@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { allowedSources } from '../../src/datapath/vxlan-peers';
+import { allowedSources } from '../../src/datapath/vxlan/flood';
 import { chainNames, Markers } from '../../src/firewall/rules';
 import { checkVxlanInputFilter, vniMatch, vxlanInputRules, type VxlanInputFilter } from '../../src/firewall/vxlan-input';
 

@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parsePeerCidrs, parseVniRange, readSettings, SettingsError } from '../../src/config/settings';
-import { insideCidrs, learnedVteps, subnetOf } from '../../src/datapath/vxlan-peers';
-import { BadRequestError } from '../../src/driver/errors';
+import { insideCidrs, learnedVteps, subnetOf } from '../../src/datapath/vxlan/flood';
+import { BadRequestError } from '../../src/model/errors';
 import { allocatedVnis, allocateVni, releaseVni } from '../../src/driver/vni';
 import { Store } from '../../src/store/store';
 

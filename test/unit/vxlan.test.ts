@@ -6,18 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import {
-  anycastGatewayMac,
   EbtablesGatewayFilter,
   gatewayChainName,
   gatewayRules,
   parseEbtablesSave,
   planGatewayRestore,
   ruleDevice,
-} from '../../src/datapath/anycast';
+} from '../../src/firewall/gateway-filter';
+import { anycastGatewayMac } from '../../src/datapath/vxlan/anycast';
 import { DataPathError } from '../../src/datapath/datapath';
-import { vxlanDrift, vxlanName } from '../../src/datapath/vxlan';
-import { canonicalIp, floodPeers, planFlood } from '../../src/datapath/vxlan-peers';
-import { chooseUnderlay, overlayMtu, vxlanOverhead, type UnderlayFacts } from '../../src/datapath/vxlan-underlay';
+import { vxlanDrift, vxlanName } from '../../src/datapath/vxlan/vxlan';
+import { canonicalIp, floodPeers, planFlood } from '../../src/datapath/vxlan/flood';
+import { chooseUnderlay, overlayMtu, vxlanOverhead, type UnderlayFacts } from '../../src/datapath/vxlan/underlay';
 import { CommandFailed, type CommandRunner } from '../../src/firewall/runner';
 import type * as nl from '../../src/netlink';
 

@@ -1,11 +1,12 @@
 import { isIPv4, isIPv6 } from '../net/address';
-import type { MacvlanMode, NetworkOptions, NetworkType } from './model';
+import { BadRequestError } from './errors';
+import type { MacvlanMode, NetworkOptions, NetworkType } from './records';
 
 /**
  * The user's `-o key=value` driver options. One table says which keys exist, which network types
  * they apply to, their default and what they mean; README.md renders the same table.
  */
-export class OptionError extends Error {}
+export class OptionError extends BadRequestError {}
 
 export interface OptionSpec {
   name: string;

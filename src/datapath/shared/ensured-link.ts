@@ -1,5 +1,5 @@
-import type { Logger } from '../log';
-import type * as nl from '../netlink';
+import type { Logger } from '../../log';
+import type * as nl from '../../netlink';
 
 /** What a create-or-verify (`ensure…`) call found and did to one link. */
 export interface EnsuredLink {

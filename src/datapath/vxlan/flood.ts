@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { createCIDR } from 'ip6addr';
-import * as nl from '../netlink';
-import { DataPathError } from './datapath';
+import * as nl from '../../netlink';
+import { DataPathError } from '../datapath';
 
 /**
  * Head-end replication: broadcast, unknown-unicast and multicast frames leaving a VXLAN device are

@@ -106,21 +106,38 @@ export const requestAddress = z.object({ PoolID: poolId, Address: optionalIp.opt
 
 export const releaseAddress = z.object({ PoolID: poolId, Address: ip });
 
-/** com.docker.network.portmap entries. */
-export const portBindings = z.array(
-  z.object({
-    Proto: z.number().int(),
-    IP: z.string().optional().default(''),
-    Port: z.number().int().min(0).max(65535),
-    HostIP: z.string().optional().default(''),
-    HostPort: z.number().int().min(0).max(65535),
-    HostPortEnd: z.number().int().min(0).max(65535),
-  }),
-);
+/** A com.docker.network.portmap entry. Proto: 6 tcp, 17 udp, 132 sctp. */
+const portBinding = z.object({
+  Proto: z.number().int(),
+  IP: z.string().optional().default(''),
+  Port: z.number().int().min(0).max(65535),
+  HostIP: z.string().optional().default(''),
+  HostPort: z.number().int().min(0).max(65535),
+  HostPortEnd: z.number().int().min(0).max(65535),
+});
+export const portBindings = z.array(portBinding);
 
-export const exposedPorts = z.array(z.object({ Proto: z.number().int(), Port: z.number().int().min(0).max(65535) }));
+const exposedPort = z.object({ Proto: z.number().int(), Port: z.number().int().min(0).max(65535) });
+export const exposedPorts = z.array(exposedPort);
 
 export const empty = z.object({}).passthrough();
+
+// The request types: what each schema accepts, after parsing.
+export type IPAMData = z.infer<typeof ipamData>;
+export type CreateNetworkRequest = z.infer<typeof createNetwork>;
+export type AllocateNetworkRequest = z.infer<typeof allocateNetwork>;
+export type NetworkIdRequest = z.infer<typeof networkOnly>;
+export type EndpointIdRequest = z.infer<typeof endpointOnly>;
+export type CreateEndpointRequest = z.infer<typeof createEndpoint>;
+export type JoinRequest = z.infer<typeof join>;
+export type ExternalConnectivityRequest = z.infer<typeof externalConnectivity>;
+export type DiscoveryRequest = z.infer<typeof discovery>;
+export type RequestPoolRequest = z.infer<typeof requestPool>;
+export type ReleasePoolRequest = z.infer<typeof releasePool>;
+export type RequestAddressRequest = z.infer<typeof requestAddress>;
+export type ReleaseAddressRequest = z.infer<typeof releaseAddress>;
+export type PortBinding = z.infer<typeof portBinding>;
+export type ExposedPort = z.infer<typeof exposedPort>;
 
 /** Turns zod issues into one line: "NetworkID: must be ...; Interface.Address: must be ...". */
 export function describeIssues(error: z.ZodError): string {

@@ -1,11 +1,12 @@
-import type { EndpointRecord, NetworkRecord } from '../driver/model';
-import type { Logger } from '../log';
-import * as nl from '../netlink';
-import { DataPathError } from './datapath';
+import type { EndpointRecord, NetworkRecord } from '../../model/records';
+import type { Logger } from '../../log';
+import * as nl from '../../netlink';
+import { DataPathError } from '../datapath';
 import { logRepair, type EnsuredLink } from './ensured-link';
 import { foreignInterface, type LinkOwnership } from './link-ownership';
 import { randomMac } from './mac';
 import { containerVethName, hostVethName, isValidIfname } from './names';
+import { describe } from '../../model/errors';
 
 /**
  * The links of a network built on a Linux bridge (the bridge and VXLAN data paths): the bridge holding
@@ -273,7 +274,7 @@ export async function deleteUnmarkedLeftovers(
     try {
       if (await nl.deleteLink(link.index)) log.info('reconcile: deleted an unmarked veth a crash left behind', { link: link.name });
     } catch (err) {
-      failures.push(`leftover ${link.name}: ${err instanceof Error ? err.message : String(err)}`);
+      failures.push(`leftover ${link.name}: ${describe(err)}`);
     }
   }
   return failures;
@@ -338,5 +339,5 @@ export async function reconcileEndpointVeths(
 }
 
 function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return describe(err);
 }

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import * as nl from '../netlink';
-import { DataPathError } from './datapath';
+import * as nl from '../../netlink';
+import { DataPathError } from '../datapath';
 
 /**
  * The underlay of a VXLAN network on this host: the local address the VXLAN device sends from

@@ -1,11 +1,11 @@
-import type { EndpointRecord, MacvlanMode, MacvlanOptions, NetworkRecord, NodePeer } from '../driver/model';
-import type { Logger } from '../log';
-import * as nl from '../netlink';
-import { DataPathError, type DataPath, type JoinResult } from './datapath';
-import { unicastMacOf } from './endpoint-mac';
-import { logRepair, type EnsuredLink } from './ensured-link';
-import { foreignInterface, LinkOwnership } from './link-ownership';
-import { internalParentPeerName, isValidIfname, isValidInstance, macvlanName } from './names';
+import type { EndpointRecord, MacvlanMode, MacvlanOptions, NetworkRecord, NodePeer } from '../../model/records';
+import type { Logger } from '../../log';
+import * as nl from '../../netlink';
+import { DataPathError, type DataPath, type JoinResult } from '../datapath';
+import { unicastMacOf } from '../shared/endpoint-mac';
+import { logRepair, type EnsuredLink } from '../shared/ensured-link';
+import { foreignInterface, LinkOwnership } from '../shared/link-ownership';
+import { internalParentPeerName, isValidIfname, isValidInstance, macvlanName } from '../shared/names';
 import {
   mayRemoveParent,
   parentNameOf,
@@ -16,6 +16,7 @@ import {
   type ParentKind,
   type VlanParent,
 } from './parent';
+import { describe } from '../../model/errors';
 
 /**
  * The kernel operations the macvlan data path uses: the netlink module itself in production; tests
@@ -230,8 +231,8 @@ export class MacvlanDataPath implements DataPath {
         const parent = await this.reconcileParent(net);
         if (parent) parents.set(net.id, parent);
       } catch (err) {
-        failures.push(`network ${net.id}: ${message(err)}`);
-        this.log.error('reconcile: network parent not repaired', { networkId: net.id, err: message(err) });
+        failures.push(`network ${net.id}: ${describe(err)}`);
+        this.log.error('reconcile: network parent not repaired', { networkId: net.id, err: describe(err) });
       }
     }
 
@@ -244,8 +245,8 @@ export class MacvlanDataPath implements DataPath {
         const result = await this.ensureEndpoint(net, ep, parent);
         logRepair(this.log, result, 'macvlan', { networkId: net.id, endpointId: ep.id, link: result.link.name });
       } catch (err) {
-        failures.push(`endpoint ${ep.id}: ${message(err)}`);
-        this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: message(err) });
+        failures.push(`endpoint ${ep.id}: ${describe(err)}`);
+        this.log.error('reconcile: endpoint not repaired', { networkId: ep.networkId, endpointId: ep.id, err: describe(err) });
       }
     }
 
@@ -348,7 +349,7 @@ export class MacvlanDataPath implements DataPath {
     } catch (err) {
       if (nl.hasCode(err, 'EEXIST')) throw new DataPathError(`parent interface ${name} appeared while tsnet was creating it; try again`);
       const hint = nl.hasCode(err, 'ENOTSUP', 'EOPNOTSUPP') ? ' (is the 8021q module available?)' : '';
-      throw new DataPathError(`kernel refused to create 802.1q sub-interface ${name}: ${message(err)}${hint}`);
+      throw new DataPathError(`kernel refused to create 802.1q sub-interface ${name}: ${describe(err)}${hint}`);
     }
     try {
       await this.kernel.setAlias(link, this.owner.netMarker(net.id));
@@ -535,6 +536,3 @@ function short(id: string): string {
   return id.slice(0, 12);
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
-import type { EndpointRecord, NetworkRecord } from '../driver/model';
-import type { Logger } from '../log';
-import type { PortBinding } from '../protocol';
+import type { EndpointRecord, NetworkRecord } from '../../model/records';
+import type { Logger } from '../../log';
+import type { PortBinding } from '../../protocol';
 
 /**
  * The port-publishing seam (`docker run -p`): firewall/ports.ts's PortPublisher. publishPorts replaces

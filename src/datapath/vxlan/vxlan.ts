@@ -1,19 +1,21 @@
-import type { EndpointRecord, NetworkRecord, NodePeer, VxlanOptions } from '../driver/model';
-import type { VxlanInputFilter } from '../firewall/vxlan-input';
-import type { Logger } from '../log';
-import * as nl from '../netlink';
-import { anycastGatewayMac, EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from './anycast';
-import type { BridgeFirewall } from './bridge';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from './bridge-links';
-import { DataPathError, type DataPath, type JoinResult } from './datapath';
-import { optionalMacOf } from './endpoint-mac';
-import { EndpointPorts, type BridgePorts } from './endpoint-ports';
-import { logRepair, type EnsuredLink } from './ensured-link';
-import { foreignInterface, LinkOwnership } from './link-ownership';
-import { bridgeName, isValidIfname, isValidInstance, parseOwnerMarker } from './names';
-import type { DataAddressMap } from './vxlan-addr-map';
-import { allowedSources, applyFlood, canonicalIp, floodEntries, floodPeers, insideCidrs, learnedVteps, planFlood, subnetOf } from './vxlan-peers';
-import { overlayMtu, resolveUnderlay, type Underlay } from './vxlan-underlay';
+import type { EndpointRecord, NetworkRecord, NodePeer, VxlanOptions } from '../../model/records';
+import type { VxlanInputFilter } from '../../firewall/vxlan-input';
+import type { Logger } from '../../log';
+import * as nl from '../../netlink';
+import { EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from '../../firewall/gateway-filter';
+import { anycastGatewayMac } from './anycast';
+import type { BridgeFirewall } from '../bridge/bridge';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
+import { DataPathError, type DataPath, type JoinResult } from '../datapath';
+import { optionalMacOf } from '../shared/endpoint-mac';
+import { EndpointPorts, type BridgePorts } from '../shared/endpoint-ports';
+import { logRepair, type EnsuredLink } from '../shared/ensured-link';
+import { foreignInterface, LinkOwnership } from '../shared/link-ownership';
+import { bridgeName, isValidIfname, isValidInstance, parseOwnerMarker } from '../shared/names';
+import type { DataAddressMap } from '../../swarm/data-addresses';
+import { allowedSources, applyFlood, canonicalIp, floodEntries, floodPeers, insideCidrs, learnedVteps, planFlood, subnetOf } from './flood';
+import { overlayMtu, resolveUnderlay, type Underlay } from './underlay';
+import { describe } from '../../model/errors';
 
 /**
  * Multi-host networks on the kernel's VXLAN. Per network on each host:
@@ -353,7 +355,7 @@ export class VxlanDataPath implements DataPath {
             }
           } catch (err) {
             this.dockerDirty = true; // Docker not up yet: ask again next time
-            this.log.debug('Docker peer list not read', { networkId: net.id, err: message(err) });
+            this.log.debug('Docker peer list not read', { networkId: net.id, err: describe(err) });
           }
         }
       }
@@ -375,11 +377,11 @@ export class VxlanDataPath implements DataPath {
           if (fresh.length > 0 || readDocker || remapped) await this.ensureFlood(link, [...config.peers, ...fresh]);
           await this.ensureInputFilterOfLive(net.id, config, [...config.peers, ...fresh]);
         } catch (err) {
-          this.log.debug('peer refresh of a network failed', { networkId: net.id, err: message(err) });
+          this.log.debug('peer refresh of a network failed', { networkId: net.id, err: describe(err) });
         }
       }
     } catch (err) {
-      this.log.warn('peer refresh failed', { err: message(err) });
+      this.log.warn('peer refresh failed', { err: describe(err) });
     } finally {
       this.ticking = false;
     }
@@ -460,8 +462,8 @@ export class VxlanDataPath implements DataPath {
         await this.firewall?.addNetwork(net, config.bridgeName);
         bridges.set(net.id, { link: bridge.link, mtu: config.mtu });
       } catch (err) {
-        failures.push(`network ${net.id}: ${message(err)}`);
-        this.log.error('reconcile: network not repaired', { networkId: net.id, err: message(err) });
+        failures.push(`network ${net.id}: ${describe(err)}`);
+        this.log.error('reconcile: network not repaired', { networkId: net.id, err: describe(err) });
         // Keep its gateway rules if its device is still there.
         const names = this.storedNames(net);
         const state = net.datapath as Partial<VxlanNetworkState>;
@@ -474,8 +476,8 @@ export class VxlanDataPath implements DataPath {
     try {
       await this.filter.replaceAll(entries);
     } catch (err) {
-      failures.push(`gateway filter: ${message(err)}`);
-      this.log.error('reconcile: gateway filter not restored', { err: message(err) });
+      failures.push(`gateway filter: ${describe(err)}`);
+      this.log.error('reconcile: gateway filter not restored', { err: describe(err) });
     }
 
     const ready = new Map(ours.filter((n) => bridges.has(n.id)).map((n) => [n.id, n]));
@@ -497,8 +499,8 @@ export class VxlanDataPath implements DataPath {
         if (!/already allocated/.test(lost.error)) failures.push(`published ports of ${lost.endpointId}: ${lost.error}`);
       }
     } catch (err) {
-      failures.push(`published ports: ${message(err)}`);
-      this.log.error('reconcile: published ports not restored', { err: message(err) });
+      failures.push(`published ports: ${describe(err)}`);
+      this.log.error('reconcile: published ports not restored', { err: describe(err) });
     }
 
     const wanted = { net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) };
@@ -719,7 +721,7 @@ export class VxlanDataPath implements DataPath {
         if (link && link.alias === this.owner.netMarker(net.id)) await this.ensureFlood(link, config.peers);
         await this.ensureInputFilterOfLive(net.id, config, config.peers);
       } catch (err) {
-        this.log.error('flood entries or input filter not updated', { networkId: net.id, err: message(err) });
+        this.log.error('flood entries or input filter not updated', { networkId: net.id, err: describe(err) });
       }
     }
   }
@@ -790,7 +792,7 @@ export class VxlanDataPath implements DataPath {
   }
 
   private logCleanupFailure(what: string, name: string, err: unknown): void {
-    this.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: message(err) });
+    this.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: describe(err) });
   }
 }
 
@@ -837,6 +839,3 @@ function stringField(record: Record<string, unknown> | undefined, key: string): 
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

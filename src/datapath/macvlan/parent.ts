@@ -1,6 +1,6 @@
-import type * as nl from '../netlink';
-import { DataPathError } from './datapath';
-import { internalParentName, parseOwnerMarker } from './names';
+import type * as nl from '../../netlink';
+import { DataPathError } from '../datapath';
+import { internalParentName, parseOwnerMarker } from '../shared/names';
 
 /**
  * The parent of a macvlan network, as pure decisions (no kernel access), so each rule is unit-tested

@@ -1,8 +1,9 @@
-import type { NetworkType } from '../driver/model';
-import type { Logger } from '../log';
-import * as nl from '../netlink';
-import { DataPathError } from './datapath';
+import type { NetworkType } from '../../model/records';
+import type { Logger } from '../../log';
+import * as nl from '../../netlink';
+import { DataPathError } from '../datapath';
 import { ownerMarker, parseOwnerMarker, type OwnerMarker } from './names';
+import { describe } from '../../model/errors';
 
 /** The kernel operations ownership needs: the netlink module, or a data path's stand-in (macvlan's LinkOps). */
 export interface OwnedLinkOps {
@@ -88,7 +89,7 @@ export class LinkOwnership {
     try {
       await this.kernel.deleteLink(name);
     } catch (err) {
-      this.log.error('clean-up after a failed call: link not removed', { link: name, err: message(err) });
+      this.log.error('clean-up after a failed call: link not removed', { link: name, err: describe(err) });
     }
   }
 
@@ -115,8 +116,8 @@ export class LinkOwnership {
       try {
         if (await this.kernel.deleteLink(link)) this.log.info('reconcile: deleted orphan link', { link: link.name, alias: link.alias });
       } catch (err) {
-        failures.push(`orphan ${link.name}: ${message(err)}`);
-        this.log.error('reconcile: orphan link not deleted', { link: link.name, err: message(err) });
+        failures.push(`orphan ${link.name}: ${describe(err)}`);
+        this.log.error('reconcile: orphan link not deleted', { link: link.name, err: describe(err) });
       }
     }
     return failures;
@@ -128,6 +129,3 @@ export function foreignInterface(name: string): DataPathError {
   return new DataPathError(`interface ${name} already exists and is not managed by tsnet`);
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

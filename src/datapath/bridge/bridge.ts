@@ -1,16 +1,17 @@
-import type { EndpointRecord, NetworkRecord, NodePeer } from '../driver/model';
-import type { Logger } from '../log';
-import * as nl from '../netlink';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from './bridge-links';
-import { DataPathError, type DataPath, type JoinResult } from './datapath';
-import { optionalMacOf } from './endpoint-mac';
-import { EndpointPorts, type BridgePorts } from './endpoint-ports';
-import { logRepair, type EnsuredLink } from './ensured-link';
-import { LinkOwnership } from './link-ownership';
-import { bridgeName, isValidIfname, isValidInstance } from './names';
+import type { EndpointRecord, NetworkRecord, NodePeer } from '../../model/records';
+import type { Logger } from '../../log';
+import * as nl from '../../netlink';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
+import { DataPathError, type DataPath, type JoinResult } from '../datapath';
+import { optionalMacOf } from '../shared/endpoint-mac';
+import { EndpointPorts, type BridgePorts } from '../shared/endpoint-ports';
+import { logRepair, type EnsuredLink } from '../shared/ensured-link';
+import { LinkOwnership } from '../shared/link-ownership';
+import { bridgeName, isValidIfname, isValidInstance } from '../shared/names';
+import { describe } from '../../model/errors';
 
-export { BRIDGE_MAX_PORTS } from './bridge-links';
-export type { BridgePorts, BridgePublishedState } from './endpoint-ports';
+export { BRIDGE_MAX_PORTS } from '../shared/bridge-links';
+export type { BridgePorts, BridgePublishedState } from '../shared/endpoint-ports';
 
 /**
  * The firewall seam of the bridge data path (iptables/ip6tables rules for ICC, masquerade, published
@@ -164,8 +165,8 @@ export class BridgeDataPath implements DataPath {
         await this.firewall?.addNetwork(net, name);
         bridges.set(net.id, result.link);
       } catch (err) {
-        failures.push(`network ${net.id}: ${message(err)}`);
-        this.log.error('reconcile: network not repaired', { networkId: net.id, err: message(err) });
+        failures.push(`network ${net.id}: ${describe(err)}`);
+        this.log.error('reconcile: network not repaired', { networkId: net.id, err: describe(err) });
       }
     }
 
@@ -177,8 +178,8 @@ export class BridgeDataPath implements DataPath {
       // must not keep tsnet from starting.
       await this.ports.reconcile(ours, eps);
     } catch (err) {
-      failures.push(`published ports: ${message(err)}`);
-      this.log.error('reconcile: published ports not restored', { err: message(err) });
+      failures.push(`published ports: ${describe(err)}`);
+      this.log.error('reconcile: published ports not restored', { err: describe(err) });
     }
 
     failures.push(...(await this.owner.pruneOrphans({ net: new Set(ours.map((n) => n.id)), ep: new Set(eps.map((e) => e.id)) }, undefined, links)));
@@ -254,10 +255,7 @@ export class BridgeDataPath implements DataPath {
   }
 
   private logCleanupFailure(what: string, name: string, err: unknown): void {
-    this.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: message(err) });
+    this.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: describe(err) });
   }
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,6 +1,6 @@
-import type { EndpointRecord } from '../driver/model';
-import { MAC_PATTERN } from '../net/address';
-import { DataPathError } from './datapath';
+import type { EndpointRecord } from '../../model/records';
+import { MAC_PATTERN } from '../../net/address';
+import { DataPathError } from '../datapath';
 import { isMulticastMac } from './mac';
 
 /** The endpoint's MAC, lower-case; throws unless it is a unicast MAC (an empty one included). */

@@ -1,4 +1,4 @@
-import type { NetworkType } from '../driver/model';
+import type { NetworkType } from '../../model/records';
 
 /**
  * Host interface names and ownership markers. Names are a short tsnet prefix plus an ID fragment,

@@ -3,7 +3,9 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../log';
 import type { Store } from '../store/store';
-import { canonicalIp } from './vxlan-peers';
+import { canonicalIp } from '../datapath/vxlan/flood';
+import { describe } from '../model/errors';
+import { DATA_ADDRESS_PREFIX } from '../model/keys';
 
 /**
  * Swarm nodes started with `--data-path-addr`: Docker names the other nodes only by their control-plane
@@ -87,7 +89,7 @@ export class MemoryDataAddresses implements DataAddressPersistence {
   }
 }
 
-export const STORE_PREFIX = 'vxlan-addr/';
+export const STORE_PREFIX = DATA_ADDRESS_PREFIX;
 
 interface StoredDataAddress {
   data: string;
@@ -132,14 +134,14 @@ export function importLegacyFile(file: string, persistence: DataAddressPersisten
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn('old data-path address file not readable; left in place', { file, err: message(err) });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn('old data-path address file not readable; left in place', { file, err: describe(err) });
     return;
   }
   let imported: Map<string, string> | undefined;
   try {
     imported = parseStoredMap(text);
   } catch (err) {
-    log.warn('old data-path address file not readable; removed, the nodes are asked again', { file, err: message(err) });
+    log.warn('old data-path address file not readable; removed, the nodes are asked again', { file, err: describe(err) });
   }
   if (imported) {
     try {
@@ -148,7 +150,7 @@ export function importLegacyFile(file: string, persistence: DataAddressPersisten
       persistence.save(merged);
       log.info('data-path addresses of Swarm nodes moved from the old file to the state store', { file, entries: imported.size });
     } catch (err) {
-      log.warn('data-path addresses from the old file not saved; the file is kept for the next start', { file, err: message(err) });
+      log.warn('data-path addresses from the old file not saved; the file is kept for the next start', { file, err: describe(err) });
       return;
     }
   }
@@ -156,7 +158,7 @@ export function importLegacyFile(file: string, persistence: DataAddressPersisten
     try {
       fs.rmSync(f, { force: true });
     } catch (err) {
-      log.warn('old data-path address file not removed', { file: f, err: message(err) });
+      log.warn('old data-path address file not removed', { file: f, err: describe(err) });
     }
   }
 }
@@ -208,7 +210,7 @@ export class DataAddressMap {
     try {
       stored = persistence.load();
     } catch (err) {
-      this.log.warn('stored data-path addresses not readable; asking the nodes again', { err: message(err) });
+      this.log.warn('stored data-path addresses not readable; asking the nodes again', { err: describe(err) });
       return;
     }
     const answered = this.map.size;
@@ -250,7 +252,7 @@ export class DataAddressMap {
         if (host === '0.0.0.0' || !isFamilyError(err)) {
           this.log.error('cannot answer other nodes with the data-path address; they will send VXLAN to its control address', {
             port: this.port,
-            err: message(err),
+            err: describe(err),
           });
           return;
         }
@@ -338,7 +340,7 @@ export class DataAddressMap {
         try {
           done({ ok: true, address: parseAnswer(Buffer.concat(chunks).toString('utf8')) });
         } catch (err) {
-          done({ ok: false, err: message(err) });
+          done({ ok: false, err: describe(err) });
         }
       });
     });
@@ -349,7 +351,7 @@ export class DataAddressMap {
     try {
       this.persistence.save(this.map);
     } catch (err) {
-      this.log.warn('data-path addresses of Swarm nodes not persisted', { err: message(err) });
+      this.log.warn('data-path addresses of Swarm nodes not persisted', { err: describe(err) });
     }
   }
 }
@@ -359,6 +361,3 @@ function isFamilyError(err: unknown): boolean {
   return code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL';
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,0 +1,3 @@
+/** The wire format: request schemas with their inferred types, reply types and option keys. */
+export * from './schemas';
+export * from './wire';
