@@ -1,4 +1,4 @@
-import type { EndpointRecord, NetworkRecord, NodePeer } from '../../model/records';
+import type { BridgeNetworkState, EndpointRecord, NetworkRecord, NodePeer, PublishedPortsState } from '../../model/records';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
 import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
@@ -11,7 +11,7 @@ import { bridgeName, isValidIfname, isValidInstance } from '../shared/names';
 import { describe } from '../../model/errors';
 
 export { BRIDGE_MAX_PORTS } from '../shared/bridge-links';
-export type { BridgePorts, BridgePublishedState } from '../shared/endpoint-ports';
+export type { BridgePorts } from '../shared/endpoint-ports';
 
 /**
  * The firewall seam of the bridge data path (iptables/ip6tables rules for ICC, masquerade, published
@@ -31,13 +31,8 @@ export interface BridgeDataPathOptions {
   ports?: BridgePorts;
 }
 
-/** What net.datapath holds for a bridge network. */
-export interface BridgeNetworkState {
-  bridgeName: string;
-}
-
 /** What ep.datapath holds for a bridge endpoint. */
-export type BridgeEndpointState = VethNames;
+export type BridgeEndpointState = VethNames & Partial<PublishedPortsState>;
 
 export const DEFAULT_MTU = 1500;
 const MIN_MTU = 68;
@@ -52,7 +47,7 @@ const MAX_MTU = 65535;
  * (bridge-links.ts): an existing link with our marker is converged (MTU, addresses, master, up)
  * rather than recreated.
  */
-export class BridgeDataPath implements DataPath {
+export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpointState> {
   readonly type = 'bridge' as const;
   private readonly log: Logger;
   private readonly firewall?: BridgeFirewall;
@@ -70,7 +65,7 @@ export class BridgeDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Networks
 
-  async createNetwork(net: NetworkRecord): Promise<Record<string, unknown>> {
+  async createNetwork(net: NetworkRecord): Promise<BridgeNetworkState> {
     const name = this.bridgeNameOf(net);
     const { created } = await this.ensureBridge(net, name);
     try {
@@ -99,7 +94,7 @@ export class BridgeDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Endpoints
 
-  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<BridgeEndpointState> {
     const bridge = await this.bridgeFor(net);
     await this.ensureEndpoint(net, ep, bridge);
     return { ...vethNamesOf(ep) };
@@ -128,7 +123,7 @@ export class BridgeDataPath implements DataPath {
    * firewall/ports.ts). Masquerading is part of the network's rules and needs nothing here. Returns
    * { publishedPorts } for ep.datapath, which EndpointOperInfo reports and reconcile restores.
    */
-  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Partial<PublishedPortsState>> {
     return this.ports.program(net, ep);
   }
 
@@ -239,8 +234,7 @@ export class BridgeDataPath implements DataPath {
   }
 
   private storedBridgeName(net: NetworkRecord): string | undefined {
-    const stored = net.datapath?.bridgeName;
-    if (typeof stored === 'string' && stored !== '') return stored;
+    if (net.datapath.bridgeName) return net.datapath.bridgeName;
     const option = 'bridgeName' in net.options ? net.options.bridgeName : undefined;
     return option || bridgeName(net.id);
   }

@@ -1,4 +1,4 @@
-import type { EndpointRecord, NetworkRecord, NodePeer, VxlanOptions } from '../../model/records';
+import type { EndpointRecord, NetworkRecord, NodePeer, PublishedPortsState, VxlanNetworkState, VxlanOptions } from '../../model/records';
 import type { VxlanInputFilter } from '../../firewall/vxlan-input';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
@@ -89,23 +89,10 @@ export interface VxlanDataPathOptions {
   peerGraceMs?: number;
 }
 
-/** What net.datapath holds for a VXLAN network (what was created; reconcile re-derives the rest). */
-export interface VxlanNetworkState {
-  bridgeName: string;
-  vxlanName: string;
-  vni: number;
-  port: number;
-  /** Local underlay address (IFLA_VXLAN_LOCAL). */
-  local: string;
-  /** The interface `local` lives on (IFLA_VXLAN_LINK, MTU source). */
-  underlay: string;
-  /** Overlay MTU: VXLAN device, bridge, veths, container eth0. */
-  mtu: number;
-  gatewayMac: string;
-}
-
 /** What ep.datapath holds for a VXLAN endpoint (as for the bridge type). */
-export type VxlanEndpointState = VethNames;
+export type VxlanEndpointState = VethNames & Partial<PublishedPortsState>;
+
+export type { VxlanNetworkState };
 
 /** What the data path works with for one network: the stored state plus the derived pieces. */
 interface NetworkConfig extends VxlanNetworkState {
@@ -118,7 +105,7 @@ interface NetworkConfig extends VxlanNetworkState {
   learnScope: string[];
 }
 
-export class VxlanDataPath implements DataPath {
+export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointState> {
   readonly type = 'vxlan' as const;
   private readonly log: Logger;
   private readonly instance: string;
@@ -191,7 +178,7 @@ export class VxlanDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Networks
 
-  async createNetwork(net: NetworkRecord): Promise<Record<string, unknown>> {
+  async createNetwork(net: NetworkRecord): Promise<VxlanNetworkState> {
     const config = await this.configOf(net, undefined);
     const made: string[] = [];
     try {
@@ -241,7 +228,7 @@ export class VxlanDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Endpoints
 
-  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<VxlanEndpointState> {
     const bridge = await this.bridgeFor(net);
     await this.ensureEndpoint(net, ep, bridge, this.mtuOf(net));
     return { ...vethNamesOf(ep) };
@@ -264,7 +251,7 @@ export class VxlanDataPath implements DataPath {
   async leave(_net: NetworkRecord, _ep: EndpointRecord): Promise<void> {}
 
   /** Published ports, as on the bridge type: DNAT on this host to the container (endpoint-ports.ts). */
-  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Partial<PublishedPortsState>> {
     return this.ports.program(net, ep);
   }
 
