@@ -1,5 +1,7 @@
 import { isIPv4, isIPv6 } from '../net/address';
+import { OPTION_GENERIC } from '../protocol';
 import { BadRequestError } from './errors';
+import { isAcceptedIfname as isValidIfname } from './ifname';
 import type { MacvlanMode, NetworkOptions, NetworkType } from './records';
 
 /**
@@ -37,6 +39,8 @@ const BY_NAME = new Map(OPTION_TABLE.map((spec) => [spec.name, spec]));
 
 export interface ParsedOptions {
   options: NetworkOptions;
+  /** The options as given, as strings (kept to compare a repeated create). */
+  generic: Record<string, string>;
   /** com.docker.network.* keys that are Docker's own business, ignored (and logged) by tsnet. */
   ignored: string[];
 }
@@ -55,11 +59,15 @@ export function parseNetworkType(raw: string | undefined): NetworkType {
   }
 }
 
-export function parseNetworkOptions(generic: Record<string, string>): ParsedOptions {
+/**
+ * The user's `-o` options (CreateNetwork's `com.docker.network.generic`, AllocateNetwork's Options),
+ * validated once into the typed options of the network's type. Everything else receives only this.
+ */
+export function parseNetworkOptions(raw: unknown): ParsedOptions {
+  const generic = stringOptions(raw);
   const type = parseNetworkType(generic.type);
   const ignored: string[] = [];
-  for (const [key, value] of Object.entries(generic)) {
-    if (typeof value !== 'string') throw new OptionError(`option ${key}: value must be a string`);
+  for (const key of Object.keys(generic)) {
     const spec = BY_NAME.get(key);
     if (!spec) {
       if (key.startsWith('com.docker.network.')) {
@@ -73,13 +81,14 @@ export function parseNetworkOptions(generic: Record<string, string>): ParsedOpti
     }
   }
   const common = {
-    mtu: optionalInt(generic, 'com.docker.network.driver.mtu', 68, 65535),
+    mtu: optionalInt(generic, 'com.docker.network.driver.mtu', MTU_RANGE.min, MTU_RANGE.max),
     interfacePrefix: interfacePrefix(generic['com.docker.network.container_iface_prefix']),
   };
   switch (type) {
     case 'bridge':
       return {
         ignored,
+        generic,
         options: {
           type,
           ...common,
@@ -92,11 +101,13 @@ export function parseNetworkOptions(generic: Record<string, string>): ParsedOpti
     case 'macvlan':
       return {
         ignored,
+        generic,
         options: { type, ...common, parent: optionalParent(generic), mode: macvlanMode(generic.macvlan_mode) },
       };
     case 'vxlan':
       return {
         ignored,
+        generic,
         options: {
           type,
           ...common,
@@ -112,9 +123,23 @@ export function parseNetworkOptions(generic: Record<string, string>): ParsedOpti
   }
 }
 
-/** Linux interface names: 1-15 characters, no '/', ':', whitespace, and not "." or "..". */
-export function isValidIfname(name: string): boolean {
-  return /^[A-Za-z0-9_.@-]{1,15}$/.test(name) && name !== '.' && name !== '..';
+/** The MTUs a link takes (IPv4's minimum to the largest the kernel stores). */
+export const MTU_RANGE = { min: 68, max: 65535 } as const;
+
+export function isValidMtu(mtu: number): boolean {
+  return Number.isInteger(mtu) && mtu >= MTU_RANGE.min && mtu <= MTU_RANGE.max;
+}
+
+/** The generic options as an object of strings (Docker passes the user's `-o` values as strings). */
+export function stringOptions(raw: unknown): Record<string, string> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new OptionError(`Options.${OPTION_GENERIC}: must be an object of strings`);
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof value !== 'string') throw new OptionError(`option ${key}: value must be a string`);
+    out[key] = value;
+  }
+  return out;
 }
 
 function optionalIfname(generic: Record<string, string>, key: string): string | undefined {

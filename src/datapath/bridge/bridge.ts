@@ -9,6 +9,7 @@ import { logRepair, type EnsuredLink } from '../shared/ensured-link';
 import { LinkOwnership } from '../shared/link-ownership';
 import { bridgeName, isValidIfname, isValidInstance } from '../shared/names';
 import { describe } from '../../model/errors';
+import { isValidMtu, MTU_RANGE } from '../../model/options';
 
 export { BRIDGE_MAX_PORTS } from '../shared/bridge-links';
 export type { BridgePorts } from '../shared/endpoint-ports';
@@ -35,8 +36,6 @@ export interface BridgeDataPathOptions {
 export type BridgeEndpointState = VethNames & Partial<PublishedPortsState>;
 
 export const DEFAULT_MTU = 1500;
-const MIN_MTU = 68;
-const MAX_MTU = 65535;
 
 /**
  * Single-host networks on a Linux bridge: one bridge per network holding the gateway address(es),
@@ -242,8 +241,8 @@ export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpoi
   private mtuOf(net: NetworkRecord): number | undefined {
     const mtu = net.options.mtu;
     if (mtu === undefined) return undefined;
-    if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
-      throw new DataPathError(`invalid MTU ${mtu}: a bridge takes ${MIN_MTU}-${MAX_MTU}`);
+    if (!isValidMtu(mtu)) {
+      throw new DataPathError(`invalid MTU ${mtu}: a bridge takes ${MTU_RANGE.min}-${MTU_RANGE.max}`);
     }
     return mtu;
   }

@@ -17,6 +17,7 @@ import {
   type VlanParent,
 } from './parent';
 import { describe } from '../../model/errors';
+import { isValidMtu, MTU_RANGE } from '../../model/options';
 
 /**
  * The kernel operations the macvlan data path uses: the netlink module itself in production; tests
@@ -42,8 +43,6 @@ export interface MacvlanDataPathOptions {
 }
 
 const DEFAULT_MTU = 1500;
-const MIN_MTU = 68;
-const MAX_MTU = 65535;
 
 /**
  * Containers as hosts on an existing L2 segment: one macvlan link per endpoint on the network's
@@ -491,8 +490,8 @@ export class MacvlanDataPath implements DataPath<MacvlanNetworkState, MacvlanEnd
   private mtuOption(net: NetworkRecord): number | undefined {
     const mtu = net.options.mtu;
     if (mtu === undefined) return undefined;
-    if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
-      throw new DataPathError(`invalid MTU ${mtu}: a macvlan takes ${MIN_MTU}-${MAX_MTU}`);
+    if (!isValidMtu(mtu)) {
+      throw new DataPathError(`invalid MTU ${mtu}: a macvlan takes ${MTU_RANGE.min}-${MTU_RANGE.max}`);
     }
     return mtu;
   }
