@@ -2,7 +2,7 @@ import { isIPv4, isIPv6 } from '../net/address';
 import { OPTION_GENERIC } from '../protocol';
 import { BadRequestError } from './errors';
 import { isAcceptedIfname as isValidIfname } from './ifname';
-import type { MacvlanMode, NetworkOptions, NetworkType } from './records';
+import type { CommonOptions, MacvlanMode, NetworkOptions, NetworkType } from './records';
 
 /**
  * The user's `-o key=value` driver options. One table says which keys exist, which network types
@@ -84,41 +84,33 @@ export function parseNetworkOptions(raw: unknown): ParsedOptions {
     mtu: optionalInt(generic, 'com.docker.network.driver.mtu', MTU_RANGE.min, MTU_RANGE.max),
     interfacePrefix: interfacePrefix(generic['com.docker.network.container_iface_prefix']),
   };
+  return { ignored, generic, options: typedOptions(type, generic, common) };
+}
+
+function typedOptions(type: NetworkType, generic: Record<string, string>, common: CommonOptions): NetworkOptions {
   switch (type) {
     case 'bridge':
       return {
-        ignored,
-        generic,
-        options: {
-          type,
-          ...common,
-          bridgeName: optionalIfname(generic, 'com.docker.network.bridge.name'),
-          enableIcc: bool(generic, 'com.docker.network.bridge.enable_icc', true),
-          enableIpMasquerade: bool(generic, 'com.docker.network.bridge.enable_ip_masquerade', true),
-          hostBindingIpv4: hostBinding(generic),
-        },
+        type,
+        ...common,
+        bridgeName: optionalIfname(generic, 'com.docker.network.bridge.name'),
+        enableIcc: bool(generic, 'com.docker.network.bridge.enable_icc', true),
+        enableIpMasquerade: bool(generic, 'com.docker.network.bridge.enable_ip_masquerade', true),
+        hostBindingIpv4: hostBinding(generic),
       };
     case 'macvlan':
-      return {
-        ignored,
-        generic,
-        options: { type, ...common, parent: optionalParent(generic), mode: macvlanMode(generic.macvlan_mode) },
-      };
+      return { type, ...common, parent: optionalParent(generic), mode: macvlanMode(generic.macvlan_mode) };
     case 'vxlan':
       return {
-        ignored,
-        generic,
-        options: {
-          type,
-          ...common,
-          bridgeName: optionalIfname(generic, 'com.docker.network.bridge.name'),
-          vni: optionalInt(generic, 'vni', 1, 16777215),
-          port: optionalInt(generic, 'vxlan_port', 1, 65535) ?? 4789,
-          peers: peers(generic.peers),
-          underlay: generic.underlay === undefined ? undefined : underlay(generic.underlay),
-          enableIpMasquerade: bool(generic, 'com.docker.network.bridge.enable_ip_masquerade', true),
-          hostBindingIpv4: hostBinding(generic),
-        },
+        type,
+        ...common,
+        bridgeName: optionalIfname(generic, 'com.docker.network.bridge.name'),
+        vni: optionalInt(generic, 'vni', 1, 16777215),
+        port: optionalInt(generic, 'vxlan_port', 1, 65535) ?? 4789,
+        peers: peers(generic.peers),
+        underlay: generic.underlay === undefined ? undefined : underlay(generic.underlay),
+        enableIpMasquerade: bool(generic, 'com.docker.network.bridge.enable_ip_masquerade', true),
+        hostBindingIpv4: hostBinding(generic),
       };
   }
 }

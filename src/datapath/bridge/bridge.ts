@@ -9,7 +9,7 @@ import { logRepair, type EnsuredLink } from '../shared/ensured-link';
 import { LinkOwnership } from '../shared/link-ownership';
 import { bridgeName, isValidIfname, isValidInstance } from '../shared/names';
 import { describe } from '../../model/errors';
-import { isValidMtu, MTU_RANGE } from '../../model/options';
+import { DEFAULT_MTU, mtuOption } from '../shared/mtu';
 
 export { BRIDGE_MAX_PORTS } from '../shared/bridge-links';
 export type { BridgePorts } from '../shared/endpoint-ports';
@@ -35,7 +35,6 @@ export interface BridgeDataPathOptions {
 /** What ep.datapath holds for a bridge endpoint. */
 export type BridgeEndpointState = VethNames & Partial<PublishedPortsState>;
 
-export const DEFAULT_MTU = 1500;
 
 /**
  * Single-host networks on a Linux bridge: one bridge per network holding the gateway address(es),
@@ -189,7 +188,7 @@ export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpoi
 
   /** The network's bridge: marked, with its MTU and gateway addresses, up (bridge-links.ts). */
   private ensureBridge(net: NetworkRecord, name: string): Promise<EnsuredLink> {
-    return ensureBridge(this.owner, { name, marker: this.owner.netMarker(net.id), mtu: this.mtuOf(net), gateways: gatewaysOf(net) });
+    return ensureBridge(this.owner, { name, marker: this.owner.netMarker(net.id), mtu: mtuOption(net, 'a bridge'), gateways: gatewaysOf(net) });
   }
 
   /** The endpoint's veth pair on the bridge, with the network MTU and the endpoint's MAC (bridge-links.ts). */
@@ -201,7 +200,7 @@ export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpoi
     known: Pick<VethSpec, 'hairpin' | 'links'> = {},
   ): Promise<EnsuredLink> {
     const names = vethNamesOf(ep);
-    const mtu = this.mtuOf(net) ?? DEFAULT_MTU;
+    const mtu = mtuOption(net, 'a bridge') ?? DEFAULT_MTU;
     const mac = optionalMacOf(ep);
     return ensureVeth(this.owner, { ...names, marker: this.owner.epMarker(ep.id), mtu, mac, bridge, networkId: net.id, ...known });
   }
@@ -238,14 +237,6 @@ export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpoi
     return option || bridgeName(net.id);
   }
 
-  private mtuOf(net: NetworkRecord): number | undefined {
-    const mtu = net.options.mtu;
-    if (mtu === undefined) return undefined;
-    if (!isValidMtu(mtu)) {
-      throw new DataPathError(`invalid MTU ${mtu}: a bridge takes ${MTU_RANGE.min}-${MTU_RANGE.max}`);
-    }
-    return mtu;
-  }
 
   private logCleanupFailure(what: string, name: string, err: unknown): void {
     this.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: describe(err) });

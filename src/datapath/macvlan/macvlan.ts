@@ -17,7 +17,7 @@ import {
   type VlanParent,
 } from './parent';
 import { describe } from '../../model/errors';
-import { isValidMtu, MTU_RANGE } from '../../model/options';
+import { DEFAULT_MTU, mtuOption } from '../shared/mtu';
 
 /**
  * The kernel operations the macvlan data path uses: the netlink module itself in production; tests
@@ -42,7 +42,6 @@ export interface MacvlanDataPathOptions {
   kernel?: LinkOps;
 }
 
-const DEFAULT_MTU = 1500;
 
 /**
  * Containers as hosts on an existing L2 segment: one macvlan link per endpoint on the network's
@@ -85,7 +84,7 @@ export class MacvlanDataPath implements DataPath<MacvlanNetworkState, MacvlanEnd
 
   async createNetwork(net: NetworkRecord): Promise<MacvlanNetworkState> {
     const options = this.optionsOf(net);
-    const mtu = this.mtuOption(net);
+    const mtu = mtuOption(net, 'a macvlan');
     const parentName = parentNameOf(net.id, options.parent);
     const claimed = this.parents.claim(parentName, net.id);
     let created: string | undefined;
@@ -343,7 +342,7 @@ export class MacvlanDataPath implements DataPath<MacvlanNetworkState, MacvlanEnd
     const name = parentNameOf(net.id, undefined);
     const peerName = internalParentPeerName(net.id);
     const marker = this.owner.netMarker(net.id);
-    const mtu = this.mtuOption(net) ?? DEFAULT_MTU;
+    const mtu = mtuOption(net, 'a macvlan') ?? DEFAULT_MTU;
 
     let link = await this.kernel.findLink(name);
     let created = false;
@@ -487,18 +486,10 @@ export class MacvlanDataPath implements DataPath<MacvlanNetworkState, MacvlanEnd
     return name;
   }
 
-  private mtuOption(net: NetworkRecord): number | undefined {
-    const mtu = net.options.mtu;
-    if (mtu === undefined) return undefined;
-    if (!isValidMtu(mtu)) {
-      throw new DataPathError(`invalid MTU ${mtu}: a macvlan takes ${MTU_RANGE.min}-${MTU_RANGE.max}`);
-    }
-    return mtu;
-  }
 
   /** The network's MTU, else the parent's; never larger than the parent's. */
   private endpointMtu(net: NetworkRecord, parent: nl.Link): number {
-    const mtu = this.mtuOption(net);
+    const mtu = mtuOption(net, 'a macvlan');
     if (mtu === undefined) return parent.mtu;
     if (mtu > parent.mtu) throw new DataPathError(`MTU ${mtu} is larger than the MTU ${parent.mtu} of parent ${parent.name}`);
     return mtu;
