@@ -1,7 +1,7 @@
 // Real-Docker tier for the leak collector: an endpoint and its address that Docker never knew about
 // (as after a crash: calls Docker dropped) are released in the background; Docker's own are kept.
 import assert from 'node:assert/strict';
-import { dk, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../support/docker-scenario';
+import { dk, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../lab';
 
 describe('docker: leak collector', function () {
   const { host } = withTsnetHost('gc', { TSNET_GC_INTERVAL_MS: '300', TSNET_GC_GRACE_MS: '500' });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { open } from 'lmdb';
 import fc from 'fast-check';
-import { dk, IMAGE, withTsnetHost } from '../support/docker-scenario';
+import { dk, IMAGE, withTsnetHost } from '../lab';
 
 const ROUNDS = 4;
 const PER_ROUND = 6;

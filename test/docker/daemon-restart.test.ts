@@ -1,8 +1,7 @@
 // Real-Docker tier: dockerd restarts with and without live-restore. Containers with a restart policy
 // come back with working connectivity through tsnet, and the endpoints Docker cleans up are released.
 import assert from 'node:assert/strict';
-import { DockerHost, ensureBusyboxImage } from '../harness';
-import { dk, IMAGE, requireDocker, TSNET_ENTRY, tsnetAllocations } from '../support/docker-scenario';
+import { dk, DockerHost, ensureBusyboxImage, IMAGE, requireDocker, TSNET_ENTRY, tsnetAllocations } from '../lab';
 
 async function scenario(h: DockerHost, liveRestore: boolean): Promise<void> {
   await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.63.0.0/24', 'rs');

@@ -6,10 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostVethName } from '../../src/datapath/shared/names';
-import { DockerHost, ensureBusyboxImage, run, Underlay } from '../harness';
-import { binaries } from '../harness/env';
-import { netnsPath } from '../harness/sys';
-import { dk, dkFails, IMAGE, requireDocker, TSNET_ENTRY } from '../support/docker-scenario';
+import { binaries, dk, dkFails, DockerHost, ensureBusyboxImage, IMAGE, netnsPath, requireDocker, run, TSNET_ENTRY, Underlay } from '../lab';
 
 const OUTSIDE = '10.210.0.254';
 const HOST = '10.210.0.1';
