@@ -6,6 +6,28 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { eventually } from './eventually';
 
+/**
+ * Spawns `unshare --net -- sleep 600` and resolves once it runs sleep in its new network namespace
+ * (so nsenter into it finds that namespace); kills it and throws when that does not happen within 2 s.
+ */
+export async function spawnNetnsHolder(what: string): Promise<ChildProcess> {
+  const own = readlinkSync('/proc/self/ns/net');
+  const child = spawn('unshare', ['--net', '--', 'sleep', '600'], { stdio: 'ignore' });
+  try {
+    await eventually(
+      () => {
+        if (readlinkSync(`/proc/${child.pid}/ns/net`) === own) throw new Error('still in our namespace');
+        if (!readlinkSync(`/proc/${child.pid}/exe`).endsWith('sleep')) throw new Error('not yet running sleep');
+      },
+      { timeout: 2000, interval: 10, what: `${what}: its own network namespace` },
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return child;
+}
+
 /** A namespace held by a child process (`unshare --net sleep`): gone when the process is. */
 export class ChildNs {
   private constructor(
@@ -14,20 +36,11 @@ export class ChildNs {
   ) {}
 
   static async start(name: string): Promise<ChildNs> {
-    const own = readlinkSync('/proc/self/ns/net');
-    const child = spawn('unshare', ['--net', '--', 'sleep', '600'], { stdio: 'ignore' });
-    const ns = new ChildNs(name, child);
+    const ns = new ChildNs(name, await spawnNetnsHolder(`namespace ${name}`));
     try {
-      await eventually(
-        () => {
-          if (readlinkSync(`/proc/${child.pid}/ns/net`) === own) throw new Error('still in our namespace');
-          if (!readlinkSync(`/proc/${child.pid}/exe`).endsWith('sleep')) throw new Error('not yet running sleep');
-          ns.sh('ip link set lo up');
-        },
-        { timeout: 2000, interval: 20, what: `namespace ${name} to come up` },
-      );
+      ns.sh('ip link set lo up');
     } catch (err) {
-      child.kill('SIGKILL');
+      ns.stop();
       throw err;
     }
     return ns;

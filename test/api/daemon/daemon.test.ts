@@ -11,7 +11,7 @@ import { Daemon } from '../../../src/daemon/daemon';
 import { MEMORY_REPORT_MESSAGE } from '../../../src/daemon/memory-report';
 import { testLogger } from '../../../src/log';
 import { StateDirLock } from '../../../src/store/lock';
-import { capturingLogger, RecordingDataPath } from '../../lab';
+import { capturingLogger, eventually, RecordingDataPath } from '../../lab';
 
 function settingsIn(dir: string): Settings {
   return readSettings({
@@ -64,8 +64,14 @@ describe('daemon process duties', () => {
     const daemon = await Daemon.start(settingsIn(dir), log, parts());
     try {
       process.kill(process.pid, 'SIGUSR2');
-      for (let i = 0; i < 100 && reports().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-      const [report] = reports();
+      const [report] = await eventually(
+        () => {
+          const logged = reports();
+          assert.ok(logged.length > 0, 'no memory report logged');
+          return logged;
+        },
+        { timeout: 1000, interval: 10, what: 'the memory report' },
+      );
       assert.ok(report, 'no memory report logged');
       for (const field of ['rssKiB', 'rssAnonKiB', 'rssFileKiB', 'rssShmemKiB', 'heapUsedKiB', 'heapTotalKiB', 'newSpaceKiB', 'externalKiB']) {
         assert.equal(typeof report[field], 'number', field);

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import type { NetworkRecord } from '../../../src/model/records';
 import { Firewall } from '../../../src/firewall/firewall';
 import { PortPublisher } from '../../../src/firewall/ports';
 import { execCommand } from '../../../src/firewall/runner';
-import { netnsUnsafeReason } from '../../lab';
+import { netnsUnsafeReason, spawnNetnsHolder } from '../../lab';
 
 /*
  * Root tier, private network namespace only (see firewall.test.ts): packets through the rules.
@@ -53,17 +53,8 @@ class Fixture {
   private ipForward = '0';
 
   async namespace(name: string): Promise<number> {
-    const holder = spawn('unshare', ['-n', 'sleep', '600'], { stdio: 'ignore' });
+    const holder = await spawnNetnsHolder(`host ${name}`);
     this.procs.push(holder);
-    const mine = readlinkSync('/proc/self/ns/net');
-    for (let i = 0; i < 100; i++) {
-      try {
-        if (readlinkSync(`/proc/${holder.pid}/ns/net`) !== mine) break;
-      } catch {
-        /* not yet */
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
     this.ns.set(name, holder.pid!);
     await this.in(name, 'ip', 'link', 'set', 'lo', 'up');
     return holder.pid!;

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { BridgeDataPath, type BridgePorts } from '../../../../src/datapath/bridge/bridge';
 import { containerVethName, hostVethName } from '../../../../src/datapath/shared/names';
@@ -24,7 +24,7 @@ import { PortPublisher } from '../../../../src/firewall/ports';
 import { execCommand } from '../../../../src/firewall/runner';
 import * as nl from '../../../../src/netlink';
 import type { PortBinding } from '../../../../src/protocol';
-import { bridgeOptions, capturingLogger, endpointRecord, ipamPool, networkRecord, newId, requireThrowawayNetns, runSync } from '../../../lab';
+import { bridgeOptions, capturingLogger, endpointRecord, ipamPool, networkRecord, newId, requireThrowawayNetns, runSync, spawnNetnsHolder } from '../../../lab';
 
 const INSTANCE = 'nsports';
 
@@ -274,17 +274,8 @@ describe('bridge data path: hairpin and published ports (netns)', function () {
     beforeEach(async () => {
       firewall = new Firewall({ instance: INSTANCE, backend: 'nft', logger: log.log });
       publisher = new PortPublisher(firewall, { logger: log.log });
-      const h = spawn('unshare', ['-n', 'sleep', '600'], { stdio: 'ignore' });
+      const h = await spawnNetnsHolder('the client host');
       procs.push(h);
-      const mine = readlinkSync('/proc/self/ns/net');
-      for (let i = 0; i < 200; i++) {
-        try {
-          if (readlinkSync(`/proc/${h.pid}/ns/net`) !== mine) break;
-        } catch {
-          /* not yet */
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
       holder = h.pid!;
     });
 
