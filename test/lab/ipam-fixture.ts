@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseCidr, type Cidr } from '../../src/ipam/address';
 import { Ipam, IpamError, type IpamOptions } from '../../src/ipam/ipam';
 import { testLogger } from '../../src/log';
 import { Store } from '../../src/store/store';
@@ -60,3 +61,10 @@ export async function assertIpamRejects(promise: Promise<unknown>, message: stri
 }
 
 export const GATEWAY = { RequestAddressType: 'com.docker.network.gateway' };
+
+/** The CIDR `text` names; fails the test when it does not parse. */
+export function cidrOf(text: string): Cidr {
+  const parsed = parseCidr(text);
+  assert.ok(parsed, `${text} should parse`);
+  return parsed.cidr;
+}
