@@ -13,7 +13,7 @@
  *   make build && node dist/bench/bridge.js [rounds=3] [seconds=4] [runs=10] [creates=40] [create-rounds=1]
  *   (or BENCH_ROUNDS=... etc.; creates up to 1000: `node dist/bench/bridge.js creates=200`)
  */
-import type { DockerHost } from '../test/harness';
+import { type DockerHost } from '../test/lab';
 import {
   commandLine,
   comparisonTable,

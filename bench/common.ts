@@ -7,25 +7,12 @@
  * (DESIGN.md), so every traffic generator is pinned, server and client on different CPUs, the cases are
  * interleaved round by round and the tables report medians.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  buildPluginDir,
-  canRunDocker,
-  cleanupStale,
-  DockerHost,
-  ensureBusyboxImage,
-  formSwarm,
-  installManagedPlugin,
-  pluginLines,
-  run,
-  stopAllHosts,
-  Underlay,
-  waitFor,
-} from '../test/harness';
-import { binaries } from '../test/harness/env';
+import { binaries, buildPluginDir, canRunDocker, cleanupStale, DockerHost, ensureBusyboxImage, formSwarm, installManagedPlugin, eventually, pluginLines, run, stopAllHosts, Underlay } from '../test/lab';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const TSNET_ENTRY = path.join(ROOT, 'dist/src/main.js');
@@ -441,14 +428,19 @@ export async function withSwarmLab<T>(opts: { name: string; count: number; under
     const pluginDir = await building;
     await Promise.all(hosts.map((h) => installManagedPlugin(h, pluginDir, { TSNET_SCOPE: 'global', TSNET_LOG_LEVEL: 'info', ...opts.pluginEnv })));
     await formSwarm(hosts);
-    for (const h of hosts) await waitFor(`${h.name}: tsnet's DiscoverNew Self`, 30_000, () => (pluginKnowsSelf(h) ? true : undefined));
+    for (const h of hosts) {
+      await eventually(() => assert.ok(pluginKnowsSelf(h), 'no DiscoverNew Self in the plugin log yet'), { timeout: 30_000, interval: 250, what: `${h.name}: tsnet's DiscoverNew Self` });
+    }
     // The scheduler places tasks only on nodes that report the plugin.
     const manager = hosts[0]!;
-    await waitFor('every node reporting the tsnet network plugin', 30_000, async () => {
-      const ids = (await dk(manager, 'node', 'ls', '-q')).split('\n');
-      const described = await Promise.all(ids.map((id) => dk(manager, 'node', 'inspect', '-f', '{{range .Description.Engine.Plugins}}{{.Type}}={{.Name}} {{end}}', id)));
-      return described.every((d) => /Network=tsnet(:latest)?\b/.test(d)) ? true : undefined;
-    });
+    await eventually(
+      async () => {
+        const ids = (await dk(manager, 'node', 'ls', '-q')).split('\n');
+        const described = await Promise.all(ids.map((id) => dk(manager, 'node', 'inspect', '-f', '{{range .Description.Engine.Plugins}}{{.Type}}={{.Name}} {{end}}', id)));
+        assert.ok(described.every((d) => /Network=tsnet(:latest)?\b/.test(d)), `plugins per node: ${described.join(' | ')}`);
+      },
+      { timeout: 30_000, interval: 250, what: 'every node reporting the tsnet network plugin' },
+    );
     return await body({ underlay, hosts });
   } catch (e) {
     for (const h of hosts) {

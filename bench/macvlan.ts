@@ -16,7 +16,7 @@
  *   make build && node dist/bench/macvlan.js [rounds=3] [seconds=4] [runs=4]   (runs: docker runs per round)
  */
 import { randomBytes } from 'node:crypto';
-import { run, type DockerHost } from '../test/harness';
+import { type DockerHost, run } from '../test/lab';
 import {
   commandLine,
   comparisonTable,

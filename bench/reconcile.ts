@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { run, unixRequest } from '../test/harness';
+import { run, unixRequest } from '../test/lab';
 import { commandLine, intOption, loadAverage, log, median, nowMs, pool, sleep, TSNET_ENTRY } from './common';
 
 const ENDPOINTS = intOption('endpoints', 1000, 1, 1000);

@@ -27,8 +27,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { open } from 'lmdb';
-import type { DockerHost } from '../test/harness';
-import { tsnetAllocations } from '../test/support/docker-scenario';
+import { type DockerHost, tsnetAllocations } from '../test/lab';
 import { MEMORY_REPORT_MESSAGE, type MemoryReport } from '../src/daemon/memory-report';
 import { commandLine, dk, IMAGE, intOption, keyValueTable, loadAverage, log, median, pool, rssKiB, runBench, sleep, timed, withDockerHost } from './common';
 

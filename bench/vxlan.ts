@@ -19,8 +19,8 @@
  *   make build && node dist/bench/vxlan.js [reps=5] [seconds=5] [service-reps=3] [local=1]
  *   (or BENCH_REPS=... etc.; `make bench-vxlan` installs iperf3 first)
  */
-import { run, waitFor, type DockerHost } from '../test/harness';
-import { binaries } from '../test/harness/env';
+import assert from 'node:assert/strict';
+import { binaries, type DockerHost, eventually, run } from '../test/lab';
 import {
   commandLine,
   containerIp,
@@ -101,14 +101,18 @@ async function answers(ns: NsPrefix, target: string): Promise<boolean> {
 }
 
 async function waitAnswers(what: string, ns: NsPrefix, target: string): Promise<void> {
-  await waitFor(`${what}: ${target} answering a ping`, PATH_TIMEOUT_MS, async () => ((await answers(ns, target)) ? true : undefined), 100);
+  await eventually(async () => assert.ok(await answers(ns, target), 'no answer'), { timeout: PATH_TIMEOUT_MS, interval: 100, what: `${what}: ${target} answering a ping` });
 }
 
 async function createNetworks(manager: DockerHost): Promise<void> {
   for (const n of NETS) {
     await dk(manager, 'network', 'create', ...n.createArgs, '--attachable', n.name);
     // The manager's allocator completes the network after the create returned (tsnet: the VNI).
-    await waitFor(`network ${n.name} allocated`, 15_000, async () => ((await dk(manager, 'network', 'inspect', '-f', '{{.Driver}}', n.name)) ? true : undefined));
+    await eventually(async () => assert.ok(await dk(manager, 'network', 'inspect', '-f', '{{.Driver}}', n.name), 'no driver in the inspect yet'), {
+      timeout: 15_000,
+      interval: 250,
+      what: `network ${n.name} allocated`,
+    });
   }
 }
 
@@ -195,17 +199,18 @@ interface Task {
 
 const serviceFilter = (svc: string) => `label=com.docker.swarm.service.name=${svc}`;
 
-/** One running task on every node: their pids and addresses on `net` (undefined while not there yet). */
-async function tasksOnEveryNode(hosts: DockerHost[], svc: string, net: string): Promise<Task[] | undefined> {
+/** One running task on every node: their pids and addresses on `net` (throws while not there yet). */
+async function tasksOnEveryNode(hosts: DockerHost[], svc: string, net: string): Promise<Task[]> {
   const ids = await Promise.all(hosts.map(async (h) => (await dk(h, 'ps', '-q', '--filter', serviceFilter(svc), '--filter', 'status=running')).split('\n').filter(Boolean)));
-  if (!ids.every((l) => l.length === 1)) return undefined;
+  if (!ids.every((l) => l.length === 1)) throw new Error(`running tasks per node: ${ids.map((l) => l.length).join(', ')}`);
   const tasks = await Promise.all(
     hosts.map(async (h, i) => {
       const [pid, ip] = (await dk(h, 'inspect', '-f', `{{.State.Pid}} {{(index .NetworkSettings.Networks "${net}").IPAddress}}`, ids[i]![0]!)).split(' ');
       return { host: h, pid: Number(pid), ip: ip ?? '' };
     }),
   );
-  return tasks.every((t) => t.pid > 0 && t.ip) ? tasks : undefined;
+  if (!tasks.every((t) => t.pid > 0 && t.ip)) throw new Error('a task without a pid or an address yet');
+  return tasks;
 }
 
 /** Every ordered pair pings until it answers (each pair on its own, all at once); bounded by `deadline`. */
@@ -226,13 +231,17 @@ async function meshReachable(tasks: Task[], deadline: number): Promise<void> {
 /** service rm, then wait until no task container is left on any node and the workers dropped the network. */
 async function removeService(hosts: DockerHost[], svc: string, net: string): Promise<void> {
   await dk(hosts[0]!, 'service', 'rm', svc);
-  await waitFor(`no task of ${svc} left on any node`, GONE_TIMEOUT_MS, async () =>
-    (await Promise.all(hosts.map((h) => dk(h, 'ps', '-aq', '--filter', serviceFilter(svc))))).every((s) => s === '') ? true : undefined,
+  await eventually(
+    async () => assert.deepEqual(await Promise.all(hosts.map((h) => dk(h, 'ps', '-aq', '--filter', serviceFilter(svc)))), hosts.map(() => '')),
+    { timeout: GONE_TIMEOUT_MS, interval: 250, what: `no task of ${svc} left on any node` },
   );
   // Each start should find the network not yet set up on the workers: wait for them to drop it.
-  await waitFor(`the workers dropping ${net}`, GONE_TIMEOUT_MS, async () =>
-    (await Promise.all(hosts.slice(1).map((h) => dk(h, 'network', 'ls', '-q', '--filter', `name=^${net}$`)))).every((s) => s === '') ? true : undefined,
-  ).catch((e) => log(`note: ${(e as Error).message} (the next start may find it still there)`));
+  const workers = hosts.slice(1);
+  await eventually(async () => assert.deepEqual(await Promise.all(workers.map((h) => dk(h, 'network', 'ls', '-q', '--filter', `name=^${net}$`))), workers.map(() => '')), {
+    timeout: GONE_TIMEOUT_MS,
+    interval: 250,
+    what: `the workers dropping ${net}`,
+  }).catch((e) => log(`note: ${(e as Error).message} (the next start may find it still there)`));
 }
 
 async function serviceStarts(hosts: DockerHost[], samples: Samples): Promise<void> {
@@ -249,7 +258,7 @@ async function serviceStarts(hosts: DockerHost[], samples: Samples): Promise<voi
           '--replicas', String(REPLICAS), '--replicas-max-per-node', '1', '--stop-grace-period', '1s', '--no-resolve-image',
           IMAGE, 'sleep', '3600',
         );
-        const tasks = await waitFor(`${svc}: one running task on every node`, SERVICE_TIMEOUT_MS, () => tasksOnEveryNode(hosts, svc, n.name));
+        const tasks = await eventually(() => tasksOnEveryNode(hosts, svc, n.name), { timeout: SERVICE_TIMEOUT_MS, interval: 250, what: `${svc}: one running task on every node` });
         const running = nowMs() - t0;
         await meshReachable(tasks, deadline);
         const reachable = nowMs() - t0;
@@ -280,9 +289,11 @@ async function main(): Promise<void> {
     if (SERVICE_REPS > 0) {
       // The attachable containers are gone: let the workers drop the networks before the first start.
       for (const n of NETS) {
-        await waitFor(`h2 dropping ${n.name}`, GONE_TIMEOUT_MS, async () => ((await dk(hosts[1]!, 'network', 'ls', '-q', '--filter', `name=^${n.name}$`)) === '' ? true : undefined)).catch(
-          (e) => log(`note: ${(e as Error).message}`),
-        );
+        await eventually(async () => assert.equal(await dk(hosts[1]!, 'network', 'ls', '-q', '--filter', `name=^${n.name}$`), ''), {
+          timeout: GONE_TIMEOUT_MS,
+          interval: 250,
+          what: `h2 dropping ${n.name}`,
+        }).catch((e) => log(`note: ${(e as Error).message}`));
       }
       log(`service starts: ${SERVICE_REPS} per driver, alternating`);
       await serviceStarts(hosts, samples);

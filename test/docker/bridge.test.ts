@@ -2,8 +2,7 @@
 // (FORWARD policy DROP, br_netfilter): connectivity, options, isolation, NAT towards an "outside" host
 // that lives in the underlay namespace, and a clean kernel after removal.
 import assert from 'node:assert/strict';
-import { DockerHost, ensureBusyboxImage, Underlay } from '../harness';
-import { dk, IMAGE, requireDocker, runSleeper, TSNET_ENTRY } from '../support/docker-scenario';
+import { dk, DockerHost, ensureBusyboxImage, IMAGE, requireDocker, runSleeper, TSNET_ENTRY, Underlay } from '../lab';
 
 const OUTSIDE = '10.210.0.254';
 

@@ -1,7 +1,7 @@
 // Real-Docker tier for the leak collector: an endpoint and its address that Docker never knew about
 // (as after a crash: calls Docker dropped) are released in the background; Docker's own are kept.
 import assert from 'node:assert/strict';
-import { dk, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../support/docker-scenario';
+import { dk, eventually, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../lab';
 
 describe('docker: leak collector', function () {
   const { host } = withTsnetHost('gc', { TSNET_GC_INTERVAL_MS: '300', TSNET_GC_GRACE_MS: '500' });
@@ -19,9 +19,7 @@ describe('docker: leak collector', function () {
     const vethOf = async () => (await hostIpJson(h, 'link', 'show')).map((l: any) => l.ifname).filter((n: string) => n === `tsv${leakedEp.slice(0, 12)}`);
     assert.equal((await vethOf()).length, 1);
     assert.ok(tsnetAllocations(h).includes('10.62.0.200'));
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && tsnetAllocations(h).includes('10.62.0.200')) await new Promise((r) => setTimeout(r, 250));
-    assert.ok(!tsnetAllocations(h).includes('10.62.0.200'), 'leaked address released');
+    await eventually(() => assert.ok(!tsnetAllocations(h).includes('10.62.0.200'), 'leaked address released'), { timeout: 15_000, interval: 250, what: 'the leak collector releasing 10.62.0.200' });
     assert.deepEqual(await vethOf(), [], 'leaked veth removed');
     assert.ok(tsnetAllocations(h).includes(ip1), "the running container's address is kept");
     await dk(h, 'exec', 'c1', 'ping', '-c', '1', '-W', '2', '10.62.0.1');

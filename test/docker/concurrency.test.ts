@@ -2,7 +2,7 @@
 // an address or a pool twice.
 import assert from 'node:assert/strict';
 import { createCIDR } from 'ip6addr';
-import { dk, IMAGE, tsnetAllocations, withTsnetHost } from '../support/docker-scenario';
+import { dk, IMAGE, tsnetAllocations, withTsnetHost } from '../lab';
 
 const CONTAINERS = 50;
 const NETWORKS = 20;

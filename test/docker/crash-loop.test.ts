@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { open } from 'lmdb';
 import fc from 'fast-check';
-import { dk, IMAGE, withTsnetHost } from '../support/docker-scenario';
+import { dk, IMAGE, withTsnetHost } from '../lab';
 
 const ROUNDS = 4;
 const PER_ROUND = 6;
@@ -24,9 +24,9 @@ describe('docker: crash loop (kill -9 during parallel starts)', function () {
     for (let round = 0; round < ROUNDS; round++) {
       const names = Array.from({ length: PER_ROUND }, (_, i) => `r${round}c${i}`);
       const runs = names.map((n) => h.docker(['run', '-d', '--name', n, '--network', 'cl', IMAGE, 'sleep', '3600'], { allowFail: true, timeoutMs: 60_000 }));
-      await new Promise((r) => setTimeout(r, delays[round]));
+      await new Promise((r) => setTimeout(r, delays[round])); // the point: kill -9 at a chosen moment of the starts
       await h.stopTsnet('SIGKILL');
-      await new Promise((r) => setTimeout(r, 300));
+      await new Promise((r) => setTimeout(r, 300)); // the point: calls hit a dead plugin for a while before it is back
       await h.startTsnet();
       const results = await Promise.all(runs);
       started += results.filter((r) => r.code === 0).length;

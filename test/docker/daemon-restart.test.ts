@@ -1,8 +1,7 @@
 // Real-Docker tier: dockerd restarts with and without live-restore. Containers with a restart policy
 // come back with working connectivity through tsnet, and the endpoints Docker cleans up are released.
 import assert from 'node:assert/strict';
-import { DockerHost, ensureBusyboxImage } from '../harness';
-import { dk, IMAGE, requireDocker, TSNET_ENTRY, tsnetAllocations } from '../support/docker-scenario';
+import { dk, DockerHost, ensureBusyboxImage, eventually, IMAGE, requireDocker, TSNET_ENTRY, tsnetAllocations } from '../lab';
 
 async function scenario(h: DockerHost, liveRestore: boolean): Promise<void> {
   await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.63.0.0/24', 'rs');
@@ -11,14 +10,11 @@ async function scenario(h: DockerHost, liveRestore: boolean): Promise<void> {
   await h.stopDockerd('SIGTERM');
   await h.startDockerd();
   // Restart-policy containers come back (started by dockerd, in parallel, through tsnet).
-  const deadline = Date.now() + 60_000;
-  let running: string[] = [];
-  while (Date.now() < deadline) {
-    running = (await dk(h, 'ps', '-q', '--filter', 'network=rs')).split(/\s+/).filter(Boolean);
-    if (running.length === 2) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  assert.equal(running.length, 2, 'both containers are running again');
+  await eventually(async () => assert.equal((await dk(h, 'ps', '-q', '--filter', 'network=rs')).split(/\s+/).filter(Boolean).length, 2, 'both containers are running again'), {
+    timeout: 60_000,
+    interval: 500,
+    what: 'the restart-policy containers running again',
+  });
   const after = await Promise.all(['ra', 'rb'].map((c) => dk(h, 'inspect', '-f', '{{.NetworkSettings.Networks.rs.IPAddress}}', c)));
   assert.equal(new Set(after).size, 2);
   if (liveRestore) assert.deepEqual(after, before, 'live-restore keeps the endpoints as they were');

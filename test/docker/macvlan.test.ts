@@ -8,9 +8,7 @@
 // traffic goes to containers the suite started and to the LAN namespace it created.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { run } from '../harness';
-import { binaries } from '../harness/env';
-import { dk, dkFails, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../support/docker-scenario';
+import { binaries, dk, dkFails, hostIpJson, run, runSleeper, tsnetAllocations, withTsnetHost } from '../lab';
 
 const PARENT = 'mvlan0';
 const LAN_IF = 'lan0';

@@ -6,49 +6,14 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DockerHost, ensureBusyboxImage, run } from '../harness';
-import { cmdline, pidAlive, sleep } from '../harness/proc';
-import { netnsPath, pidsInNs, pinnedNsInode } from '../harness/sys';
-import { dk, dkFails, IMAGE, requireDocker, runSleeper } from '../support/docker-scenario';
+import { setTimeout as delay } from 'node:timers/promises';
+import { dk, dkFails, DockerHost, ensureBusyboxImage, eventually, IMAGE, pidAlive, pluginLines, pluginPid, pluginPids, requireDocker, run, runSleeper } from '../lab';
 
 const PROJECT = path.resolve(__dirname, '../../..');
 const BUILD_SCRIPT = path.join(PROJECT, 'plugin', 'build.sh');
 const PLUGIN = 'tsnet';
 const FULL = 'tsnet:latest';
-const ENTRY = '/opt/tsnet/dist/src/main.js';
 const SUBNET = '10.66.0.0/24';
-
-/** One line the plugin wrote to stdout, as dockerd logs it (`msg="<json>" plugin=<id>`). */
-interface PluginLine {
-  pluginId: string;
-  level: string;
-  message: string;
-  time: number;
-  fields: Record<string, unknown>;
-}
-
-/** The plugin's JSON log lines, out of dockerd's log. */
-function pluginLines(h: DockerHost): PluginLine[] {
-  const out: PluginLine[] = [];
-  for (const line of h.dockerdLog().split('\n')) {
-    const p = /\splugin=([0-9a-f]{64})\s*$/.exec(line);
-    const m = /\smsg="((?:[^"\\]|\\.)*)"/.exec(line);
-    if (!p || !m) continue;
-    try {
-      const fields = JSON.parse(JSON.parse(`"${m[1]}"`)) as Record<string, unknown>;
-      out.push({
-        pluginId: p[1]!,
-        level: String(fields.level),
-        message: String(fields.message),
-        time: Date.parse(String(fields.timestamp)),
-        fields,
-      });
-    } catch {
-      // not one of tsnet's JSON lines (e.g. a Node warning)
-    }
-  }
-  return out;
-}
 
 /** When containerd started the plugin's task (dockerd log: the shim's "starting signal loop" for plugins.moby). */
 function taskStarts(h: DockerHost): number[] {
@@ -58,23 +23,6 @@ function taskStarts(h: DockerHost): number[] {
     .filter((l) => l.includes('msg="starting signal loop"') && l.includes('namespace=plugins.moby'))
     .map((l) => Date.parse(/^time="([^"]+)"/.exec(l)?.[1] ?? ''))
     .filter((t) => !Number.isNaN(t));
-}
-
-/** Pids of the plugin's node process: in the host's network namespace (network type host), running ENTRY. */
-function pluginPids(h: DockerHost): number[] {
-  const ino = pinnedNsInode(netnsPath(h.netns));
-  if (ino === undefined) return [];
-  return pidsInNs('net', ino).filter((p) => cmdline(p).includes(ENTRY));
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 function vmRssKb(pid: number): number {
@@ -204,12 +152,20 @@ describe('docker: tsnet as a managed plugin (tsnet:latest)', function () {
     assert.match(await dkFails(h, 'plugin', 'disable', PLUGIN), /in use/);
     assert.ok(!pluginLines(h).some((l) => l.level === 'debug'), 'no debug lines at the default level');
     await dk(h, 'plugin', 'disable', '-f', PLUGIN);
-    await waitFor('"stopped" in the plugin log (clean shutdown on disable)', 5000, () => pluginLines(h).find((l) => l.message === 'stopped'));
+    await eventually(() => assert.ok(pluginLines(h).some((l) => l.message === 'stopped'), 'no "stopped" line yet'), {
+      timeout: 5000,
+      what: '"stopped" in the plugin log (clean shutdown on disable)',
+    });
     await dk(h, 'plugin', 'set', PLUGIN, 'TSNET_LOG_LEVEL=debug');
     const t0 = Date.now();
     await dk(h, 'plugin', 'enable', PLUGIN);
-    const firstCall = await waitFor('a debug call line', 10_000, () =>
-      pluginLines(h).find((l) => l.level === 'debug' && l.message === 'call' && l.time >= t0 - 1000),
+    const firstCall = await eventually(
+      () => {
+        const line = pluginLines(h).find((l) => l.level === 'debug' && l.message === 'call' && l.time >= t0 - 1000);
+        assert.ok(line, 'no debug call line since the enable yet');
+        return line;
+      },
+      { timeout: 10_000, what: 'a debug call line' },
     );
     figures['enable → first answered call (debug log, registration GetCapabilities)'] = `${firstCall.time - t0} ms`;
     const reconciled = pluginLines(h).filter((l) => l.message === 'reconciled kernel state with the store').pop();
@@ -222,20 +178,26 @@ describe('docker: tsnet as a managed plugin (tsnet:latest)', function () {
 
   it('kill -9 of the plugin: Docker restarts it, containers keep connectivity, a new container gets a fresh address', async () => {
     const h = host();
-    const [pid] = await waitFor('the plugin process', 10_000, () => {
-      const p = pluginPids(h);
-      return p.length === 1 ? p : undefined;
-    });
-    await sleep(3000); // idle
-    figures['idle RSS of the plugin process'] = `${(vmRssKb(pid!) / 1024).toFixed(1)} MiB (VmRSS)`;
+    const pid = await pluginPid(h);
+    await delay(3000); // the point: the plugin's RSS after 3 s of idling, not right after a call
+    figures['idle RSS of the plugin process'] = `${(vmRssKb(pid) / 1024).toFixed(1)} MiB (VmRSS)`;
     const killedAt = Date.now();
-    process.kill(pid!, 'SIGKILL');
-    const [newPid] = await waitFor('the restarted plugin process', 20_000, () => {
-      const p = pluginPids(h).filter((x) => x !== pid && pidAlive(x));
-      return p.length === 1 ? p : undefined;
-    });
-    const back = await waitFor('"tsnet listening" after the kill', 20_000, () =>
-      pluginLines(h).find((l) => l.message === 'tsnet listening' && l.time >= killedAt - 1000),
+    process.kill(pid, 'SIGKILL');
+    const [newPid] = await eventually(
+      () => {
+        const p = pluginPids(h).filter((x) => x !== pid && pidAlive(x));
+        assert.equal(p.length, 1, `new plugin processes: [${p.join(', ')}]`);
+        return p;
+      },
+      { timeout: 20_000, what: 'the restarted plugin process' },
+    );
+    const back = await eventually(
+      () => {
+        const line = pluginLines(h).find((l) => l.message === 'tsnet listening' && l.time >= killedAt - 1000);
+        assert.ok(line, 'no "tsnet listening" line since the kill yet');
+        return line;
+      },
+      { timeout: 20_000, what: '"tsnet listening" after the kill' },
     );
     figures['kill -9 → restarted plugin listening'] = `${back.time - killedAt} ms`;
     assert.ok(newPid !== pid);

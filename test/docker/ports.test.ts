@@ -6,10 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostVethName } from '../../src/datapath/shared/names';
-import { DockerHost, ensureBusyboxImage, run, Underlay } from '../harness';
-import { binaries } from '../harness/env';
-import { netnsPath } from '../harness/sys';
-import { dk, dkFails, IMAGE, requireDocker, TSNET_ENTRY } from '../support/docker-scenario';
+import { binaries, dk, dkFails, DockerHost, ensureBusyboxImage, eventually, IMAGE, netnsPath, requireDocker, run, TSNET_ENTRY, Underlay } from '../lab';
 
 const OUTSIDE = '10.210.0.254';
 const HOST = '10.210.0.1';
@@ -78,13 +75,13 @@ describe('docker: published ports on tsnet bridge networks', function () {
   /** A container serving its own name over HTTP on :80; resolves once httpd answers (≤ 10 s). */
   async function web(name: string, network: string, ...args: string[]): Promise<void> {
     await dk(h, 'run', '-d', '--name', name, '--network', network, ...args, IMAGE, 'sh', '-c', `mkdir -p /www && echo ${name} > /www/index.html && exec httpd -f -p 80 -h /www`);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const r = await h.docker(['exec', name, 'timeout', '2', 'wget', '-q', '-O-', 'http://127.0.0.1/'], { allowFail: true, timeoutMs: 5000 });
-      if (r.code === 0 && r.stdout.trim() === name) return;
-      if (Date.now() > deadline) throw new Error(`httpd in ${name} did not answer: ${r.stderr}`);
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    await eventually(
+      async () => {
+        const r = await h.docker(['exec', name, 'timeout', '2', 'wget', '-q', '-O-', 'http://127.0.0.1/'], { allowFail: true, timeoutMs: 5000 });
+        assert.ok(r.code === 0 && r.stdout.trim() === name, `wget: ${r.stderr.trim() || r.stdout.trim()}`);
+      },
+      { timeout: 10_000, what: `httpd in ${name} answering` },
+    );
   }
 
   /** GET from the outside namespace; the body, or undefined when unreachable. */

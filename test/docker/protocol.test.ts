@@ -2,7 +2,7 @@
 // tsnet over /run/docker/plugins/tsnet.sock; networks are created with tsnet's IPAM and with Docker's.
 import assert from 'node:assert/strict';
 import { createCIDR } from 'ip6addr';
-import { dk, dkFails, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../support/docker-scenario';
+import { dk, dkFails, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../lab';
 
 describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
   const { host } = withTsnetHost('proto');

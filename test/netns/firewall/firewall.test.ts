@@ -1,0 +1,239 @@
+import assert from 'node:assert/strict';
+import type { NetworkRecord } from '../../../src/model/records';
+import { testLogger } from '../../../src/log';
+import { Firewall } from '../../../src/firewall/firewall';
+import { networkRules, type Rule } from '../../../src/firewall/rules';
+import { execCommand, type CommandRunner } from '../../../src/firewall/runner';
+import { netnsUnsafeReason, resetIptables } from '../../lab';
+
+/*
+ * Root tier: the firewall against the real iptables of a private network namespace. Run the whole mocha
+ * process under `unshare -n`; outside a private namespace these tests refuse to run (they would rewrite
+ * the host's firewall).
+ */
+
+const run = (file: string, ...args: string[]) => execCommand(file, args);
+
+const save = async (tool = 'iptables-nft-save') => (await run(tool)).stdout;
+const withoutComments = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
+
+function counting(): { runner: CommandRunner; restores: () => number } {
+  let n = 0;
+  return {
+    runner: (file, args, input) => {
+      if (file.endsWith('-restore')) n++;
+      return execCommand(file, args, input);
+    },
+    restores: () => n,
+  };
+}
+
+const ID_A = 'aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111';
+const ID_B = 'bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222';
+
+function network(id: string, pool: string, over: Partial<NetworkRecord> = {}): NetworkRecord {
+  return {
+    id,
+    type: 'bridge',
+    options: { type: 'bridge', interfacePrefix: 'eth', enableIcc: true, enableIpMasquerade: true, hostBindingIpv4: '0.0.0.0' },
+    generic: {},
+    ipv4: [{ addressSpace: 'tsnet-local', pool, auxAddresses: {} }],
+    ipv6: [],
+    internal: false,
+    enableIPv6: false,
+    createdAt: '2026-01-01T00:00:00Z',
+    datapath: {},
+    ...over,
+  };
+}
+
+const asSaveLine = (r: Rule) => `-A ${r.chain} ${r.spec}`;
+
+describe('firewall (netns, real iptables)', function () {
+  before(function () {
+    const reason = netnsUnsafeReason();
+    if (reason) {
+      console.warn(`  SKIPPED firewall netns tests: ${reason}`);
+      this.skip();
+    }
+  });
+  let allowed = false;
+  beforeEach(async () => {
+    allowed = netnsUnsafeReason() === undefined;
+    if (allowed) await resetIptables();
+  });
+  afterEach(async () => {
+    if (allowed) await resetIptables(); // never touch a firewall outside a private namespace
+  });
+
+  it('ensureBase installs chains, base rules and hooks; a second call changes nothing', async () => {
+    const c = counting();
+    const fw = new Firewall({ backend: 'nft', runner: c.runner, logger: testLogger() });
+    await fw.ensureBase();
+    const v4 = await save();
+    for (const line of [
+      ':TSNET-FWD - [0:0]',
+      ':TSNET-ISO - [0:0]',
+      ':TSNET-ISO2 - [0:0]',
+      '-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD',
+      '-A TSNET-FWD -m comment --comment "tsnet:tsnet:base" -j TSNET-ISO',
+      '-A TSNET-ISO2 -o docker0 -m comment --comment "tsnet:tsnet:base" -j DROP',
+      '-A TSNET-ISO2 -o br-+ -m comment --comment "tsnet:tsnet:base" -j DROP',
+      '-A POSTROUTING -m comment --comment "tsnet:tsnet:hook" -j TSNET-POSTROUTING',
+      '-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "tsnet:tsnet:hook" -j TSNET-DNAT',
+      '-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment "tsnet:tsnet:hook" -j TSNET-DNAT',
+    ]) {
+      assert.ok(v4.split('\n').includes(line), `missing: ${line}\n${v4}`);
+    }
+    assert.ok((await save('ip6tables-nft-save')).includes('-A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL'));
+    const before = c.restores();
+    await fw.ensureBase();
+    assert.equal(c.restores(), before, 'a second ensureBase only reads');
+  });
+
+  it('hooks first into DOCKER-USER, tolerates dockerd’s jump above it, and restores a flushed hook', async () => {
+    await run('iptables-nft', '-N', 'DOCKER-USER');
+    await run('iptables-nft', '-A', 'DOCKER-USER', '-j', 'RETURN');
+    await run('iptables-nft', '-A', 'FORWARD', '-j', 'DOCKER-USER');
+    await run('iptables-nft', '-A', 'FORWARD', '-o', 'docker0', '-j', 'ACCEPT');
+    const c = counting();
+    const fw = new Firewall({ backend: 'nft', runner: c.runner });
+    await fw.ensureBase();
+    const hook = '-m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD';
+    const chainRules = async (chain: string) => (await run('iptables-nft', '-S', chain)).stdout.trim().split('\n').slice(1);
+    assert.deepEqual(await chainRules('DOCKER-USER'), [`-A DOCKER-USER ${hook}`, '-A DOCKER-USER -j RETURN']);
+    assert.equal((await chainRules('FORWARD'))[0], `-A FORWARD ${hook}`);
+    // dockerd restarts: it moves its DOCKER-USER jump back to the top. That is fine as it is.
+    await run('iptables-nft', '-D', 'FORWARD', '-j', 'DOCKER-USER');
+    await run('iptables-nft', '-I', 'FORWARD', '-j', 'DOCKER-USER');
+    let n = c.restores();
+    await fw.ensureBase();
+    assert.equal(c.restores(), n);
+    // Someone flushes FORWARD and puts a rule above ours in DOCKER-USER: both hooks come back, first.
+    await run('iptables-nft', '-F', 'FORWARD');
+    await run('iptables-nft', '-I', 'DOCKER-USER', '-s', '10.0.0.1', '-j', 'ACCEPT');
+    n = c.restores();
+    await fw.ensureBase();
+    assert.equal(c.restores(), n + 1, 'one restore for the IPv4 repairs');
+    assert.deepEqual(await chainRules('FORWARD'), [`-A FORWARD ${hook}`]);
+    assert.equal((await chainRules('DOCKER-USER'))[0], `-A DOCKER-USER ${hook}`);
+  });
+
+  it('addNetwork writes exactly the generated IPv4 and IPv6 rules; a repeat is a no-op', async () => {
+    const c = counting();
+    const fw = new Firewall({ backend: 'nft', runner: c.runner });
+    const net = network(ID_A, '10.1.0.0/24', { ipv6: [{ addressSpace: 'x', pool: 'fd00:a::/64', auxAddresses: {} }], enableIPv6: true });
+    await fw.addNetwork(net, 'tsbrA');
+    const v4 = (await save()).split('\n');
+    const v6 = (await save('ip6tables-nft-save')).split('\n');
+    for (const r of networkRules(fw.names, fw.markers, 4, net, 'tsbrA')) assert.ok(v4.includes(asSaveLine(r)), asSaveLine(r));
+    const rules6 = networkRules(fw.names, fw.markers, 6, net, 'tsbrA');
+    assert.equal(rules6.length, 9);
+    for (const r of rules6) assert.ok(v6.includes(asSaveLine(r)), asSaveLine(r));
+    const n = c.restores();
+    await fw.addNetwork(net, 'tsbrA');
+    assert.equal(c.restores(), n, 'the kernel already holds exactly these rules');
+  });
+
+  it('removeNetwork deletes exactly the network’s rules; foreign rules and other networks survive', async () => {
+    await run('iptables-nft', '-A', 'FORWARD', '-i', 'eth9', '-j', 'ACCEPT');
+    await run('iptables-nft', '-t', 'nat', '-A', 'POSTROUTING', '-s', '192.168.5.0/24', '-j', 'MASQUERADE');
+    await run('iptables-nft', '-N', 'FOREIGN');
+    await run('iptables-nft', '-A', 'FOREIGN', '-m', 'comment', '--comment', 'tsnet:other:net:aaaaaaaaaaaa', '-j', 'RETURN');
+    const foreign = (await save()).split('\n').filter((l) => l.startsWith('-A'));
+    const fw = new Firewall({ backend: 'nft' });
+    const a = network(ID_A, '10.1.0.0/24');
+    const b = network(ID_B, '10.2.0.0/24', { internal: true });
+    await fw.addNetwork(a, 'tsbrA');
+    await fw.addNetwork(b, 'tsbrB');
+    // A port mapping of an endpoint of A goes with A.
+    await fw.replaceOwnedRules(4, fw.markers.endpoint(ID_A, 'e'.repeat(64)), [
+      {
+        table: 'nat',
+        chain: fw.names.dnat,
+        spec: `-p tcp -m tcp --dport 8080 -m comment --comment "${fw.markers.endpoint(ID_A, 'e'.repeat(64))}" -j DNAT --to-destination 10.1.0.2:80`,
+      },
+    ]);
+    assert.ok((await save()).includes('tsnet:tsnet:net:aaaaaaaaaaaa:ep:eeeeeeeeeeee'));
+    await fw.removeNetwork(a, 'tsbrA');
+    const after = (await save()).split('\n');
+    assert.ok(!after.some((l) => l.includes('tsnet:tsnet:net:aaaaaaaaaaaa')), 'no rule of A left');
+    for (const r of networkRules(fw.names, fw.markers, 4, b, 'tsbrB')) assert.ok(after.includes(asSaveLine(r)), 'B intact');
+    for (const l of foreign) assert.ok(after.includes(l), `foreign rule survived: ${l}`);
+    assert.ok(after.includes('-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD'));
+    await fw.removeNetwork(b);
+    assert.ok(!(await save()).includes('tsnet:tsnet:net:'));
+    await fw.removeNetwork(b); // unknown by now: nothing to do, no error
+  });
+
+  it('rebuild rewrites the chains for the listed networks and is idempotent', async () => {
+    const c = counting();
+    const fw = new Firewall({ backend: 'nft', runner: c.runner });
+    const a = network(ID_A, '10.1.0.0/24');
+    const b = network(ID_B, '10.2.0.0/24', { ipv6: [{ addressSpace: 'x', pool: 'fd00:b::/64', auxAddresses: {} }] });
+    await fw.addNetwork(a, 'tsbrA');
+    await fw.addNetwork(b, 'tsbrB');
+    await run('iptables-nft', '-A', 'TSNET-FWD', '-j', 'ACCEPT'); // junk in our chain
+    await run('iptables-nft', '-D', 'FORWARD', '-m', 'comment', '--comment', 'tsnet:tsnet:hook', '-j', 'TSNET-FWD');
+    await run('iptables-nft', '-A', 'FORWARD', '-o', 'eth9', '-j', 'ACCEPT'); // foreign
+    await fw.rebuild([{ net: b, bridge: 'tsbrB' }]);
+    const first4 = withoutComments(await save());
+    const first6 = withoutComments(await save('ip6tables-nft-save'));
+    assert.ok(!first4.includes('aaaaaaaaaaaa'), 'unlisted network gone');
+    assert.ok(!first4.includes('-A TSNET-FWD -j ACCEPT'), 'junk gone');
+    assert.ok(first4.includes('-A FORWARD -o eth9 -j ACCEPT'), 'foreign rule kept');
+    assert.ok(first4.includes('-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD'), 'hook back');
+    assert.ok(first6.includes('-s fd00:b::/64'));
+    const n = c.restores();
+    await fw.rebuild([{ net: b, bridge: 'tsbrB' }]);
+    assert.equal(c.restores(), n, 'second rebuild finds nothing to change');
+    assert.equal(withoutComments(await save()), first4);
+    assert.equal(withoutComments(await save('ip6tables-nft-save')), first6);
+    // An incremental add after a rebuild, then a rebuild with both: still converges to a fixed point.
+    await fw.addNetwork(a, 'tsbrA');
+    await fw.rebuild([{ net: a, bridge: 'tsbrA' }, { net: b, bridge: 'tsbrB' }]);
+    const again = withoutComments(await save());
+    await fw.rebuild([{ net: a, bridge: 'tsbrA' }, { net: b, bridge: 'tsbrB' }]);
+    assert.equal(withoutComments(await save()), again);
+  });
+
+  it('works the same through iptables-legacy', async () => {
+    const fw = new Firewall({ backend: 'legacy' });
+    const a = network(ID_A, '10.1.0.0/24');
+    await fw.addNetwork(a, 'tsbrA');
+    const legacy = (await save('iptables-legacy-save')).split('\n');
+    for (const r of networkRules(fw.names, fw.markers, 4, a, 'tsbrA')) assert.ok(legacy.includes(asSaveLine(r)), asSaveLine(r));
+    assert.ok(!(await save()).includes('TSNET'), 'nothing written through nf_tables');
+    const c = counting();
+    const again = new Firewall({ backend: 'legacy', runner: c.runner });
+    await again.addNetwork(a, 'tsbrA');
+    assert.equal(c.restores(), 0, 'legacy prints the same canonical rules');
+    await fw.removeNetwork(a);
+    assert.ok(!(await save('iptables-legacy-save')).includes('tsnet:tsnet:net:'));
+  });
+
+  it('detects the flavour dockerd uses', async () => {
+    assert.equal((await new Firewall().backend()).name, 'nft');
+    await run('iptables-legacy', '-N', 'DOCKER');
+    assert.equal((await new Firewall().backend()).name, 'legacy');
+    await run('iptables-nft', '-N', 'DOCKER');
+    assert.equal((await new Firewall().backend()).name, 'nft', 'both have DOCKER chains: nft');
+    assert.equal((await new Firewall({ backend: 'legacy' }).backend()).name, 'legacy');
+  });
+
+  it('uses instance-specific chains that do not collide with the default instance', async () => {
+    const one = new Firewall({ backend: 'nft' });
+    const two = new Firewall({ backend: 'nft', instance: 'second-install-x' });
+    await one.addNetwork(network(ID_A, '10.1.0.0/24'), 'tsbrA');
+    await two.addNetwork(network(ID_A, '10.1.0.0/24'), 'tsbrA');
+    assert.ok(two.names.postrouting.length <= 28);
+    await two.removeNetwork(network(ID_A, '10.1.0.0/24'));
+    const text = await save();
+    assert.ok(text.includes('"tsnet:tsnet:net:aaaaaaaaaaaa"'));
+    assert.ok(!text.includes('tsnet:second-install-x:net:'));
+  });
+});
