@@ -24,7 +24,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: node_modules/.package-lock.json
 
+# dist/ is made anew: a test file that was moved or deleted must not linger there and still run.
 dist/.built: node_modules/.package-lock.json tsconfig.json $(SOURCES)
+	rm -rf dist
 	$(NODE_BIN)/tsc -p tsconfig.json
 	@touch $@
 
