@@ -13,23 +13,23 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { EbtablesGatewayFilter, gatewayChainName, gatewayRules } from '../../src/firewall/gateway-filter';
-import { anycastGatewayMac } from '../../src/datapath/vxlan/anycast';
-import { execCommand, type CommandRunner } from '../../src/firewall/runner';
-import type { BridgeFirewall } from '../../src/datapath/bridge/bridge';
-import { DataPathError } from '../../src/datapath/datapath';
-import { vethNamesOf } from '../../src/datapath/shared/bridge-links';
-import { containerVethName, ownerMarker } from '../../src/datapath/shared/names';
-import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../src/datapath/vxlan/vxlan';
-import type { EndpointRecord, NetworkRecord } from '../../src/model/records';
-import { testLogger } from '../../src/log';
-import { DockerNetworkPeers } from '../../src/swarm/network-peers';
-import { ChildNs } from '../support/child-ns';
-import { fakeClock, type FakeClock } from '../fake-clock';
-import { DF_PING } from '../support/df-ping';
-import { ipLink, requireThrowawayNetns, run } from '../support/netns';
-import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../support/records';
-import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../support/vxlan-lab';
+import { EbtablesGatewayFilter, gatewayChainName, gatewayRules } from '../../../../src/firewall/gateway-filter';
+import { anycastGatewayMac } from '../../../../src/datapath/vxlan/anycast';
+import { execCommand, type CommandRunner } from '../../../../src/firewall/runner';
+import type { BridgeFirewall } from '../../../../src/datapath/bridge/bridge';
+import { DataPathError } from '../../../../src/datapath/datapath';
+import { vethNamesOf } from '../../../../src/datapath/shared/bridge-links';
+import { containerVethName, ownerMarker } from '../../../../src/datapath/shared/names';
+import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../../../src/datapath/vxlan/vxlan';
+import type { EndpointRecord, NetworkRecord } from '../../../../src/model/records';
+import { testLogger } from '../../../../src/log';
+import { DockerNetworkPeers } from '../../../../src/swarm/network-peers';
+import { ChildNs } from '../../../support/child-ns';
+import { fakeClock, type FakeClock } from '../../../fake-clock';
+import { DF_PING } from '../../../support/df-ping';
+import { ipLink, requireThrowawayNetns, run } from '../../../support/netns';
+import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../../support/records';
+import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../support/vxlan-lab';
 
 const INSTANCE = 'nsvx';
 const A_UNDERLAY = '10.211.0.1';
@@ -286,7 +286,7 @@ describe('vxlan data path (netns)', function () {
   it('the gateway filter works without /etc/ethertypes (as in the managed plugin\'s rootfs)', async () => {
     const entry = { device: 'tsxethertypes', mac: '02:74:73:00:00:07', ipv4: ['10.9.9.1'] };
     const script =
-      `const { EbtablesGatewayFilter } = require(${JSON.stringify(require.resolve('../../src/firewall/gateway-filter'))});` +
+      `const { EbtablesGatewayFilter } = require(${JSON.stringify(require.resolve('../../../../src/firewall/gateway-filter'))});` +
       `new EbtablesGatewayFilter({ instance: 'nsvxeth' }).set(${JSON.stringify(entry)}).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); });`;
     execFileSync('unshare', ['--mount', '--', 'sh', '-ec', 'mount --bind /dev/null /etc/ethertypes; exec "$0" -e "$1"', process.execPath, script], { stdio: 'pipe' });
     let restores = 0;
