@@ -6,7 +6,7 @@ NODE_BIN := node_modules/.bin
 SYSTEM_PACKAGES := docker.io iptables busybox-static iproute2 util-linux
 SOURCES := $(shell find src test bench -name '*.ts' 2>/dev/null)
 
-.PHONY: all deps system-deps build run test test-unit test-netns test-docker clean
+.PHONY: all deps system-deps build run test check-layers test-unit test-netns test-docker clean
 
 all: build
 
@@ -33,7 +33,11 @@ build: dist/.built
 run: system-deps build
 	node --max-semi-space-size=1 dist/src/main.js
 
-test: system-deps build test-unit test-netns test-docker
+test: system-deps build check-layers test-unit test-netns test-docker
+
+# The import layers of src/ (.dependency-cruiser.js, README.md "Layout"): no import runs upward.
+check-layers: deps
+	$(NODE_BIN)/depcruise src --config .dependency-cruiser.js
 
 test-unit: build
 	$(NODE_BIN)/mocha --reporter dot 'dist/test/unit/**/*.test.js' 'dist/test/api/**/*.test.js'

@@ -132,7 +132,7 @@ async function main(): Promise<void> {
 
 /** Stored networks that have firewall rules: those on a Linux bridge (bridge and vxlan types). */
 function firewalledNetworks(nets: NetworkRecord[]): NetworkBridge[] {
-  return nets.flatMap((net) => (typeof net.datapath.bridgeName === 'string' ? [{ net, bridge: net.datapath.bridgeName }] : []));
+  return nets.flatMap((net) => (net.datapath.bridgeName ? [{ net, bridge: net.datapath.bridgeName }] : []));
 }
 
 void main();

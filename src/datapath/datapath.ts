@@ -1,5 +1,5 @@
 import { UnavailableError } from '../model/errors';
-import type { EndpointRecord, NetworkRecord, NetworkType, NodePeer } from '../model/records';
+import type { EndpointRecord, EndpointState, NetworkRecord, NetworkState, NetworkType, NodePeer } from '../model/records';
 
 /**
  * The one interface every network type implements. The driver owns lifecycle rules, persistence and
@@ -7,22 +7,22 @@ import type { EndpointRecord, NetworkRecord, NetworkType, NodePeer } from '../mo
  * idempotent (a repeat after a crash or a Docker rollback converges) and must undo its own partial
  * work before throwing.
  */
-export interface DataPath {
+export interface DataPath<NetState extends NetworkState = NetworkState, EpState extends EndpointState = EndpointState> {
   readonly type: NetworkType;
 
   /** Creates the network's kernel objects; returns data-path state stored in `net.datapath`. */
-  createNetwork(net: NetworkRecord): Promise<Record<string, unknown>>;
+  createNetwork(net: NetworkRecord): Promise<NetState>;
   deleteNetwork(net: NetworkRecord): Promise<void>;
 
   /** Creates the endpoint's link(s); returns data-path state stored in `ep.datapath`. */
-  createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>>;
+  createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<EpState>;
   deleteEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
 
   /** Returns the name of the host-namespace link Docker moves into the container. */
   join(net: NetworkRecord, ep: EndpointRecord, sandboxKey: string): Promise<JoinResult>;
   leave(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
 
-  programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>>;
+  programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Partial<EpState>>;
   revokeExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
 
   discoverNew(peer: NodePeer): Promise<void>;

@@ -343,16 +343,7 @@ export class NetworkDriver {
 
   private networkFromRequest(req: CreateNetworkRequest): NetworkRecord {
     const opts = req.Options ?? {};
-    const generic = opts[OPTION_GENERIC] ?? {};
-    if (typeof generic !== 'object' || generic === null || Array.isArray(generic)) {
-      throw new BadRequestError(`Options.${OPTION_GENERIC}: must be an object of strings`);
-    }
-    const genericStrings: Record<string, string> = {};
-    for (const [key, value] of Object.entries(generic as Record<string, unknown>)) {
-      if (typeof value !== 'string') throw new BadRequestError(`option ${key}: value must be a string`);
-      genericStrings[key] = value;
-    }
-    const parsed = parseNetworkOptions(genericStrings);
+    const parsed = parseNetworkOptions(opts[OPTION_GENERIC]);
     if (parsed.ignored.length > 0) {
       this.log.info('ignoring Docker-internal options', { networkId: req.NetworkID, options: parsed.ignored });
     }
@@ -364,7 +355,7 @@ export class NetworkDriver {
       id: req.NetworkID,
       type: parsed.options.type,
       options: parsed.options,
-      generic: genericStrings,
+      generic: parsed.generic,
       ipv4,
       ipv6,
       internal: opts[OPTION_INTERNAL] === true,

@@ -2,6 +2,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { Logger } from '../log';
 import type { IpFamily } from './backend';
+import { LimitLog } from './limit-log';
 
 /**
  * Holding a published host port. While a container publishes HostIP:HostPort/proto, tsnet keeps a socket
@@ -15,6 +16,11 @@ import type { IpFamily } from './backend';
  * So loopback connections (127.0.0.1:port, [::1]:port) land on this very socket, which proxies them in
  * userland to the container (TCP: a stream pipe per connection; UDP: a socket per client with an idle
  * timeout). Non-loopback traffic never reaches it; the DNAT happens first.
+ *
+ * Any local user can send to a loopback port, so the relay is bounded per held port: at most
+ * RELAY_LIMITS.tcpConnections proxied TCP connections (more are closed at once) and
+ * RELAY_LIMITS.udpSessions UDP client sessions (a new client evicts the least recently active one).
+ * A limit that is hit is logged at most once a minute.
  *
  * SCTP cannot be bound from Node: it is held only in tsnet's own registry (see ports.ts) and has no
  * loopback proxy.
@@ -40,7 +46,8 @@ export function formatHostPort(hostIP: string, port: number | string, proto: Por
   return `${hostIP.includes(':') ? `[${hostIP}]` : hostIP}:${port}/${proto}`;
 }
 
-const UDP_IDLE_MS = 60_000;
+/** Per held port; each TCP connection holds two descriptors, each UDP session one. */
+export const RELAY_LIMITS = { tcpConnections: 128, udpSessions: 128, udpIdleMs: 60_000 };
 
 /**
  * Binds hostIP:port (port 0 = the kernel picks a free one). Rejects with PortAllocatedError when the port
@@ -75,6 +82,12 @@ async function holdTcp(
   logger?: Logger,
 ): Promise<HeldPort> {
   const open = new Set<net.Socket>();
+  const full = new LimitLog(logger, 'loopback relay: connection limit reached; new connections are closed', {
+    hostIP,
+    port,
+    proto: 'tcp',
+    limit: RELAY_LIMITS.tcpConnections,
+  });
   const server = net.createServer((client) => {
     open.add(client);
     client.on('close', () => open.delete(client));
@@ -103,6 +116,9 @@ async function holdTcp(
     });
   });
   server.on('error', (e) => logger?.warn('held port error', { hostIP, port, error: String(e) }));
+  // Node closes connections beyond maxConnections as they are accepted.
+  server.maxConnections = RELAY_LIMITS.tcpConnections;
+  server.on('drop', () => full.hit());
   const bound = (server.address() as net.AddressInfo).port;
   return {
     family,
@@ -134,7 +150,15 @@ async function holdUdp(
     });
   });
   sock.on('error', (e) => logger?.warn('held port error', { hostIP, port, error: String(e) }));
+  // Insertion order is recency order: a session is moved to the end on every datagram, so the first
+  // entry is the least recently active one.
   const clients = new Map<string, { upstream: dgram.Socket; timer: NodeJS.Timeout }>();
+  const full = new LimitLog(logger, 'loopback relay: session limit reached; the least recently active sessions are dropped', {
+    hostIP,
+    port,
+    proto: 'udp',
+    limit: RELAY_LIMITS.udpSessions,
+  });
   const drop = (key: string) => {
     const c = clients.get(key);
     if (!c) return;
@@ -146,11 +170,18 @@ async function holdUdp(
     sock.on('message', (msg, from) => {
       const key = `${from.address}|${from.port}`;
       let c = clients.get(key);
-      if (!c) {
+      if (c) {
+        clients.delete(key);
+        clients.set(key, c);
+      } else {
+        if (clients.size >= RELAY_LIMITS.udpSessions) {
+          drop(clients.keys().next().value!);
+          full.hit();
+        }
         const upstream = dgram.createSocket(type);
         upstream.on('message', (reply) => sock.send(reply, from.port, from.address));
         upstream.on('error', () => drop(key));
-        c = { upstream, timer: setTimeout(() => drop(key), UDP_IDLE_MS).unref() };
+        c = { upstream, timer: setTimeout(() => drop(key), RELAY_LIMITS.udpIdleMs).unref() };
         clients.set(key, c);
       }
       c.timer.refresh();

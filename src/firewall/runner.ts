@@ -43,19 +43,21 @@ export const execCommand: CommandRunner = (file, args, input) =>
       reject(new CommandFailed(file, args, undefined, String(e), (e as NodeJS.ErrnoException).code));
       return;
     }
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
+    // The 'error' listener comes first: a spawn that fails (EMFILE, EAGAIN under a pids limit, ENOENT)
+    // emits it asynchronously, and an 'error' event without a listener ends the process.
     const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    if (input !== undefined) {
-      child.stdin!.on('error', () => undefined);
-      child.stdin!.end(input);
-    }
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(new CommandFailed(file, args, undefined, e.message, e.code));
     });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    if (input !== undefined && child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(input);
+    }
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const stdout = Buffer.concat(out).toString('utf8');

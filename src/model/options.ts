@@ -1,6 +1,8 @@
 import { isIPv4, isIPv6 } from '../net/address';
+import { OPTION_GENERIC } from '../protocol';
 import { BadRequestError } from './errors';
-import type { MacvlanMode, NetworkOptions, NetworkType } from './records';
+import { isAcceptedIfname as isValidIfname } from './ifname';
+import type { CommonOptions, MacvlanMode, NetworkOptions, NetworkType } from './records';
 
 /**
  * The user's `-o key=value` driver options. One table says which keys exist, which network types
@@ -37,6 +39,8 @@ const BY_NAME = new Map(OPTION_TABLE.map((spec) => [spec.name, spec]));
 
 export interface ParsedOptions {
   options: NetworkOptions;
+  /** The options as given, as strings (kept to compare a repeated create). */
+  generic: Record<string, string>;
   /** com.docker.network.* keys that are Docker's own business, ignored (and logged) by tsnet. */
   ignored: string[];
 }
@@ -55,11 +59,15 @@ export function parseNetworkType(raw: string | undefined): NetworkType {
   }
 }
 
-export function parseNetworkOptions(generic: Record<string, string>): ParsedOptions {
+/**
+ * The user's `-o` options (CreateNetwork's `com.docker.network.generic`, AllocateNetwork's Options),
+ * validated once into the typed options of the network's type. Everything else receives only this.
+ */
+export function parseNetworkOptions(raw: unknown): ParsedOptions {
+  const generic = stringOptions(raw);
   const type = parseNetworkType(generic.type);
   const ignored: string[] = [];
-  for (const [key, value] of Object.entries(generic)) {
-    if (typeof value !== 'string') throw new OptionError(`option ${key}: value must be a string`);
+  for (const key of Object.keys(generic)) {
     const spec = BY_NAME.get(key);
     if (!spec) {
       if (key.startsWith('com.docker.network.')) {
@@ -73,48 +81,57 @@ export function parseNetworkOptions(generic: Record<string, string>): ParsedOpti
     }
   }
   const common = {
-    mtu: optionalInt(generic, 'com.docker.network.driver.mtu', 68, 65535),
+    mtu: optionalInt(generic, 'com.docker.network.driver.mtu', MTU_RANGE.min, MTU_RANGE.max),
     interfacePrefix: interfacePrefix(generic['com.docker.network.container_iface_prefix']),
   };
+  return { ignored, generic, options: typedOptions(type, generic, common) };
+}
+
+function typedOptions(type: NetworkType, generic: Record<string, string>, common: CommonOptions): NetworkOptions {
   switch (type) {
     case 'bridge':
       return {
-        ignored,
-        options: {
-          type,
-          ...common,
-          bridgeName: optionalIfname(generic, 'com.docker.network.bridge.name'),
-          enableIcc: bool(generic, 'com.docker.network.bridge.enable_icc', true),
-          enableIpMasquerade: bool(generic, 'com.docker.network.bridge.enable_ip_masquerade', true),
-          hostBindingIpv4: hostBinding(generic),
-        },
+        type,
+        ...common,
+        bridgeName: optionalIfname(generic, 'com.docker.network.bridge.name'),
+        enableIcc: bool(generic, 'com.docker.network.bridge.enable_icc', true),
+        enableIpMasquerade: bool(generic, 'com.docker.network.bridge.enable_ip_masquerade', true),
+        hostBindingIpv4: hostBinding(generic),
       };
     case 'macvlan':
-      return {
-        ignored,
-        options: { type, ...common, parent: optionalParent(generic), mode: macvlanMode(generic.macvlan_mode) },
-      };
+      return { type, ...common, parent: optionalParent(generic), mode: macvlanMode(generic.macvlan_mode) };
     case 'vxlan':
       return {
-        ignored,
-        options: {
-          type,
-          ...common,
-          bridgeName: optionalIfname(generic, 'com.docker.network.bridge.name'),
-          vni: optionalInt(generic, 'vni', 1, 16777215),
-          port: optionalInt(generic, 'vxlan_port', 1, 65535) ?? 4789,
-          peers: peers(generic.peers),
-          underlay: generic.underlay === undefined ? undefined : underlay(generic.underlay),
-          enableIpMasquerade: bool(generic, 'com.docker.network.bridge.enable_ip_masquerade', true),
-          hostBindingIpv4: hostBinding(generic),
-        },
+        type,
+        ...common,
+        bridgeName: optionalIfname(generic, 'com.docker.network.bridge.name'),
+        vni: optionalInt(generic, 'vni', 1, 16777215),
+        port: optionalInt(generic, 'vxlan_port', 1, 65535) ?? 4789,
+        peers: peers(generic.peers),
+        underlay: generic.underlay === undefined ? undefined : underlay(generic.underlay),
+        enableIpMasquerade: bool(generic, 'com.docker.network.bridge.enable_ip_masquerade', true),
+        hostBindingIpv4: hostBinding(generic),
       };
   }
 }
 
-/** Linux interface names: 1-15 characters, no '/', ':', whitespace, and not "." or "..". */
-export function isValidIfname(name: string): boolean {
-  return /^[A-Za-z0-9_.@-]{1,15}$/.test(name) && name !== '.' && name !== '..';
+/** The MTUs a link takes (IPv4's minimum to the largest the kernel stores). */
+export const MTU_RANGE = { min: 68, max: 65535 } as const;
+
+export function isValidMtu(mtu: number): boolean {
+  return Number.isInteger(mtu) && mtu >= MTU_RANGE.min && mtu <= MTU_RANGE.max;
+}
+
+/** The generic options as an object of strings (Docker passes the user's `-o` values as strings). */
+export function stringOptions(raw: unknown): Record<string, string> {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new OptionError(`Options.${OPTION_GENERIC}: must be an object of strings`);
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof value !== 'string') throw new OptionError(`option ${key}: value must be a string`);
+    out[key] = value;
+  }
+  return out;
 }
 
 function optionalIfname(generic: Record<string, string>, key: string): string | undefined {

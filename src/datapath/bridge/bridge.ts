@@ -1,4 +1,4 @@
-import type { EndpointRecord, NetworkRecord, NodePeer } from '../../model/records';
+import type { BridgeNetworkState, EndpointRecord, NetworkRecord, NodePeer, PublishedPortsState } from '../../model/records';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
 import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
@@ -9,9 +9,10 @@ import { logRepair, type EnsuredLink } from '../shared/ensured-link';
 import { LinkOwnership } from '../shared/link-ownership';
 import { bridgeName, isValidIfname, isValidInstance } from '../shared/names';
 import { describe } from '../../model/errors';
+import { DEFAULT_MTU, mtuOption } from '../shared/mtu';
 
 export { BRIDGE_MAX_PORTS } from '../shared/bridge-links';
-export type { BridgePorts, BridgePublishedState } from '../shared/endpoint-ports';
+export type { BridgePorts } from '../shared/endpoint-ports';
 
 /**
  * The firewall seam of the bridge data path (iptables/ip6tables rules for ICC, masquerade, published
@@ -31,17 +32,9 @@ export interface BridgeDataPathOptions {
   ports?: BridgePorts;
 }
 
-/** What net.datapath holds for a bridge network. */
-export interface BridgeNetworkState {
-  bridgeName: string;
-}
-
 /** What ep.datapath holds for a bridge endpoint. */
-export type BridgeEndpointState = VethNames;
+export type BridgeEndpointState = VethNames & Partial<PublishedPortsState>;
 
-export const DEFAULT_MTU = 1500;
-const MIN_MTU = 68;
-const MAX_MTU = 65535;
 
 /**
  * Single-host networks on a Linux bridge: one bridge per network holding the gateway address(es),
@@ -52,7 +45,7 @@ const MAX_MTU = 65535;
  * (bridge-links.ts): an existing link with our marker is converged (MTU, addresses, master, up)
  * rather than recreated.
  */
-export class BridgeDataPath implements DataPath {
+export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpointState> {
   readonly type = 'bridge' as const;
   private readonly log: Logger;
   private readonly firewall?: BridgeFirewall;
@@ -70,7 +63,7 @@ export class BridgeDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Networks
 
-  async createNetwork(net: NetworkRecord): Promise<Record<string, unknown>> {
+  async createNetwork(net: NetworkRecord): Promise<BridgeNetworkState> {
     const name = this.bridgeNameOf(net);
     const { created } = await this.ensureBridge(net, name);
     try {
@@ -99,7 +92,7 @@ export class BridgeDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Endpoints
 
-  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<BridgeEndpointState> {
     const bridge = await this.bridgeFor(net);
     await this.ensureEndpoint(net, ep, bridge);
     return { ...vethNamesOf(ep) };
@@ -128,7 +121,7 @@ export class BridgeDataPath implements DataPath {
    * firewall/ports.ts). Masquerading is part of the network's rules and needs nothing here. Returns
    * { publishedPorts } for ep.datapath, which EndpointOperInfo reports and reconcile restores.
    */
-  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Partial<PublishedPortsState>> {
     return this.ports.program(net, ep);
   }
 
@@ -195,7 +188,7 @@ export class BridgeDataPath implements DataPath {
 
   /** The network's bridge: marked, with its MTU and gateway addresses, up (bridge-links.ts). */
   private ensureBridge(net: NetworkRecord, name: string): Promise<EnsuredLink> {
-    return ensureBridge(this.owner, { name, marker: this.owner.netMarker(net.id), mtu: this.mtuOf(net), gateways: gatewaysOf(net) });
+    return ensureBridge(this.owner, { name, marker: this.owner.netMarker(net.id), mtu: mtuOption(net, 'a bridge'), gateways: gatewaysOf(net) });
   }
 
   /** The endpoint's veth pair on the bridge, with the network MTU and the endpoint's MAC (bridge-links.ts). */
@@ -207,7 +200,7 @@ export class BridgeDataPath implements DataPath {
     known: Pick<VethSpec, 'hairpin' | 'links'> = {},
   ): Promise<EnsuredLink> {
     const names = vethNamesOf(ep);
-    const mtu = this.mtuOf(net) ?? DEFAULT_MTU;
+    const mtu = mtuOption(net, 'a bridge') ?? DEFAULT_MTU;
     const mac = optionalMacOf(ep);
     return ensureVeth(this.owner, { ...names, marker: this.owner.epMarker(ep.id), mtu, mac, bridge, networkId: net.id, ...known });
   }
@@ -239,20 +232,11 @@ export class BridgeDataPath implements DataPath {
   }
 
   private storedBridgeName(net: NetworkRecord): string | undefined {
-    const stored = net.datapath?.bridgeName;
-    if (typeof stored === 'string' && stored !== '') return stored;
+    if (net.datapath.bridgeName) return net.datapath.bridgeName;
     const option = 'bridgeName' in net.options ? net.options.bridgeName : undefined;
     return option || bridgeName(net.id);
   }
 
-  private mtuOf(net: NetworkRecord): number | undefined {
-    const mtu = net.options.mtu;
-    if (mtu === undefined) return undefined;
-    if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
-      throw new DataPathError(`invalid MTU ${mtu}: a bridge takes ${MIN_MTU}-${MAX_MTU}`);
-    }
-    return mtu;
-  }
 
   private logCleanupFailure(what: string, name: string, err: unknown): void {
     this.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: describe(err) });

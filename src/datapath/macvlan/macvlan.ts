@@ -1,4 +1,4 @@
-import type { EndpointRecord, MacvlanMode, MacvlanOptions, NetworkRecord, NodePeer } from '../../model/records';
+import type { EndpointRecord, MacvlanEndpointState, MacvlanMode, MacvlanNetworkState, MacvlanOptions, NetworkRecord, NodePeer} from '../../model/records';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
 import { DataPathError, type DataPath, type JoinResult } from '../datapath';
@@ -17,6 +17,7 @@ import {
   type VlanParent,
 } from './parent';
 import { describe } from '../../model/errors';
+import { DEFAULT_MTU, mtuOption } from '../shared/mtu';
 
 /**
  * The kernel operations the macvlan data path uses: the netlink module itself in production; tests
@@ -41,34 +42,6 @@ export interface MacvlanDataPathOptions {
   kernel?: LinkOps;
 }
 
-/** What net.datapath holds for a macvlan network. */
-export interface MacvlanNetworkState {
-  /** The resolved parent's name (`-o parent`, or tsnet's internal parent). */
-  parent: string;
-  /** The parent's ifindex when the network was created (for people reading the state). */
-  parentIndex: number;
-  parentKind: ParentKind;
-  /** tsnet created the parent and removes it with the network (an 802.1Q sub-interface or its internal parent). */
-  createdParent: boolean;
-  /** 802.1Q sub-interface: the interface and VLAN it sits on. */
-  vlan?: VlanParent;
-  /**
-   * No `-o parent`: the parent is a veth pair that leads nowhere, so the network reaches only its own
-   * containers (Docker's built-in driver forces --internal for such a network).
-   */
-  internalOnly: boolean;
-  mode: MacvlanMode;
-}
-
-/** What ep.datapath holds for a macvlan endpoint. */
-export interface MacvlanEndpointState {
-  /** The macvlan link in the host namespace, handed to Docker in Join. */
-  ifname: string;
-}
-
-const DEFAULT_MTU = 1500;
-const MIN_MTU = 68;
-const MAX_MTU = 65535;
 
 /**
  * Containers as hosts on an existing L2 segment: one macvlan link per endpoint on the network's
@@ -92,7 +65,7 @@ const MAX_MTU = 65535;
  * Every link tsnet creates carries an ownership marker in its alias (names.ts); nothing without our
  * marker is ever changed or deleted.
  */
-export class MacvlanDataPath implements DataPath {
+export class MacvlanDataPath implements DataPath<MacvlanNetworkState, MacvlanEndpointState> {
   readonly type = 'macvlan' as const;
   private readonly log: Logger;
   private readonly kernel: LinkOps;
@@ -109,9 +82,9 @@ export class MacvlanDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Networks
 
-  async createNetwork(net: NetworkRecord): Promise<Record<string, unknown>> {
+  async createNetwork(net: NetworkRecord): Promise<MacvlanNetworkState> {
     const options = this.optionsOf(net);
-    const mtu = this.mtuOption(net);
+    const mtu = mtuOption(net, 'a macvlan');
     const parentName = parentNameOf(net.id, options.parent);
     const claimed = this.parents.claim(parentName, net.id);
     let created: string | undefined;
@@ -148,7 +121,7 @@ export class MacvlanDataPath implements DataPath {
       // Deleting a veth end deletes its peer; deleting a parent deletes any macvlan still on it.
       await this.kernel.deleteLink(link);
       this.log.info('removed the parent tsnet created for the network', { networkId: net.id, parent: parentName });
-    } else if (link && net.datapath?.createdParent === true) {
+    } else if (link && net.datapath.createdParent === true) {
       this.log.warn('parent not removed: it does not carry this network\'s marker', {
         networkId: net.id,
         parent: parentName,
@@ -160,7 +133,7 @@ export class MacvlanDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Endpoints
 
-  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<MacvlanEndpointState> {
     const parent = await this.parentFor(net);
     const { link } = await this.ensureEndpoint(net, ep, parent);
     const state: MacvlanEndpointState = { ifname: link.name };
@@ -191,7 +164,7 @@ export class MacvlanDataPath implements DataPath {
   async leave(_net: NetworkRecord, _ep: EndpointRecord): Promise<void> {}
 
   /** Containers are hosts on the LAN: no NAT, no published ports (Docker's macvlan ignores -p too). */
-  async programExternalConnectivity(_net: NetworkRecord, _ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async programExternalConnectivity(_net: NetworkRecord, _ep: EndpointRecord): Promise<Partial<MacvlanEndpointState>> {
     return {};
   }
 
@@ -263,7 +236,7 @@ export class MacvlanDataPath implements DataPath {
     const options = this.optionsOf(net);
     const name = parentNameOf(net.id, options.parent);
     const link = await this.kernel.findLink(name);
-    const owned = options.parent === undefined || net.datapath?.createdParent === true || link?.alias === this.owner.netMarker(net.id);
+    const owned = options.parent === undefined || net.datapath.createdParent === true || link?.alias === this.owner.netMarker(net.id);
     if (!owned) {
       const problem = !link ? 'does not exist' : !link.up ? 'is down' : undefined;
       if (problem) {
@@ -369,7 +342,7 @@ export class MacvlanDataPath implements DataPath {
     const name = parentNameOf(net.id, undefined);
     const peerName = internalParentPeerName(net.id);
     const marker = this.owner.netMarker(net.id);
-    const mtu = this.mtuOption(net) ?? DEFAULT_MTU;
+    const mtu = mtuOption(net, 'a macvlan') ?? DEFAULT_MTU;
 
     let link = await this.kernel.findLink(name);
     let created = false;
@@ -488,7 +461,7 @@ export class MacvlanDataPath implements DataPath {
   private async parentFor(net: NetworkRecord): Promise<nl.Link> {
     const options = this.optionsOf(net);
     const name = parentNameOf(net.id, options.parent);
-    const owned = options.parent === undefined || net.datapath?.createdParent === true;
+    const owned = options.parent === undefined || net.datapath.createdParent === true;
     if (!(await this.kernel.findLink(name))) {
       if (!owned) throw new DataPathError(`parent interface ${name} of network ${short(net.id)} does not exist`);
       this.log.warn('parent tsnet created for the network is missing; recreating it', { networkId: net.id, parent: name });
@@ -508,24 +481,15 @@ export class MacvlanDataPath implements DataPath {
   }
 
   private endpointNameOf(ep: EndpointRecord): string {
-    const stored = ep.datapath?.ifname;
-    const name = typeof stored === 'string' && stored !== '' ? stored : macvlanName(ep.id);
+    const name = ep.datapath.ifname || macvlanName(ep.id);
     if (!isValidIfname(name)) throw new DataPathError(`endpoint ID "${ep.id}" gives an invalid interface name "${name}"`);
     return name;
   }
 
-  private mtuOption(net: NetworkRecord): number | undefined {
-    const mtu = net.options.mtu;
-    if (mtu === undefined) return undefined;
-    if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
-      throw new DataPathError(`invalid MTU ${mtu}: a macvlan takes ${MIN_MTU}-${MAX_MTU}`);
-    }
-    return mtu;
-  }
 
   /** The network's MTU, else the parent's; never larger than the parent's. */
   private endpointMtu(net: NetworkRecord, parent: nl.Link): number {
-    const mtu = this.mtuOption(net);
+    const mtu = mtuOption(net, 'a macvlan');
     if (mtu === undefined) return parent.mtu;
     if (mtu > parent.mtu) throw new DataPathError(`MTU ${mtu} is larger than the MTU ${parent.mtu} of parent ${parent.name}`);
     return mtu;

@@ -1,5 +1,8 @@
 import type * as nl from '../../netlink';
+import type { ParentKind, VlanParent } from '../../model/records';
 import { DataPathError } from '../datapath';
+
+export type { ParentKind, VlanParent };
 import { internalParentName, parseOwnerMarker } from '../shared/names';
 
 /**
@@ -7,12 +10,6 @@ import { internalParentName, parseOwnerMarker } from '../shared/names';
  * on its own: what `-o parent` names, whether a link may serve as a parent, whether tsnet created it
  * and so may remove it, and which network already uses which parent.
  */
-
-/** `-o parent=IFACE.VLAN`: the 802.1Q sub-interface VLAN of IFACE. */
-export interface VlanParent {
-  base: string;
-  vlanId: number;
-}
 
 /**
  * Docker's format for a sub-interface parent: the name up to the last '.', then a VLAN ID 1-4094
@@ -28,15 +25,6 @@ export function parseVlanParent(name: string): VlanParent | undefined {
   if (vlanId < 1 || vlanId > 4094) return undefined;
   return { base: name.slice(0, dot), vlanId };
 }
-
-/** What a network's parent is. */
-export type ParentKind =
-  /** An interface that existed before (the user's): used, never changed, never removed. */
-  | 'existing'
-  /** An 802.1Q sub-interface tsnet created for `-o parent=IFACE.VLAN`. */
-  | 'vlan'
-  /** No `-o parent`: tsnet's own veth pair, an internal-only network. */
-  | 'internal';
 
 /** The parent a network's options name: `-o parent`, or the network's own internal parent. */
 export function parentNameOf(networkId: string, parentOption: string | undefined): string {

@@ -1,4 +1,4 @@
-import type { EndpointRecord, NetworkRecord } from '../../model/records';
+import type { EndpointRecord, NetworkRecord, VethNames } from '../../model/records';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
 import { DataPathError } from '../datapath';
@@ -211,19 +211,13 @@ function normalCidr(cidr: string): string {
   return nl.formatCidr(ip, prefixLen);
 }
 
-/** The two ends of an endpoint's veth pair (what ep.datapath holds for a bridge or VXLAN endpoint). */
-export interface VethNames {
-  hostIfname: string;
-  containerIfname: string;
-}
+export type { VethNames };
 
 /** The endpoint's veth names: as stored at creation, else derived from the endpoint ID. */
 export function vethNamesOf(ep: EndpointRecord): VethNames {
-  const host = ep.datapath?.hostIfname;
-  const container = ep.datapath?.containerIfname;
   const names = {
-    hostIfname: typeof host === 'string' && host !== '' ? host : hostVethName(ep.id),
-    containerIfname: typeof container === 'string' && container !== '' ? container : containerVethName(ep.id),
+    hostIfname: ep.datapath.hostIfname || hostVethName(ep.id),
+    containerIfname: ep.datapath.containerIfname || containerVethName(ep.id),
   };
   for (const name of [names.hostIfname, names.containerIfname]) {
     if (!isValidIfname(name)) throw new DataPathError(`endpoint ID "${ep.id}" gives an invalid interface name "${name}"`);

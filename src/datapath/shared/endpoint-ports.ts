@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { EndpointRecord, NetworkRecord } from '../../model/records';
+import type { EndpointRecord, NetworkRecord, PublishedPortsState } from '../../model/records';
 import type { Logger } from '../../log';
 import type { PortBinding } from '../../protocol';
 
@@ -30,15 +30,6 @@ export interface BridgePorts {
     }[],
     scope?: { networks: Iterable<string> },
   ): Promise<{ endpointId: string; bindings?: PortBinding[]; error?: string }[]>;
-}
-
-/**
- * What ProgramExternalConnectivity adds to ep.datapath: the mappings made, with the host port that was
- * chosen for `-P`/ranges. EndpointOperInfo reports it as `tsnet.published-ports`; reconcile republishes
- * exactly these after a restart.
- */
-export interface BridgePublishedState {
-  publishedPorts: PortBinding[];
 }
 
 /** An endpoint whose ports reconcile could not restore (already logged). */
@@ -73,7 +64,7 @@ export class EndpointPorts {
    * { publishedPorts } for ep.datapath. Docker sends no Program for --internal networks; should one
    * arrive anyway, nothing is published.
    */
-  async program(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async program(net: NetworkRecord, ep: EndpointRecord): Promise<Partial<PublishedPortsState>> {
     if (!this.ports) return {};
     if (net.internal) {
       if (ep.portBindings.length > 0) {
@@ -93,7 +84,7 @@ export class EndpointPorts {
     }
     this.published.add(ep.id);
     this.logMappings(net, ep, mappings, false);
-    const state: BridgePublishedState = { publishedPorts: mappings };
+    const state: PublishedPortsState = { publishedPorts: mappings };
     return { ...state };
   }
 
@@ -126,7 +117,7 @@ export class EndpointPorts {
       const net = byId.get(ep.networkId);
       if (!net || net.internal || !ep.externalConnectivity) continue;
       // Stored mappings when Program recorded them (same host ports); else what Docker asked for.
-      const bindings = Array.isArray(ep.datapath?.publishedPorts) ? publishedOf(ep) : ep.portBindings;
+      const bindings = ep.datapath.publishedPorts ?? ep.portBindings;
       if (bindings.length === 0) continue;
       entries.push({ net, ep, bindings });
     }
@@ -194,6 +185,5 @@ function describeHost(m: PortBinding): string {
 }
 
 function publishedOf(ep: EndpointRecord): PortBinding[] {
-  const stored = ep.datapath?.publishedPorts;
-  return Array.isArray(stored) ? (stored as PortBinding[]) : [];
+  return ep.datapath.publishedPorts ?? [];
 }

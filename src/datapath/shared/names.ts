@@ -1,5 +1,7 @@
 import type { NetworkType } from '../../model/records';
 
+export { isValidIfname, MAX_IFNAME_LENGTH } from '../../model/ifname';
+
 /**
  * Host interface names and ownership markers. Names are a short tsnet prefix plus an ID fragment,
  * inside the kernel's 15-character limit, so a person reading `ip link` knows what is tsnet's:
@@ -11,9 +13,6 @@ import type { NetworkType } from '../../model/records';
  * The data-path type is part of it so each data path's reconcile prunes only its own links.
  */
 
-/** IFNAMSIZ - 1 */
-export const MAX_IFNAME_LENGTH = 15;
-
 export function bridgeName(networkId: string): string {
   return `ts-${networkId.slice(0, 10)}`;
 }
@@ -24,17 +23,6 @@ export function hostVethName(endpointId: string): string {
 
 export function containerVethName(endpointId: string): string {
   return `tsc${endpointId.slice(0, 12)}`;
-}
-
-/** What the kernel accepts as an interface name (dev_valid_name). */
-export function isValidIfname(name: string): boolean {
-  return (
-    name.length > 0 &&
-    Buffer.byteLength(name) <= MAX_IFNAME_LENGTH &&
-    name !== '.' &&
-    name !== '..' &&
-    !/[/:\s]/.test(name)
-  );
 }
 
 export type OwnedObject = 'net' | 'ep';

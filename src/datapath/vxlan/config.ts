@@ -1,4 +1,4 @@
-import type { NetworkRecord, VxlanOptions } from '../../model/records';
+import type { NetworkRecord, NetworkState, VxlanNetworkState, VxlanOptions } from '../../model/records';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
 import { DataPathError } from '../datapath';
@@ -9,20 +9,7 @@ import { vxlanName } from './device';
 import { floodPeers, subnetOf } from './flood';
 import { overlayMtu, resolveUnderlay, type Underlay } from './underlay';
 
-/** What net.datapath holds for a VXLAN network (what was created; reconcile re-derives the rest). */
-export interface VxlanNetworkState {
-  bridgeName: string;
-  vxlanName: string;
-  vni: number;
-  port: number;
-  /** Local underlay address (IFLA_VXLAN_LOCAL). */
-  local: string;
-  /** The interface `local` lives on (IFLA_VXLAN_LINK, MTU source). */
-  underlay: string;
-  /** Overlay MTU: VXLAN device, bridge, veths, container eth0. */
-  mtu: number;
-  gatewayMac: string;
-}
+export type { VxlanNetworkState };
 
 /** What the data path works with for one network: the stored state plus the derived pieces. */
 export interface NetworkConfig extends VxlanNetworkState {
@@ -51,11 +38,11 @@ export interface ConfigContext {
  * from the options and the host; at reconcile the stored names, VNI, port and MTU are kept and the
  * underlay is looked up again (the stored address first: it may have moved after a reboot).
  */
-export async function networkConfig(net: NetworkRecord, stored: Record<string, unknown> | undefined, context: ConfigContext): Promise<NetworkConfig> {
+export async function networkConfig(net: NetworkRecord, stored: NetworkState | undefined, context: ConfigContext): Promise<NetworkConfig> {
   const { log, selfAddress } = context;
   if (net.options.type !== 'vxlan') throw new DataPathError(`network ${net.id} is not a vxlan network`);
   const options: VxlanOptions = net.options;
-  const vni = options.vni ?? numberField(stored, 'vni');
+  const vni = options.vni ?? stored?.vni;
   if (vni === undefined) {
     throw new DataPathError(
       'a vxlan network needs -o vni=N (1-16777215) outside Swarm: run the same `docker network create -d tsnet ' +
@@ -63,7 +50,7 @@ export async function networkConfig(net: NetworkRecord, stored: Record<string, u
     );
   }
   const port = options.port;
-  const storedLocal = stringField(stored, 'local');
+  const storedLocal = stored?.local || undefined;
   let underlay: Underlay;
   try {
     underlay = await resolveUnderlay(options.underlay ?? storedLocal, options.underlay ? undefined : selfAddress);
@@ -73,10 +60,9 @@ export async function networkConfig(net: NetworkRecord, stored: Record<string, u
     underlay = await resolveUnderlay(undefined, selfAddress);
     log.warn('the underlay address of the network changed', { networkId: net.id, was: storedLocal, now: underlay.local });
   }
-  const storedMtu = numberField(stored, 'mtu');
   let mtu: number;
-  if (storedMtu !== undefined) {
-    mtu = storedMtu;
+  if (stored?.mtu !== undefined) {
+    mtu = stored.mtu;
   } else {
     const result = overlayMtu(underlay.link.mtu, underlay.family, options.mtu);
     if (result.lowered) {
@@ -87,8 +73,8 @@ export async function networkConfig(net: NetworkRecord, stored: Record<string, u
   const localAddresses = (await nl.listAddresses()).map((a) => a.ip);
   const learnScope = context.peerCidrs ?? [subnetOf(underlay.local, underlay.prefixLen)];
   const peers = floodPeers(options.peers, context.otherPeers(net.id, learnScope), localAddresses, underlay.family);
-  const bridge = stringField(stored, 'bridgeName') ?? options.bridgeName ?? bridgeName(net.id);
-  const vxlan = stringField(stored, 'vxlanName') ?? vxlanName(net.id);
+  const bridge = stored?.bridgeName || options.bridgeName || bridgeName(net.id);
+  const vxlan = stored?.vxlanName || vxlanName(net.id);
   for (const name of [bridge, vxlan]) {
     if (!isValidIfname(name)) throw new DataPathError(`invalid interface name "${name}": 1-15 characters, no '/', ':' or spaces`);
   }
@@ -125,26 +111,14 @@ export function stateOf(config: NetworkConfig): VxlanNetworkState {
 
 /** The names of the network's links as stored; undefined when createNetwork refused it (nothing was made). */
 export function storedNames(net: NetworkRecord): { bridgeName: string; vxlanName: string } | undefined {
-  const stored = net.datapath ?? {};
-  const bridge = stringField(stored, 'bridgeName');
-  const vxlan = stringField(stored, 'vxlanName');
+  const { bridgeName: bridge, vxlanName: vxlan } = net.datapath;
   if (!bridge || !vxlan || !isValidIfname(bridge) || !isValidIfname(vxlan)) return undefined;
   return { bridgeName: bridge, vxlanName: vxlan };
 }
 
 /** The stored overlay MTU (veths and container ends take it). */
 export function storedMtu(net: NetworkRecord): number {
-  const mtu = numberField(net.datapath, 'mtu');
+  const mtu = net.datapath.mtu;
   if (mtu === undefined) throw new DataPathError(`network ${net.id} has no stored overlay MTU (was it created by this tsnet?)`);
   return mtu;
-}
-
-function numberField(record: Record<string, unknown> | undefined, key: string): number | undefined {
-  const v = record?.[key];
-  return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
-}
-
-function stringField(record: Record<string, unknown> | undefined, key: string): string | undefined {
-  const v = record?.[key];
-  return typeof v === 'string' && v !== '' ? v : undefined;
 }

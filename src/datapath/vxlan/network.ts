@@ -1,12 +1,12 @@
 import type { GatewayFilter, GatewayFilterEntry } from '../../firewall/gateway-filter';
 import type { Logger } from '../../log';
-import type { NetworkRecord } from '../../model/records';
+import type { NetworkRecord, VxlanNetworkState } from '../../model/records';
 import { describe } from '../../model/errors';
 import type { BridgeFirewall } from '../bridge/bridge';
 import { ensureBridge } from '../shared/bridge-links';
 import { logRepair, type EnsuredLink } from '../shared/ensured-link';
 import type { LinkOwnership } from '../shared/link-ownership';
-import type { NetworkConfig, VxlanNetworkState } from './config';
+import type { NetworkConfig } from './config';
 import { ensureFlood, ensureVxlanDevice } from './device';
 import type { VxlanInputFilters } from './input-filter';
 
@@ -95,8 +95,8 @@ export function gatewayFilterEntry(config: Pick<NetworkConfig, 'vxlanName' | 'ga
 
 /** The same from the stored state alone (a network reconcile could not repair keeps its rules). */
 export function storedGatewayFilterEntry(net: NetworkRecord, vxlanName: string): GatewayFilterEntry | undefined {
-  const state = net.datapath as Partial<VxlanNetworkState>;
-  if (typeof state.gatewayMac !== 'string') return undefined;
+  const mac = net.datapath.gatewayMac;
+  if (mac === undefined) return undefined;
   const ipv4 = net.ipv4.map((p) => p.gateway).filter((g): g is string => !!g).map((g) => g.split('/')[0]!);
-  return { device: vxlanName, mac: state.gatewayMac, ipv4 };
+  return { device: vxlanName, mac, ipv4 };
 }

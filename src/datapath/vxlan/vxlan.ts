@@ -1,11 +1,11 @@
-import type { EndpointRecord, NetworkRecord, NodePeer } from '../../model/records';
+import type { EndpointRecord, NetworkRecord, NetworkState, NodePeer, PublishedPortsState, VethNames, VxlanNetworkState } from '../../model/records';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
 import { EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from '../../firewall/gateway-filter';
 import { systemClock, type Clock, type ClockTimer } from '../../model/clock';
 import { describe } from '../../model/errors';
 import type { BridgeFirewall } from '../bridge/bridge';
-import { ensureContainerEnd, ensureVeth, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
+import { ensureContainerEnd, ensureVeth, vethNamesOf, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
 import type { DataPath, JoinResult } from '../datapath';
 import { optionalMacOf } from '../shared/endpoint-mac';
 import { EndpointPorts, type BridgePorts } from '../shared/endpoint-ports';
@@ -20,7 +20,7 @@ import { VxlanInputFilters, type VxlanInputFirewall } from './input-filter';
 import { ensureNetwork, removeNetwork, storedGatewayFilterEntry, type NetworkParts } from './network';
 import { PeerSet } from './peers';
 
-export type { VxlanNetworkState } from './config';
+export type { VxlanNetworkState };
 export type { DataAddressLookup, PeerListSource, PeerLists } from './control-plane';
 export { vxlanDrift, vxlanName } from './device';
 export type { VxlanInputFirewall } from './input-filter';
@@ -92,9 +92,9 @@ export interface VxlanDataPathOptions {
 }
 
 /** What ep.datapath holds for a VXLAN endpoint (as for the bridge type). */
-export type VxlanEndpointState = VethNames;
+export type VxlanEndpointState = VethNames & Partial<PublishedPortsState>;
 
-export class VxlanDataPath implements DataPath {
+export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointState> {
   readonly type = 'vxlan' as const;
   private readonly log: Logger;
   /** What the networks' pieces are made with (network.ts). */
@@ -169,7 +169,7 @@ export class VxlanDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Networks
 
-  async createNetwork(net: NetworkRecord): Promise<Record<string, unknown>> {
+  async createNetwork(net: NetworkRecord): Promise<VxlanNetworkState> {
     const config = await this.configOf(net, undefined);
     await ensureNetwork(this.parts, net, config, { gatewayRules: (entry) => this.parts.gatewayFilter.set(entry), undoOnFailure: true });
     const state = stateOf(config);
@@ -192,7 +192,7 @@ export class VxlanDataPath implements DataPath {
   // ---------------------------------------------------------------------------------------------
   // Endpoints
 
-  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<VxlanEndpointState> {
     const bridge = await this.bridgeFor(net);
     await this.ensureEndpoint(net, ep, bridge, storedMtu(net));
     return { ...vethNamesOf(ep) };
@@ -215,7 +215,7 @@ export class VxlanDataPath implements DataPath {
   async leave(_net: NetworkRecord, _ep: EndpointRecord): Promise<void> {}
 
   /** Published ports, as on the bridge type: DNAT on this host to the container (endpoint-ports.ts). */
-  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Record<string, unknown>> {
+  async programExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<Partial<PublishedPortsState>> {
     return this.ports.program(net, ep);
   }
 
@@ -382,7 +382,7 @@ export class VxlanDataPath implements DataPath {
     return control;
   }
 
-  private configOf(net: NetworkRecord, stored: Record<string, unknown> | undefined): Promise<NetworkConfig> {
+  private configOf(net: NetworkRecord, stored: NetworkState | undefined): Promise<NetworkConfig> {
     return networkConfig(net, stored, {
       log: this.log,
       selfAddress: this.selfAddress,
