@@ -17,6 +17,7 @@ import { createLogger } from './log';
 import { listHostNetworks } from './netlink';
 import type { Store } from './store/store';
 import { knownNetworkIds } from './swarm/known-networks';
+import { DockerNetworkPeers } from './swarm/network-peers';
 import { VipModeCheck } from './swarm/vip-mode-check';
 
 /** How often the firewall hooks are re-checked (dockerd restarts and firewall reloads drop them). */
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall, ports });
   // In Swarm, VXLAN also reads each network's peers from Docker (in the background only).
   const dockerForPeers = settings.scope === 'global' ? new DockerApiClient(settings.dockerSocket) : undefined;
-  // In Swarm, nodes tell each other their data-path addresses (--data-path-addr); see vxlan-addr-map.ts.
+  // In Swarm, nodes tell each other their data-path addresses (--data-path-addr); see swarm/data-addresses.ts.
   const dataAddresses =
     settings.scope === 'global' && settings.dataAddrPort > 0
       ? new DataAddressMap({ log, port: settings.dataAddrPort })
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
     ports,
     peerCidrs: settings.peerCidrs,
     dataAddresses,
-    ...(dockerForPeers ? { networkPeers: async (id: string) => (await dockerForPeers.network(id))?.Peers?.map((p) => p.IP) } : {}),
+    peerLists: dockerForPeers ? new DockerNetworkPeers({ docker: dockerForPeers, log }) : undefined,
   });
 
   let daemon: Daemon;

@@ -30,7 +30,7 @@ export interface Settings {
   peerCidrs: string[] | undefined;
   /**
    * Swarm: the TCP port on which tsnet instances tell each other their data-path addresses
-   * (TSNET_DATA_ADDR_PORT, default 7947; 0 turns the exchange off). See datapath/vxlan-addr-map.ts.
+   * (TSNET_DATA_ADDR_PORT, default 7947; 0 turns the exchange off). See swarm/data-addresses.ts.
    */
   dataAddrPort: number;
 }

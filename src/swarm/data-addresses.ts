@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../log';
 import type { Store } from '../store/store';
+import type { DataAddressLookup } from '../datapath/vxlan/control-plane';
 import { canonicalIp } from '../datapath/vxlan/flood';
 import { describe } from '../model/errors';
 import { DATA_ADDRESS_PREFIX } from '../model/keys';
@@ -178,7 +179,7 @@ export interface DataAddressMapOptions {
 }
 
 /** Control-plane address → data-path address of the other Swarm nodes, and this node's answer. */
-export class DataAddressMap {
+export class DataAddressMap implements DataAddressLookup {
   private readonly log: Logger;
   private port: number;
   private persistence?: DataAddressPersistence;

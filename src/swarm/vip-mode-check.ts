@@ -1,6 +1,7 @@
 import { describe } from '../model/errors';
 import { DockerUnavailableError, NotSwarmManagerError, type DockerNetworkView, type DockerServiceView } from '../docker/api-client';
 import type { Logger } from '../log';
+import { systemClock, type Clock, type ClockTimer } from '../model/clock';
 
 /** The Docker API reads the check makes (DockerApiClient; a fake in tests). */
 export interface VipModeDocker {
@@ -33,8 +34,8 @@ const NETWORK_ID = /^(?:[a-z0-9]{25}|[0-9a-f]{64})$/;
  * inside a request handler (at boot dockerd waits for the plugin).
  */
 export class VipModeCheck {
-  private timer: NodeJS.Timeout | undefined;
-  private watcher: NodeJS.Timeout | undefined;
+  private timer: ClockTimer | undefined;
+  private watcher: ClockTimer | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
   private failures = 0;
@@ -50,19 +51,19 @@ export class VipModeCheck {
     private readonly knownNetworks: () => Iterable<string>,
     private readonly log: Logger,
     private readonly options: VipModeCheckOptions,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   start(): void {
     this.stopped = false;
     this.schedule(this.options.intervalMs);
-    this.watcher = setInterval(() => this.watchNetworks(), this.options.watchMs);
-    this.watcher.unref();
+    this.watcher = this.clock.setInterval(() => this.watchNetworks(), this.options.watchMs);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.watcher) clearInterval(this.watcher);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    if (this.watcher !== undefined) this.clock.clearInterval(this.watcher);
     await this.running;
   }
 
@@ -97,12 +98,11 @@ export class VipModeCheck {
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
-    const timer = setTimeout(() => {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    const timer = this.clock.setTimeout(() => {
       // Unless a new network asked for an earlier pass meanwhile (that timer then carries on).
       void this.runOnce().then(() => this.timer === timer && this.schedule(this.nextDelayMs()));
     }, delayMs);
-    timer.unref();
     this.timer = timer;
   }
 

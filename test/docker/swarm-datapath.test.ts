@@ -176,8 +176,14 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
         pluginLines(host).find((l) => l.message === 'node discovered' && l.fields.self === true && l.fields.address === data(numberOf(host))),
       );
     }
-    // What Docker announced, as the plugins logged it (the report's evidence for the mapping problem).
-    await sleep(2000);
+    // What Docker announced, as the plugins logged it (the report's evidence for the mapping problem),
+    // once the nodes whose plugin ran before the joins (d1, d2) were told of both others.
+    for (const host of [h(1), h(2)]) {
+      await waitFor(`${host.name}: DiscoverNew of both other nodes`, 15_000, () => {
+        const others = new Set(pluginLines(host).filter((l) => l.message === 'node discovered' && l.fields.self !== true).map((l) => String(l.fields.address)));
+        return others.size >= 2 ? true : undefined;
+      });
+    }
     for (const host of hosts) {
       const events = pluginLines(host)
         .filter((l) => l.message === 'node discovered' || l.message === 'node left')
@@ -294,7 +300,8 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
       figures['kill -9 → d3 reaches the two others, only d3 sending'] = `${Date.now() - killedAt} ms (${oneWay} ms of pinging)`;
       await forgetNeighbours(tasks);
       await meshReachable(tasks, MESH_TIMEOUT_MS);
-      // Past the restarted plugin's first reads of Docker's peer lists and its own peer refreshes.
+      // The watcher's sample goes on past the restarted plugin's first reads of Docker's peer lists and
+      // its own peer refreshes: for 8 s more the flood entries must stay both data addresses.
       await sleep(8000);
       await floodIsData(MESH_TIMEOUT_MS);
     } finally {

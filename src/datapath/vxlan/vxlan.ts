@@ -1,21 +1,29 @@
-import type { EndpointRecord, NetworkRecord, NodePeer, PublishedPortsState, VxlanNetworkState, VxlanOptions } from '../../model/records';
-import type { VxlanInputFilter } from '../../firewall/vxlan-input';
+import type { EndpointRecord, NetworkRecord, NetworkState, NodePeer, PublishedPortsState, VethNames, VxlanNetworkState } from '../../model/records';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
 import { EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from '../../firewall/gateway-filter';
-import { anycastGatewayMac } from './anycast';
+import { systemClock, type Clock, type ClockTimer } from '../../model/clock';
+import { describe } from '../../model/errors';
 import type { BridgeFirewall } from '../bridge/bridge';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
-import { DataPathError, type DataPath, type JoinResult } from '../datapath';
+import { ensureContainerEnd, ensureVeth, vethNamesOf, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
+import type { DataPath, JoinResult } from '../datapath';
 import { optionalMacOf } from '../shared/endpoint-mac';
 import { EndpointPorts, type BridgePorts } from '../shared/endpoint-ports';
-import { logRepair, type EnsuredLink } from '../shared/ensured-link';
-import { foreignInterface, LinkOwnership } from '../shared/link-ownership';
-import { bridgeName, isValidIfname, isValidInstance, parseOwnerMarker } from '../shared/names';
-import type { DataAddressMap } from '../../swarm/data-addresses';
-import { allowedSources, applyFlood, canonicalIp, floodEntries, floodPeers, insideCidrs, learnedVteps, planFlood, subnetOf } from './flood';
-import { overlayMtu, resolveUnderlay, type Underlay } from './underlay';
-import { describe } from '../../model/errors';
+import type { EnsuredLink } from '../shared/ensured-link';
+import { LinkOwnership } from '../shared/link-ownership';
+import { isValidInstance } from '../shared/names';
+import { networkConfig, stateOf, storedMtu, storedNames, type NetworkConfig } from './config';
+import type { DataAddressLookup, PeerListSource } from './control-plane';
+import { ensureFlood } from './device';
+import { canonicalIp, floodEntries, insideCidrs, learnedVteps } from './flood';
+import { VxlanInputFilters, type VxlanInputFirewall } from './input-filter';
+import { ensureNetwork, removeNetwork, storedGatewayFilterEntry, type NetworkParts } from './network';
+import { PeerSet } from './peers';
+
+export type { VxlanNetworkState };
+export type { DataAddressLookup, PeerListSource, PeerLists } from './control-plane';
+export { vxlanDrift, vxlanName } from './device';
+export type { VxlanInputFirewall } from './input-filter';
 
 /**
  * Multi-host networks on the kernel's VXLAN. Per network on each host:
@@ -34,7 +42,8 @@ import { describe } from '../../model/errors';
  * - Anycast gateway (anycast.ts): every host's bridge holds the same gateway IP and the MAC derived
  *   from the VNI; nothing from the gateway crosses the VXLAN; NAT and published ports are per host, on
  *   the firewall module's usual per-network rules for the bridge.
- * - Peers: head-end replication (vxlan-peers.ts) to `-o peers` and discovered Swarm nodes; unicast
+ * - Peers: head-end replication (flood.ts) to `-o peers` and the peer set (peers.ts): discovered Swarm nodes,
+ *   the peers Docker lists (through a PeerListSource, control-plane.ts), VTEPs learned from traffic; unicast
  *   destinations are learned by the kernel.
  * - Input filter (firewall/vxlan-input.ts): the VXLAN port takes the network's VNI only from its
  *   flood peers and from the learning scope (TSNET_PEER_CIDRS, default the underlay subnet), kept in
@@ -42,18 +51,11 @@ import { describe } from '../../model/errors';
  *
  * Ownership: every link carries a marker `tsnet:<instance>:vxlan:net|ep:<id>` (names.ts), so the
  * bridge data path's reconcile never takes these for its orphans and this one never touches others'.
+ *
+ * Files: network.ts makes a network whole (create, repair, reconcile); device.ts the VXLAN device and its
+ * flood entries; config.ts the network's configuration; input-filter.ts the VXLAN port's input filter;
+ * peers.ts who to flood to; this class the lifecycle and the background peer task.
  */
-
-/** The VXLAN device of a network: "tsx" + 12 characters of the network ID. */
-export function vxlanName(networkId: string): string {
-  return `tsx${networkId.slice(0, 12)}`;
-}
-
-/** The firewall's part for VXLAN networks: who may send a network's VNI to this host. */
-export interface VxlanInputFirewall {
-  setVxlanInput(networkId: string, filter: VxlanInputFilter): Promise<void>;
-  removeVxlanInput(networkId: string): Promise<void>;
-}
 
 export interface VxlanDataPathOptions {
   log: Logger;
@@ -71,108 +73,97 @@ export interface VxlanDataPathOptions {
    */
   peerCidrs?: string[];
   /**
-   * Swarm: the peers Docker lists for a network (GET /networks/{id} -> Peers[].IP, fed by Swarm's
-   * gossip); read by the background task only, never inside a request. Undefined: not used.
+   * Swarm: the peers Docker lists for each network (swarm/network-peers.ts); read by the background
+   * task only, never inside a request. Undefined: not used.
    */
-  networkPeers?: (networkId: string) => Promise<string[] | undefined>;
+  peerLists?: PeerListSource;
   /**
    * Swarm with `--data-path-addr`: the other nodes' data-path addresses by their control addresses
-   * (vxlan-addr-map.ts). Discovered and Docker-listed peers are flooded to at their data address once
-   * it is known. Undefined: not used.
+   * (swarm/data-addresses.ts). Discovered and Docker-listed peers are flooded to at their data address
+   * once it is known. Undefined: not used.
    */
-  dataAddresses?: DataAddressMap;
+  dataAddresses?: DataAddressLookup;
   /** How often the background task looks for learned VTEPs, in ms (0: never). Default 5000. */
   peerIntervalMs?: number;
-  /** How often Docker's peer lists are read, in ms (sooner after a Discover event). Default 30000. */
-  dockerPeersIntervalMs?: number;
   /** How long a node stays a flood peer after DiscoverDelete, in ms. Default 60000. */
   peerGraceMs?: number;
+  /** The background task's and the grace timers' time. Default: the real clock. */
+  clock?: Clock;
 }
 
 /** What ep.datapath holds for a VXLAN endpoint (as for the bridge type). */
 export type VxlanEndpointState = VethNames & Partial<PublishedPortsState>;
 
-export type { VxlanNetworkState };
-
-/** What the data path works with for one network: the stored state plus the derived pieces. */
-interface NetworkConfig extends VxlanNetworkState {
-  family: 4 | 6;
-  underlayIndex: number;
-  gateways: string[];
-  /** Flood destinations: configured, discovered, listed by Docker, learned from traffic. */
-  peers: string[];
-  /** Where peers may be learned from traffic. */
-  learnScope: string[];
-}
-
 export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointState> {
   readonly type = 'vxlan' as const;
   private readonly log: Logger;
-  private readonly instance: string;
-  private readonly firewall?: BridgeFirewall;
-  private readonly inputFirewall?: VxlanInputFirewall;
-  /** The input filter last applied, by network (a peer refresh that changes nothing runs no iptables). */
-  private readonly inputApplied = new Map<string, string>();
-  private readonly owner: LinkOwnership;
+  /** What the networks' pieces are made with (network.ts). */
+  private readonly parts: NetworkParts;
   /** Published ports, as on the bridge type: DNAT on this host to the container. */
   private readonly ports: EndpointPorts;
-  private readonly filter: GatewayFilter;
   /** The stored networks of this type, by ID, as last created or reconciled (peer events walk them). */
   private readonly networks = new Map<string, NetworkRecord>();
   /** Swarm: the node's own data-path address (DiscoverNew Self), the default underlay address. */
   private selfAddress?: string;
-  /** Swarm: the other nodes (DiscoverNew), flood destinations of every network. */
-  private readonly discovered = new Set<string>();
-  /** DiscoverDelete grace timers by address. */
-  private readonly leaving = new Map<string, NodeJS.Timeout>();
-  /** Swarm: the peers Docker lists, by network. */
-  private readonly dockerPeers = new Map<string, Set<string>>();
-  /** VTEPs that sent this network's traffic (self-healing), by network; kept while the network lives. */
-  private readonly learned = new Map<string, Set<string>>();
+  private readonly peers: PeerSet;
   private readonly peerCidrs?: string[];
-  private readonly networkPeers?: (networkId: string) => Promise<string[] | undefined>;
-  private readonly dataAddresses?: DataAddressMap;
+  private readonly peerLists?: PeerListSource;
+  private readonly dataAddresses?: DataAddressLookup;
   /** Data-path addresses outside the learning scope, already warned about. */
   private readonly outOfScope = new Set<string>();
+  private readonly clock: Clock;
   private readonly peerIntervalMs: number;
-  private readonly dockerPeersIntervalMs: number;
-  private readonly peerGraceMs: number;
-  /**
-   * Flood destinations found on a network's device at reconcile (the kernel keeps them across a
-   * restart, the sets above do not): still flooded to until Docker's peer list of the network was read.
-   */
-  private readonly carried = new Map<string, Set<string>>();
-  private timer?: NodeJS.Timeout;
-  private soonTimer?: NodeJS.Timeout;
+  private timer?: ClockTimer;
+  private soonTimer?: ClockTimer;
   private ticking = false;
-  private dockerDirty = true;
-  private lastDockerRead = 0;
+  /** Peer work that timers started and nobody awaits (see idle()). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(options: VxlanDataPathOptions) {
     if (!isValidInstance(options.instance)) throw new Error(`invalid tsnet instance name "${options.instance}"`);
     this.log = options.log;
-    this.instance = options.instance;
-    this.firewall = options.firewall;
-    this.inputFirewall = options.inputFirewall;
-    this.owner = new LinkOwnership({ log: options.log, instance: options.instance, type: this.type });
+    const owner = new LinkOwnership({ log: options.log, instance: options.instance, type: this.type });
+    this.parts = {
+      log: options.log,
+      instance: options.instance,
+      owner,
+      firewall: options.firewall,
+      inputFilters: new VxlanInputFilters(options.log, options.inputFirewall),
+      gatewayFilter: options.gatewayFilter ?? new EbtablesGatewayFilter({ instance: options.instance, logger: options.log }),
+    };
     this.ports = new EndpointPorts(options.ports, options.log);
-    this.filter = options.gatewayFilter ?? new EbtablesGatewayFilter({ instance: options.instance, logger: options.log });
     this.peerCidrs = options.peerCidrs;
-    this.networkPeers = options.networkPeers;
+    this.peerLists = options.peerLists;
     this.dataAddresses = options.dataAddresses;
+    this.clock = options.clock ?? systemClock;
     this.peerIntervalMs = options.peerIntervalMs ?? 5000;
-    this.dockerPeersIntervalMs = options.dockerPeersIntervalMs ?? 30_000;
-    this.peerGraceMs = options.peerGraceMs ?? 60_000;
+    const graceMs = options.peerGraceMs ?? 60_000;
+    this.peers = new PeerSet({
+      clock: this.clock,
+      graceMs,
+      onGone: (address) => {
+        this.log.info('node gone for the grace period; no longer a discovered peer', { peer: address });
+        this.track(this.refreshFlood());
+      },
+    });
+  }
+
+  private get owner(): LinkOwnership {
+    return this.parts.owner;
   }
 
   /** Stops the background peer task and pending DiscoverDelete timers (shutdown, tests). */
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer !== undefined) this.clock.clearInterval(this.timer);
     this.timer = undefined;
-    if (this.soonTimer) clearTimeout(this.soonTimer);
+    if (this.soonTimer !== undefined) this.clock.clearTimeout(this.soonTimer);
     this.soonTimer = undefined;
-    for (const t of this.leaving.values()) clearTimeout(t);
-    this.leaving.clear();
+    this.peers.stop();
+  }
+
+  /** Resolves once the peer work that timers started (grace periods, the background task) has finished (tests). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -180,29 +171,11 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
 
   async createNetwork(net: NetworkRecord): Promise<VxlanNetworkState> {
     const config = await this.configOf(net, undefined);
-    const made: string[] = [];
-    try {
-      const bridge = await this.ensureBridge(net, config);
-      if (bridge.created) made.unshift(config.bridgeName);
-      const vxlan = await this.ensureVxlan(net, config, bridge.link);
-      if (vxlan.created) made.unshift(config.vxlanName);
-      await this.ensureFlood(vxlan.link, config.peers);
-      await this.ensureInputFilter(net.id, config, config.peers, true);
-      await this.filter.set(filterEntry(config));
-      await this.firewall?.addNetwork(net, config.bridgeName);
-    } catch (err) {
-      if (made.length > 0) {
-        await this.firewall?.removeNetwork(net, config.bridgeName).catch((e) => this.logCleanupFailure('firewall rules', config.bridgeName, e));
-        await this.removeInputFilter(net.id).catch((e) => this.logCleanupFailure('vxlan input filter', config.vxlanName, e));
-        await this.filter.remove(config.vxlanName).catch((e) => this.logCleanupFailure('gateway filter', config.vxlanName, e));
-        for (const name of made) await this.owner.deleteCreated(name);
-      }
-      throw err;
-    }
+    await ensureNetwork(this.parts, net, config, { gatewayRules: (entry) => this.parts.gatewayFilter.set(entry), undoOnFailure: true });
     const state = stateOf(config);
     // As the driver will store it (peer events and the background task read the stored state).
     this.networks.set(net.id, { ...net, datapath: { ...state } });
-    this.dockerDirty = true; // a network Docker's peer list has not been read for
+    this.peerLists?.markDirty(); // a network Docker's peer list has not been read for
     this.startBackground();
     this.log.info('vxlan network ready', { networkId: net.id, ...state, peers: config.peers });
     return { ...state };
@@ -210,19 +183,10 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     this.networks.delete(net.id);
-    this.carried.delete(net.id);
-    this.learned.delete(net.id);
-    this.dockerPeers.delete(net.id);
-    const names = this.storedNames(net);
+    this.peers.forget(net.id);
+    const names = storedNames(net);
     if (!names) return; // createNetwork refused it: nothing was made
-    await this.firewall?.removeNetwork(net, names.bridgeName);
-    await this.removeInputFilter(net.id);
-    await this.filter.remove(names.vxlanName);
-    const marker = this.owner.netMarker(net.id);
-    // The VXLAN device first (its FDB goes with it), then the bridge.
-    for (const name of [names.vxlanName, names.bridgeName]) {
-      await this.owner.deleteIfOurs(name, marker, 'link not deleted: it is not marked as this network\'s', { networkId: net.id, link: name });
-    }
+    await removeNetwork(this.parts, net, names);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -230,7 +194,7 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
 
   async createEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<VxlanEndpointState> {
     const bridge = await this.bridgeFor(net);
-    await this.ensureEndpoint(net, ep, bridge, this.mtuOf(net));
+    await this.ensureEndpoint(net, ep, bridge, storedMtu(net));
     return { ...vethNamesOf(ep) };
   }
 
@@ -244,7 +208,7 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
   }
 
   async join(net: NetworkRecord, ep: EndpointRecord, _sandboxKey: string): Promise<JoinResult> {
-    const remake = async () => this.ensureEndpoint(net, ep, await this.bridgeFor(net), this.mtuOf(net));
+    const remake = async () => this.ensureEndpoint(net, ep, await this.bridgeFor(net), storedMtu(net));
     return { srcName: await ensureContainerEnd(this.owner, this.log, net, ep, remake) };
   }
 
@@ -257,6 +221,32 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
 
   async revokeExternalConnectivity(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
     await this.ports.revoke(net, ep);
+  }
+
+  /** A veth pair on the bridge, as the bridge type makes it (bridge-links.ts), with the overlay MTU. */
+  private ensureEndpoint(
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    bridge: nl.Link,
+    mtu: number,
+    known: Pick<VethSpec, 'hairpin' | 'links'> = {},
+  ): Promise<EnsuredLink> {
+    const names = vethNamesOf(ep);
+    return ensureVeth(this.owner, { ...names, marker: this.owner.epMarker(ep.id), mtu, mac: optionalMacOf(ep), bridge, networkId: net.id, ...known });
+  }
+
+  /** The network's bridge, the whole network repaired first if it has gone missing. */
+  private async bridgeFor(net: NetworkRecord): Promise<nl.Link> {
+    const names = storedNames(net);
+    const link = names && (await nl.findLink(names.bridgeName));
+    if (link) {
+      this.owner.check(link, this.owner.netMarker(net.id), 'bridge');
+      return link;
+    }
+    this.log.warn('network bridge missing; recreating the network\'s devices', { networkId: net.id, bridge: names?.bridgeName });
+    const config = await this.configOf(net, net.datapath);
+    const { bridge } = await ensureNetwork(this.parts, net, config, { gatewayRules: (entry) => this.parts.gatewayFilter.set(entry) });
+    return bridge.link;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -280,36 +270,25 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
       this.dataAddresses.expire(address);
       this.startBackground();
     }
-    const pending = this.leaving.get(address);
-    if (pending) clearTimeout(pending);
-    this.leaving.delete(address);
-    this.dockerDirty = true;
-    if (this.discovered.has(address)) return;
-    this.discovered.add(address);
-    await this.refreshFlood();
+    const added = this.peers.join(address);
+    this.peerLists?.markDirty();
+    if (added) await this.refreshFlood();
   }
 
   /**
    * A node left (Swarm). Never dropped on this one event: Docker's events are late and out of order (a
    * stale DiscoverDelete can follow the re-join of the same address). The node stops being a
-   * *discovered* peer only after peerGraceMs without a new DiscoverNew, and even then stays a flood
-   * peer while Docker still lists it for a network or it has sent that network's traffic. Flooding
-   * towards a node that is gone costs little; losing a live one cuts it off.
+   * *discovered* peer only after peerGraceMs without a new DiscoverNew (peers.ts), and even then stays
+   * a flood peer while Docker still lists it for a network or it has sent that network's traffic.
+   * Flooding towards a node that is gone costs little; losing a live one cuts it off.
    */
   async discoverDelete(peer: NodePeer): Promise<void> {
     const address = canonicalIp(peer.address);
-    if (!address || peer.self || !this.discovered.has(address)) return;
-    this.dockerDirty = true;
-    if (this.leaving.has(address)) return;
-    const timer = setTimeout(() => {
-      this.leaving.delete(address);
-      this.discovered.delete(address);
-      this.log.info('node gone for the grace period; no longer a discovered peer', { peer: address });
-      void this.refreshFlood();
-    }, this.peerGraceMs);
-    timer.unref();
-    this.leaving.set(address, timer);
-    this.log.info('node left; it stays a flood peer for the grace period', { peer: address, graceMs: this.peerGraceMs });
+    if (!address || peer.self || !this.peers.isDiscovered(address)) return;
+    this.peerLists?.markDirty();
+    if (this.peers.leave(address)) {
+      this.log.info('node left; it stays a flood peer for the grace period', { peer: address, graceMs: this.peers.graceMs });
+    }
   }
 
   /** The flood destinations of a network now (tests, diagnostics). */
@@ -326,26 +305,11 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const now = Date.now();
-      const readDocker = this.networkPeers !== undefined && (this.dockerDirty || now - this.lastDockerRead >= this.dockerPeersIntervalMs);
-      if (readDocker) {
-        this.dockerDirty = false;
-        this.lastDockerRead = now;
-        for (const net of this.networks.values()) {
-          try {
-            const listed = await this.networkPeers!(net.id);
-            if (listed) {
-              this.dockerPeers.set(net.id, new Set(listed.map((ip) => canonicalIp(ip)).filter((ip): ip is string => !!ip)));
-              this.carried.delete(net.id);
-            } else {
-              this.dockerDirty = true; // Docker does not list it (yet): ask again next time
-            }
-          } catch (err) {
-            this.dockerDirty = true; // Docker not up yet: ask again next time
-            this.log.debug('Docker peer list not read', { networkId: net.id, err: describe(err) });
-          }
-        }
+      const lists = await this.peerLists?.readIfDue([...this.networks.keys()]);
+      for (const [networkId, listed] of lists ?? []) {
+        this.peers.setListed(networkId, listed.map((ip) => canonicalIp(ip)).filter((ip): ip is string => !!ip));
       }
+      const readDocker = lists !== undefined;
       const remapped = await this.refreshDataAddresses();
       const entries = await nl.listFdbEntries();
       const locals = (await nl.listAddresses()).map((a) => a.ip);
@@ -356,12 +320,10 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
           if (!link || link.alias !== this.owner.netMarker(net.id)) continue;
           const fresh = learnedVteps(entries.filter((e) => e.linkIndex === link.index), config.peers, locals, config.learnScope);
           if (fresh.length > 0) {
-            const set = this.learned.get(net.id) ?? new Set<string>();
-            for (const ip of fresh) set.add(ip);
-            this.learned.set(net.id, set);
+            this.peers.learn(net.id, fresh);
             this.log.info('peers learned from their traffic', { networkId: net.id, peers: fresh });
           }
-          if (fresh.length > 0 || readDocker || remapped) await this.ensureFlood(link, [...config.peers, ...fresh]);
+          if (fresh.length > 0 || readDocker || remapped) await ensureFlood(this.log, link, [...config.peers, ...fresh]);
           await this.ensureInputFilterOfLive(net.id, config, [...config.peers, ...fresh]);
         } catch (err) {
           this.log.debug('peer refresh of a network failed', { networkId: net.id, err: describe(err) });
@@ -374,19 +336,42 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
     }
   }
 
+  /** After a peer event: every known network's flood entries again. */
+  private async refreshFlood(): Promise<void> {
+    for (const net of this.networks.values()) {
+      try {
+        const config = await this.configOf(net, net.datapath);
+        const link = await nl.findLink(config.vxlanName);
+        if (link && link.alias === this.owner.netMarker(net.id)) await ensureFlood(this.log, link, config.peers);
+        await this.ensureInputFilterOfLive(net.id, config, config.peers);
+      } catch (err) {
+        this.log.error('flood entries or input filter not updated', { networkId: net.id, err: describe(err) });
+      }
+    }
+  }
+
+  /**
+   * For the background paths (peer events, the peer task), which run outside the driver's calls: a
+   * network deleted meanwhile loses the filter this may just have written for it.
+   */
+  private async ensureInputFilterOfLive(networkId: string, config: NetworkConfig, peers: string[]): Promise<void> {
+    await this.parts.inputFilters.ensure(networkId, config, peers);
+    if (!this.networks.has(networkId)) await this.parts.inputFilters.remove(networkId);
+  }
+
   /**
    * Asks the discovered and Docker-listed nodes (control addresses) for their data-path addresses where
-   * due (vxlan-addr-map.ts); true when the map changed.
+   * due (swarm/data-addresses.ts); true when the lookup changed.
    */
   private async refreshDataAddresses(): Promise<boolean> {
     if (!this.dataAddresses) return false;
-    const controls = new Set([...this.discovered, ...[...this.dockerPeers.values()].flatMap((set) => [...set])]);
+    const controls = this.peers.controlAddresses();
     for (const local of (await nl.listAddresses()).map((a) => canonicalIp(a.ip))) if (local) controls.delete(local);
     return this.dataAddresses.refresh(controls);
   }
 
   /** A discovered or Docker-listed peer's flood destination: its data-path address when known and inside the learning scope. */
-  private dataAddressOf(control: string, learnScope: string[]): string {
+  private floodAddressOf(control: string, learnScope: string[]): string {
     const data = this.dataAddresses?.dataOf(control);
     if (!data) return control;
     if (insideCidrs(data, learnScope)) return data;
@@ -397,21 +382,34 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
     return control;
   }
 
+  private configOf(net: NetworkRecord, stored: NetworkState | undefined): Promise<NetworkConfig> {
+    return networkConfig(net, stored, {
+      log: this.log,
+      selfAddress: this.selfAddress,
+      peerCidrs: this.peerCidrs,
+      otherPeers: (networkId, learnScope) => this.peers.destinationsOf(networkId, (control) => this.floodAddressOf(control, learnScope)),
+    });
+  }
+
   private startBackground(): void {
     this.soon();
-    if (this.timer || this.peerIntervalMs <= 0) return;
-    this.timer = setInterval(() => void this.refreshPeers(), this.peerIntervalMs);
-    this.timer.unref();
+    if (this.timer !== undefined || this.peerIntervalMs <= 0) return;
+    this.timer = this.clock.setInterval(() => this.track(this.refreshPeers()), this.peerIntervalMs);
   }
 
   /** One peer refresh shortly (a network just created or found again), besides the periodic one. */
   private soon(delayMs = 1000): void {
-    if (this.soonTimer || this.peerIntervalMs <= 0) return;
-    this.soonTimer = setTimeout(() => {
+    if (this.soonTimer !== undefined || this.peerIntervalMs <= 0) return;
+    this.soonTimer = this.clock.setTimeout(() => {
       this.soonTimer = undefined;
-      void this.refreshPeers();
+      this.track(this.refreshPeers());
     }, delayMs);
-    this.soonTimer.unref();
+  }
+
+  /** Work a timer started: never throws (each path logs its own errors); idle() waits for it. */
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -435,33 +433,27 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
       this.networks.set(net.id, net);
       try {
         // Keep flooding to whom the surviving device floods to until Docker's peers are read again.
-        const names = this.storedNames(net);
-        const device = this.networkPeers && names ? await nl.findLink(names.vxlanName) : undefined;
-        if (device && device.alias === this.owner.netMarker(net.id)) this.carried.set(net.id, new Set(await floodEntries(device.index)));
+        const names = storedNames(net);
+        const device = this.peerLists && names ? await nl.findLink(names.vxlanName) : undefined;
+        if (device && device.alias === this.owner.netMarker(net.id)) this.peers.carry(net.id, await floodEntries(device.index));
         const config = await this.configOf(net, net.datapath);
-        const bridge = await this.ensureBridge(net, config);
-        logRepair(this.log, bridge, 'bridge', { networkId: net.id, bridge: config.bridgeName });
-        const vxlan = await this.ensureVxlan(net, config, bridge.link);
-        logRepair(this.log, vxlan, 'vxlan device', { networkId: net.id, vxlan: config.vxlanName });
-        await this.ensureFlood(vxlan.link, config.peers);
-        await this.ensureInputFilter(net.id, config, config.peers, true);
-        entries.push(filterEntry(config));
-        await this.firewall?.addNetwork(net, config.bridgeName);
+        const { bridge } = await ensureNetwork(this.parts, net, config, {
+          gatewayRules: async (entry) => void entries.push(entry),
+          logRepairs: true,
+        });
         bridges.set(net.id, { link: bridge.link, mtu: config.mtu });
       } catch (err) {
         failures.push(`network ${net.id}: ${describe(err)}`);
         this.log.error('reconcile: network not repaired', { networkId: net.id, err: describe(err) });
         // Keep its gateway rules if its device is still there.
-        const names = this.storedNames(net);
-        const state = net.datapath as Partial<VxlanNetworkState>;
-        if (names && typeof state.gatewayMac === 'string') {
-          entries.push({ device: names.vxlanName, mac: state.gatewayMac, ipv4: ipv4Gateways(net) });
-        }
+        const names = storedNames(net);
+        const entry = names && storedGatewayFilterEntry(net, names.vxlanName);
+        if (entry) entries.push(entry);
       }
     }
 
     try {
-      await this.filter.replaceAll(entries);
+      await this.parts.gatewayFilter.replaceAll(entries);
     } catch (err) {
       failures.push(`gateway filter: ${describe(err)}`);
       this.log.error('reconcile: gateway filter not restored', { err: describe(err) });
@@ -500,329 +492,4 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
       throw new Error(`vxlan reconcile left ${failures.length} problem(s): ${failures.join('; ')}`);
     }
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // Configuration
-
-  /**
-   * The network's effective configuration. At creation (`stored` undefined) everything is derived
-   * from the options and the host; at reconcile the stored names, VNI, port and MTU are kept and the
-   * underlay is looked up again (the stored address first: it may have moved after a reboot).
-   */
-  private async configOf(net: NetworkRecord, stored: Record<string, unknown> | undefined): Promise<NetworkConfig> {
-    if (net.options.type !== 'vxlan') throw new DataPathError(`network ${net.id} is not a vxlan network`);
-    const options: VxlanOptions = net.options;
-    const vni = options.vni ?? numberField(stored, 'vni');
-    if (vni === undefined) {
-      throw new DataPathError(
-        'a vxlan network needs -o vni=N (1-16777215) outside Swarm: run the same `docker network create -d tsnet ' +
-          '-o type=vxlan -o vni=N -o peers=...` on every host (the VNI is what makes them one network)',
-      );
-    }
-    const port = options.port;
-    const storedLocal = stringField(stored, 'local');
-    let underlay: Underlay;
-    try {
-      underlay = await resolveUnderlay(options.underlay ?? storedLocal, options.underlay ? undefined : this.selfAddress);
-    } catch (err) {
-      if (!storedLocal || options.underlay) throw err;
-      // The stored address is gone: take the underlay as a new network would, and say so.
-      underlay = await resolveUnderlay(undefined, this.selfAddress);
-      this.log.warn('the underlay address of the network changed', { networkId: net.id, was: storedLocal, now: underlay.local });
-    }
-    const storedMtu = numberField(stored, 'mtu');
-    let mtu: number;
-    if (storedMtu !== undefined) {
-      mtu = storedMtu;
-    } else {
-      const result = overlayMtu(underlay.link.mtu, underlay.family, options.mtu);
-      if (result.lowered) {
-        this.log.warn('requested MTU lowered to what the underlay carries', { networkId: net.id, requested: options.mtu, mtu: result.mtu, underlay: underlay.link.name });
-      }
-      mtu = result.mtu;
-    }
-    const localAddresses = (await nl.listAddresses()).map((a) => a.ip);
-    const learnScope = this.peerCidrs ?? [subnetOf(underlay.local, underlay.prefixLen)];
-    const others = [
-      ...[...this.discovered, ...(this.dockerPeers.get(net.id) ?? [])].map((control) => this.dataAddressOf(control, learnScope)),
-      ...(this.learned.get(net.id) ?? []),
-      ...(this.carried.get(net.id) ?? []),
-    ];
-    const peers = floodPeers(options.peers, others, localAddresses, underlay.family);
-    const bridge = stringField(stored, 'bridgeName') ?? options.bridgeName ?? bridgeName(net.id);
-    const vxlan = stringField(stored, 'vxlanName') ?? vxlanName(net.id);
-    for (const name of [bridge, vxlan]) {
-      if (!isValidIfname(name)) throw new DataPathError(`invalid interface name "${name}": 1-15 characters, no '/', ':' or spaces`);
-    }
-    return {
-      bridgeName: bridge,
-      vxlanName: vxlan,
-      vni,
-      port,
-      local: underlay.local,
-      underlay: underlay.link.name,
-      underlayIndex: underlay.link.index,
-      family: underlay.family,
-      mtu,
-      gatewayMac: anycastGatewayMac(vni),
-      gateways: gatewaysOf(net),
-      peers,
-      learnScope,
-    };
-  }
-
-  private storedNames(net: NetworkRecord): { bridgeName: string; vxlanName: string } | undefined {
-    const stored = net.datapath ?? {};
-    const bridge = stringField(stored, 'bridgeName');
-    const vxlan = stringField(stored, 'vxlanName');
-    if (!bridge || !vxlan || !isValidIfname(bridge) || !isValidIfname(vxlan)) return undefined;
-    return { bridgeName: bridge, vxlanName: vxlan };
-  }
-
-  private mtuOf(net: NetworkRecord): number {
-    const mtu = numberField(net.datapath, 'mtu');
-    if (mtu === undefined) throw new DataPathError(`network ${net.id} has no stored overlay MTU (was it created by this tsnet?)`);
-    return mtu;
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Create-or-verify
-
-  /** The bridge: marked, anycast gateway MAC, overlay MTU, gateway addresses, up (bridge-links.ts). */
-  private ensureBridge(net: NetworkRecord, config: NetworkConfig): Promise<EnsuredLink> {
-    return ensureBridge(this.owner, {
-      name: config.bridgeName,
-      marker: this.owner.netMarker(net.id),
-      mtu: config.mtu,
-      mac: config.gatewayMac,
-      gateways: config.gateways,
-    });
-  }
-
-  /**
-   * The VXLAN device: marked, with the network's VNI, port, local address, underlay link and learning,
-   * on the bridge with neigh_suppress, overlay MTU, up. A device whose VXLAN attributes differ (they
-   * cannot be changed in place) is made again; a VNI another device already uses on this port is
-   * refused with the name of its owner.
-   */
-  private async ensureVxlan(net: NetworkRecord, config: NetworkConfig, bridge: nl.Link): Promise<EnsuredLink> {
-    const name = config.vxlanName;
-    const marker = this.owner.netMarker(net.id);
-    let link = await nl.findLink(name);
-    let created = false;
-    const repairs: string[] = [];
-    if (link) {
-      this.owner.check(link, marker, 'vxlan');
-      const drift = vxlanDrift(link, config);
-      if (drift.length > 0) {
-        this.log.warn('vxlan device differs from the network; making it again', { networkId: net.id, vxlan: name, drift });
-        await nl.deleteLink(link);
-        repairs.push(`recreated (${drift.join(', ')})`);
-        link = undefined;
-      }
-    }
-    if (!link) {
-      await this.checkVniFree(config, net.id);
-      try {
-        link = await nl.createLink({
-          kind: 'vxlan',
-          name,
-          vni: config.vni,
-          port: config.port,
-          local: config.local,
-          learning: true,
-          underlayIndex: config.underlayIndex,
-          mtu: config.mtu,
-          masterIndex: bridge.index,
-        });
-      } catch (err) {
-        if (nl.hasCode(err, 'EEXIST')) {
-          if (await nl.findLink(name)) throw foreignInterface(name);
-          await this.checkVniFree(config, net.id);
-          throw new DataPathError(`VNI ${config.vni} on UDP port ${config.port} is already in use on this host`);
-        }
-        throw err;
-      }
-      created = repairs.length === 0;
-    }
-    try {
-      if (link.alias !== marker) await nl.setAlias(link, marker);
-      if (link.masterIndex !== bridge.index) {
-        await nl.setMaster(link, bridge);
-        if (!created) repairs.push(`master -> ${bridge.name}`);
-      }
-      if (link.mtu !== config.mtu) {
-        await nl.setMtu(link, config.mtu);
-        repairs.push(`mtu ${link.mtu} -> ${config.mtu}`);
-      }
-      // ARP/ND for the bridge's own (gateway) addresses is then never flooded to the VXLAN (anycast.ts).
-      await nl.setBridgePortOptions(link, { neighSuppress: true, learning: true });
-      if (!link.up) {
-        await nl.setLinkUp(link);
-        if (!created) repairs.push('set up');
-      }
-    } catch (err) {
-      if (created) await this.owner.deleteCreated(name);
-      throw err;
-    }
-    return { link, created, repairs: created ? [] : repairs };
-  }
-
-  /** Refuses a VNI that another VXLAN device already uses on the same port and family. */
-  private async checkVniFree(config: NetworkConfig, networkId: string): Promise<void> {
-    const marker = this.owner.netMarker(networkId);
-    for (const link of await nl.listLinks()) {
-      if (link.kind !== 'vxlan' || !link.vxlan || (link.name === config.vxlanName && link.alias === marker)) continue;
-      if (link.vxlan.vni !== config.vni || (link.vxlan.port ?? 8472) !== config.port) continue;
-      const family = link.vxlan.local === undefined ? undefined : link.vxlan.local.includes(':') ? 6 : 4;
-      if (family !== undefined && family !== config.family) continue;
-      const owner = parseOwnerMarker(link.alias);
-      if (owner && owner.type === 'vxlan' && owner.object === 'net') {
-        throw new DataPathError(
-          `VNI ${config.vni} (UDP port ${config.port}) is already used by tsnet vxlan network ${owner.id.slice(0, 12)}` +
-            `${owner.instance === this.instance ? '' : ` of tsnet instance ${owner.instance}`} on this host (interface ${link.name}); ` +
-            'give this network another -o vni',
-        );
-      }
-      throw new DataPathError(
-        `VNI ${config.vni} (UDP port ${config.port}) is already used on this host by interface ${link.name}, which tsnet does not manage; ` +
-          'give this network another -o vni (or -o vxlan_port)',
-      );
-    }
-  }
-
-  /** Makes the device's flood entries exactly `peers`. */
-  private async ensureFlood(vxlan: nl.Link, peers: string[]): Promise<void> {
-    const plan = planFlood(peers, await nl.listFdbEntries({ linkIndex: vxlan.index }));
-    if (plan.add.length === 0 && plan.remove.length === 0) return;
-    await applyFlood(vxlan.index, plan);
-    this.log.info('flood entries updated', { vxlan: vxlan.name, added: plan.add, removed: plan.remove });
-  }
-
-  /** After a peer event: every known network's flood entries again. */
-  private async refreshFlood(): Promise<void> {
-    for (const net of this.networks.values()) {
-      try {
-        const config = await this.configOf(net, net.datapath);
-        const link = await nl.findLink(config.vxlanName);
-        if (link && link.alias === this.owner.netMarker(net.id)) await this.ensureFlood(link, config.peers);
-        await this.ensureInputFilterOfLive(net.id, config, config.peers);
-      } catch (err) {
-        this.log.error('flood entries or input filter not updated', { networkId: net.id, err: describe(err) });
-      }
-    }
-  }
-
-  /**
-   * Makes the network's VXLAN input filter admit `peers` and the learning scope; skipped when that is
-   * what was last applied, unless `force` (create, reconcile, repair: the kernel may have lost it).
-   */
-  private async ensureInputFilter(networkId: string, config: NetworkConfig, peers: string[], force = false): Promise<void> {
-    if (!this.inputFirewall) return;
-    const filter: VxlanInputFilter = {
-      family: config.family,
-      vni: config.vni,
-      port: config.port,
-      sources: allowedSources(peers, config.learnScope, config.family),
-    };
-    const key = JSON.stringify(filter);
-    if (!force && this.inputApplied.get(networkId) === key) return;
-    this.inputApplied.delete(networkId);
-    await this.inputFirewall.setVxlanInput(networkId, filter);
-    this.inputApplied.set(networkId, key);
-    this.log.info('vxlan input filter set', { networkId, vni: filter.vni, port: filter.port, sources: filter.sources });
-  }
-
-  /**
-   * For the background paths (peer events, the peer task), which run outside the driver's calls: a
-   * network deleted meanwhile loses the filter this may just have written for it.
-   */
-  private async ensureInputFilterOfLive(networkId: string, config: NetworkConfig, peers: string[]): Promise<void> {
-    await this.ensureInputFilter(networkId, config, peers);
-    if (!this.networks.has(networkId)) await this.removeInputFilter(networkId);
-  }
-
-  private async removeInputFilter(networkId: string): Promise<void> {
-    this.inputApplied.delete(networkId);
-    await this.inputFirewall?.removeVxlanInput(networkId);
-  }
-
-  /** A veth pair on the bridge, as the bridge type makes it (bridge-links.ts), with the overlay MTU. */
-  private ensureEndpoint(
-    net: NetworkRecord,
-    ep: EndpointRecord,
-    bridge: nl.Link,
-    mtu: number,
-    known: Pick<VethSpec, 'hairpin' | 'links'> = {},
-  ): Promise<EnsuredLink> {
-    const names = vethNamesOf(ep);
-    return ensureVeth(this.owner, { ...names, marker: this.owner.epMarker(ep.id), mtu, mac: optionalMacOf(ep), bridge, networkId: net.id, ...known });
-  }
-
-  /** The network's bridge, the whole network repaired first if it has gone missing. */
-  private async bridgeFor(net: NetworkRecord): Promise<nl.Link> {
-    const names = this.storedNames(net);
-    const link = names && (await nl.findLink(names.bridgeName));
-    if (link) {
-      this.owner.check(link, this.owner.netMarker(net.id), 'bridge');
-      return link;
-    }
-    this.log.warn('network bridge missing; recreating the network\'s devices', { networkId: net.id, bridge: names?.bridgeName });
-    const config = await this.configOf(net, net.datapath);
-    const bridge = await this.ensureBridge(net, config);
-    const vxlan = await this.ensureVxlan(net, config, bridge.link);
-    await this.ensureFlood(vxlan.link, config.peers);
-    await this.ensureInputFilter(net.id, config, config.peers, true);
-    await this.filter.set(filterEntry(config));
-    await this.firewall?.addNetwork(net, config.bridgeName);
-    return bridge.link;
-  }
-
-  private logCleanupFailure(what: string, name: string, err: unknown): void {
-    this.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: describe(err) });
-  }
 }
-
-/** The VXLAN attributes of an existing device that differ from the network's. */
-export function vxlanDrift(link: nl.Link, config: Pick<NetworkConfig, 'vni' | 'port' | 'local' | 'underlayIndex'>): string[] {
-  const info = link.vxlan ?? {};
-  const drift: string[] = [];
-  if (info.vni !== config.vni) drift.push(`vni ${info.vni} != ${config.vni}`);
-  if ((info.port ?? 8472) !== config.port) drift.push(`port ${info.port} != ${config.port}`);
-  if ((info.local && canonicalIp(info.local)) !== canonicalIp(config.local)) drift.push(`local ${info.local} != ${config.local}`);
-  if (info.learning === false) drift.push('learning off');
-  if (info.underlayIndex !== undefined && info.underlayIndex !== config.underlayIndex) drift.push(`underlay #${info.underlayIndex} != #${config.underlayIndex}`);
-  return drift;
-}
-
-function stateOf(config: NetworkConfig): VxlanNetworkState {
-  return {
-    bridgeName: config.bridgeName,
-    vxlanName: config.vxlanName,
-    vni: config.vni,
-    port: config.port,
-    local: config.local,
-    underlay: config.underlay,
-    mtu: config.mtu,
-    gatewayMac: config.gatewayMac,
-  };
-}
-
-function filterEntry(config: NetworkConfig): GatewayFilterEntry {
-  return { device: config.vxlanName, mac: config.gatewayMac, ipv4: config.gateways.filter((g) => !g.includes(':')).map((g) => g.split('/')[0]!) };
-}
-
-function ipv4Gateways(net: NetworkRecord): string[] {
-  return net.ipv4.map((p) => p.gateway).filter((g): g is string => !!g).map((g) => g.split('/')[0]!);
-}
-
-function numberField(record: Record<string, unknown> | undefined, key: string): number | undefined {
-  const v = record?.[key];
-  return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
-}
-
-function stringField(record: Record<string, unknown> | undefined, key: string): string | undefined {
-  const v = record?.[key];
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-

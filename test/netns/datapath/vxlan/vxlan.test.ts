@@ -13,21 +13,23 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { EbtablesGatewayFilter, gatewayChainName, gatewayRules } from '../../src/firewall/gateway-filter';
-import { anycastGatewayMac } from '../../src/datapath/vxlan/anycast';
-import { execCommand, type CommandRunner } from '../../src/firewall/runner';
-import type { BridgeFirewall } from '../../src/datapath/bridge/bridge';
-import { DataPathError } from '../../src/datapath/datapath';
-import { vethNamesOf } from '../../src/datapath/shared/bridge-links';
-import { containerVethName, ownerMarker } from '../../src/datapath/shared/names';
-import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../src/datapath/vxlan/vxlan';
-import type { EndpointRecord, NetworkRecord } from '../../src/model/records';
-import { testLogger } from '../../src/log';
-import { ChildNs } from '../support/child-ns';
-import { DF_PING } from '../support/df-ping';
-import { ipLink, requireThrowawayNetns, run } from '../support/netns';
-import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../support/records';
-import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../support/vxlan-lab';
+import { EbtablesGatewayFilter, gatewayChainName, gatewayRules } from '../../../../src/firewall/gateway-filter';
+import { anycastGatewayMac } from '../../../../src/datapath/vxlan/anycast';
+import { execCommand, type CommandRunner } from '../../../../src/firewall/runner';
+import type { BridgeFirewall } from '../../../../src/datapath/bridge/bridge';
+import { DataPathError } from '../../../../src/datapath/datapath';
+import { vethNamesOf } from '../../../../src/datapath/shared/bridge-links';
+import { containerVethName, ownerMarker } from '../../../../src/datapath/shared/names';
+import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../../../src/datapath/vxlan/vxlan';
+import type { EndpointRecord, NetworkRecord } from '../../../../src/model/records';
+import { testLogger } from '../../../../src/log';
+import { DockerNetworkPeers } from '../../../../src/swarm/network-peers';
+import { ChildNs } from '../../../support/child-ns';
+import { fakeClock, type FakeClock } from '../../../fake-clock';
+import { DF_PING } from '../../../support/df-ping';
+import { ipLink, requireThrowawayNetns, run } from '../../../support/netns';
+import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../../support/records';
+import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../support/vxlan-lab';
 
 const INSTANCE = 'nsvx';
 const A_UNDERLAY = '10.211.0.1';
@@ -284,7 +286,7 @@ describe('vxlan data path (netns)', function () {
   it('the gateway filter works without /etc/ethertypes (as in the managed plugin\'s rootfs)', async () => {
     const entry = { device: 'tsxethertypes', mac: '02:74:73:00:00:07', ipv4: ['10.9.9.1'] };
     const script =
-      `const { EbtablesGatewayFilter } = require(${JSON.stringify(require.resolve('../../src/firewall/gateway-filter'))});` +
+      `const { EbtablesGatewayFilter } = require(${JSON.stringify(require.resolve('../../../../src/firewall/gateway-filter'))});` +
       `new EbtablesGatewayFilter({ instance: 'nsvxeth' }).set(${JSON.stringify(entry)}).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); });`;
     execFileSync('unshare', ['--mount', '--', 'sh', '-ec', 'mount --bind /dev/null /etc/ethertypes; exec "$0" -e "$1"', process.execPath, script], { stdio: 'pipe' });
     let restores = 0;
@@ -448,18 +450,20 @@ describe('vxlan data path: Swarm peers (netns)', function () {
   let net: NetworkRecord;
   let epA: EndpointRecord;
   const dockerLists = new Map<string, string[]>();
+  /** Docker's GET /networks/{id}, as far as the peer lists go. */
+  const docker = { network: async (id: string) => (dockerLists.has(id) ? { Id: id, Peers: dockerLists.get(id)!.map((IP) => ({ Name: IP, IP })) } : undefined) };
+  let clock: FakeClock;
   const make = () =>
     new VxlanDataPath({
       log,
       instance: INSTANCE,
       gatewayFilter: filter,
       peerIntervalMs: 0, // the test calls refreshPeers() itself
-      dockerPeersIntervalMs: 0,
       peerGraceMs: GRACE_MS,
-      networkPeers: async (id) => dockerLists.get(id),
+      peerLists: new DockerNetworkPeers({ docker, log, intervalMs: 0 }),
+      clock: (clock = fakeClock()),
     });
   const dev = () => vxlanName(net.id);
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   before(async function () {
     requireThrowawayNetns(this);
@@ -498,10 +502,15 @@ describe('vxlan data path: Swarm peers (netns)', function () {
     await dp.discoverDelete({ address: B_UNDERLAY, bindAddress: '', self: false });
     assert.deepEqual(floodDsts(dev()), [B_UNDERLAY], 'not on the event alone');
     await dp.discoverNew({ address: B_UNDERLAY, bindAddress: '', self: false });
-    await sleep(GRACE_MS * 2);
+    clock.tick(GRACE_MS * 2);
+    await dp.idle();
     assert.deepEqual(floodDsts(dev()), [B_UNDERLAY], 'the re-join cancelled the removal');
     await dp.discoverDelete({ address: B_UNDERLAY, bindAddress: '', self: false });
-    await sleep(GRACE_MS * 2);
+    clock.tick(GRACE_MS - 1);
+    await dp.idle();
+    assert.deepEqual(floodDsts(dev()), [B_UNDERLAY], 'kept until the grace period is over');
+    clock.tick(1);
+    await dp.idle();
     assert.deepEqual(floodDsts(dev()), [], 'gone after the grace period');
   });
 

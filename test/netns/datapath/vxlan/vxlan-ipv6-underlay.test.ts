@@ -1,5 +1,5 @@
 /**
- * VxlanDataPath over an IPv6 underlay, against the real kernel. As in vxlan.test.ts, the mocha
+ * VxlanDataPath over an IPv6 underlay, against the real kernel. As in vxlan.test.ts (beside this file), the mocha
  * process is host A (a private network namespace) and host B is a child namespace set up by hand:
  *
  *   host A (this process)                                host B (child netns)
@@ -11,15 +11,15 @@
  * The IPv6 outer header is 20 bytes longer, so the overlay MTU is the underlay's minus 70.
  */
 import assert from 'node:assert/strict';
-import { EbtablesGatewayFilter } from '../../src/firewall/gateway-filter';
-import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../src/datapath/vxlan/vxlan';
-import type { EndpointRecord, NetworkRecord } from '../../src/model/records';
-import { testLogger } from '../../src/log';
-import { ChildNs } from '../support/child-ns';
-import { DF_PING } from '../support/df-ping';
-import { requireThrowawayNetns, run } from '../support/netns';
-import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../support/records';
-import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../support/vxlan-lab';
+import { EbtablesGatewayFilter } from '../../../../src/firewall/gateway-filter';
+import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../../../src/datapath/vxlan/vxlan';
+import type { EndpointRecord, NetworkRecord } from '../../../../src/model/records';
+import { testLogger } from '../../../../src/log';
+import { ChildNs } from '../../../support/child-ns';
+import { DF_PING } from '../../../support/df-ping';
+import { requireThrowawayNetns, run } from '../../../support/netns';
+import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../../support/records';
+import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../support/vxlan-lab';
 
 const INSTANCE = 'nsvx6';
 const A_UNDERLAY = 'fd11::1';

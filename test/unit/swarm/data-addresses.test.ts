@@ -1,5 +1,5 @@
 /**
- * The control → data-path address map of Swarm nodes (datapath/vxlan-addr-map.ts): the answer line, its
+ * The control → data-path address map of Swarm nodes (src/swarm/data-addresses.ts): the answer line, its
  * persistence (in memory, in a temp-dir store, the import of the old JSON file), and two maps talking
  * over loopback TCP (a port the kernel picks).
  */
@@ -17,9 +17,9 @@ import {
   parseAnswer,
   parseStoredMap,
   StoreDataAddresses,
-} from '../../src/swarm/data-addresses';
-import { testLogger } from '../../src/log';
-import { Store, type Tx } from '../../src/store/store';
+} from '../../../src/swarm/data-addresses';
+import { testLogger } from '../../../src/log';
+import { Store, type Tx } from '../../../src/store/store';
 
 describe('vxlan (Swarm): data-path address map', () => {
   const log = testLogger();

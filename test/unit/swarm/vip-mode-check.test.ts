@@ -4,9 +4,10 @@
  * taken (quietly, with back-off).
  */
 import assert from 'node:assert/strict';
-import { DockerUnavailableError, NotSwarmManagerError, type DockerNetworkView, type DockerServiceView } from '../../src/docker/api-client';
-import type { Logger } from '../../src/log';
-import { endpointMode, networkTargets, VIP_WARNING, VipModeCheck, type VipModeDocker } from '../../src/swarm/vip-mode-check';
+import { DockerUnavailableError, NotSwarmManagerError, type DockerNetworkView, type DockerServiceView } from '../../../src/docker/api-client';
+import type { Logger } from '../../../src/log';
+import { fakeClock } from '../../fake-clock';
+import { endpointMode, networkTargets, VIP_WARNING, VipModeCheck, type VipModeDocker } from '../../../src/swarm/vip-mode-check';
 
 const TSNET_ID = 'k3vq8w0h1b2c3d4e5f6g7h8i9'; // a Swarm network ID: 25 characters
 const OTHER_ID = 'zz9q8w0h1b2c3d4e5f6g7h8i0'; // Docker's own overlay
@@ -235,20 +236,29 @@ describe('swarm: VIP-mode check of services on tsnet networks', () => {
   });
 
   it('a new network brings the next pass forward (after newNetworkDelayMs), whatever the interval', async () => {
-    check = new VipModeCheck(docker, () => known, logged.log, { intervalMs: 3_600_000, maxBackoffMs: 3_600_000, watchMs: 20, newNetworkDelayMs: 30 });
+    const clock = fakeClock();
+    /** Lets the pass a timer started finish (the fake Docker answers at once). */
+    const settle = () => new Promise((r) => setImmediate(r));
+    check = new VipModeCheck(docker, () => known, logged.log, { intervalMs: 3_600_000, maxBackoffMs: 3_600_000, watchMs: 20, newNetworkDelayMs: 30 }, clock);
     known = [LOCAL_ID];
     docker.services_ = [service('svc', 'api', [TSNET_ID])];
     check.start();
-    await new Promise((r) => setTimeout(r, 150));
+    await clock.tickAsync(150);
     assert.equal(docker.serviceReads, 0, 'no pass before the interval while the networks stay the same');
     known = [LOCAL_ID, TSNET_ID];
-    const deadline = Date.now() + 2_000;
-    while (vipWarnings().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await clock.tickAsync(10); // the watcher's next look (every 20 ms) sees the new network
+    await clock.tickAsync(29);
+    await settle();
+    assert.equal(docker.serviceReads, 0, 'not before newNetworkDelayMs');
+    await clock.tickAsync(1);
+    await settle();
     assert.equal(vipWarnings().length, 1, 'the new network triggered a pass');
     assert.equal(docker.serviceReads, 1);
     await check.stop();
     known = [LOCAL_ID, TSNET_ID, OTHER_ID];
-    await new Promise((r) => setTimeout(r, 150));
+    await clock.tickAsync(7_200_000);
+    await settle();
     assert.equal(docker.serviceReads, 1, 'nothing runs after stop()');
+    assert.equal(clock.countTimers(), 0, 'no timer left');
   });
 });
