@@ -12,30 +12,8 @@
 // containers pings. Then a plugin kill -9 on one node: the flood entries never fall back to control
 // addresses and the mesh is whole again. Prints the figures.
 import assert from 'node:assert/strict';
-import { DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
-import { sleep } from '../harness/proc';
-import { dk, requireDocker } from '../support/docker-scenario';
-import {
-  createSpreadService,
-  type FdbEntry,
-  floodOf,
-  floodSummary,
-  forgetNeighbours,
-  hostAt,
-  type Member,
-  meshReachable,
-  ping,
-  pluginPid,
-  printDockerdLogs,
-  printFigures,
-  skipAfterFirstFailure,
-  startSwarmHosts,
-  taskMembers,
-  tsnetFdb,
-  tsnetLinks,
-  waitForFlood,
-  waitForPluginRestart,
-} from '../support/swarm-mesh';
+import { DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, eventuallyDefined, dk, requireDocker, createSpreadService, type FdbEntry, floodOf, floodSummary, forgetNeighbours, hostAt, type Member, meshReachable, ping, pluginPid, printDockerdLogs, printFigures, skipAfterFirstFailure, startSwarmHosts, taskMembers, tsnetFdb, tsnetLinks, waitForFlood, waitForPluginRestart } from '../lab';
+import { sleep } from '../lab/proc'; // the flood watchers' sampling period and window
 
 const FULL = 'tsnet:latest';
 const CONTROL_NET = '10.221.0';
@@ -172,17 +150,17 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     await installManagedPlugin(h(3), pluginDir, PLUGIN_ENV);
     for (const host of hosts) {
       assert.equal(await dk(host, 'info', '-f', '{{.Swarm.NodeAddr}}'), control(numberOf(host)), `${host.name}: Swarm.NodeAddr is the control address`);
-      await waitFor(`${host.name}: DiscoverNew Self with the data address`, 15_000, () =>
-        pluginLines(host).find((l) => l.message === 'node discovered' && l.fields.self === true && l.fields.address === data(numberOf(host))),
+      await eventuallyDefined(() =>
+        pluginLines(host).find((l) => l.message === 'node discovered' && l.fields.self === true && l.fields.address === data(numberOf(host))), { what: `${host.name}: DiscoverNew Self with the data address`, timeout: 15_000 }
       );
     }
     // What Docker announced, as the plugins logged it (the report's evidence for the mapping problem),
     // once the nodes whose plugin ran before the joins (d1, d2) were told of both others.
     for (const host of [h(1), h(2)]) {
-      await waitFor(`${host.name}: DiscoverNew of both other nodes`, 15_000, () => {
+      await eventuallyDefined(() => {
         const others = new Set(pluginLines(host).filter((l) => l.message === 'node discovered' && l.fields.self !== true).map((l) => String(l.fields.address)));
         return others.size >= 2 ? true : undefined;
-      });
+      }, { what: `${host.name}: DiscoverNew of both other nodes`, timeout: 15_000 });
     }
     for (const host of hosts) {
       const events = pluginLines(host)
@@ -199,23 +177,23 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
     // plugin came after its join and learns the others from Docker's peer list of a network, later.
     const t1 = Date.now();
     for (const host of [h(1), h(2)]) {
-      await waitFor(`${host.name}: the others' data-path addresses in its plugin log`, 30_000, () =>
-        JSON.stringify(mappedBy(host)) === JSON.stringify(othersMapped(host)) ? true : undefined,
+      await eventuallyDefined(() =>
+        JSON.stringify(mappedBy(host)) === JSON.stringify(othersMapped(host)) ? true : undefined, { what: `${host.name}: the others' data-path addresses in its plugin log`, timeout: 30_000 }
       ).catch((err) => {
         throw new Error(`${(err as Error).message}: mapped ${JSON.stringify(mappedBy(host))}`);
       });
     }
     figures['d3 plugin enabled → d1 and d2 know every data-path address'] = `${Date.now() - t1} ms`;
-    await waitFor('every node reporting the tsnet network plugin', 30_000, async () => {
+    await eventuallyDefined(async () => {
       const ids = (await dk(h(1), 'node', 'ls', '-q')).split('\n');
       const described = await Promise.all(ids.map((id) => dk(h(1), 'node', 'inspect', '-f', '{{range .Description.Engine.Plugins}}{{.Type}}={{.Name}} {{end}}', id)));
       return described.every((d) => /Network=tsnet(:latest)?\b/.test(d)) ? true : undefined;
-    });
+    }, { what: 'every node reporting the tsnet network plugin', timeout: 30_000 });
   });
 
   it('a dnsrr service with a task per node on an attachable tsnet vxlan network: every task reaches every other', async () => {
     await dk(h(1), 'network', 'create', '-d', FULL, '--ipam-driver', FULL, '--attachable', '-o', 'type=vxlan', '--subnet', SUBNET, NET);
-    await waitFor('the network allocated', 10_000, async () => (JSON.parse(await dk(h(1), 'network', 'inspect', NET))[0].Driver ? true : undefined));
+    await eventuallyDefined(async () => (JSON.parse(await dk(h(1), 'network', 'inspect', NET))[0].Driver ? true : undefined), { what: 'the network allocated', timeout: 10_000 });
     const t0 = Date.now();
     await createSpreadService(h(1), SVC, NET);
     tasks = await taskMembers(hosts, SVC, NET, 60_000);
@@ -320,17 +298,17 @@ describe('docker: tsnet VXLAN on a Swarm with --data-path-addr (control 10.221.0
 
   it('service rm, network rm: no tsnet link and no tsnet FDB entry on any node', async () => {
     await dk(h(1), 'service', 'rm', SVC);
-    await waitFor('no task container left', CLEAN_TIMEOUT_MS, async () =>
-      (await Promise.all(hosts.map((host) => dk(host, 'ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${SVC}`)))).every((s) => s === '') ? true : undefined,
+    await eventuallyDefined(async () =>
+      (await Promise.all(hosts.map((host) => dk(host, 'ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${SVC}`)))).every((s) => s === '') ? true : undefined, { what: 'no task container left', timeout: CLEAN_TIMEOUT_MS }
     );
-    await waitFor(`docker network rm ${NET} accepted`, CLEAN_TIMEOUT_MS, async () =>
-      (await h(1).docker(['network', 'rm', NET], { allowFail: true })).code === 0 ? true : undefined,
+    await eventuallyDefined(async () =>
+      (await h(1).docker(['network', 'rm', NET], { allowFail: true })).code === 0 ? true : undefined, { what: `docker network rm ${NET} accepted`, timeout: CLEAN_TIMEOUT_MS }
     );
-    await waitFor('no tsnet link and no tsnet FDB entry on any node', CLEAN_TIMEOUT_MS, async () => {
+    await eventuallyDefined(async () => {
       for (const host of hosts) {
         if ((await tsnetLinks(host)).length > 0 || (await tsnetFdb(host)).length > 0) return undefined;
       }
       return true;
-    });
+    }, { what: 'no tsnet link and no tsnet FDB entry on any node', timeout: CLEAN_TIMEOUT_MS });
   });
 });

@@ -10,32 +10,10 @@
 // link or FDB entry.
 // Prints the time from `docker service create` to all tasks reachable, and the recovery times.
 import assert from 'node:assert/strict';
-import { DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, waitFor } from '../harness';
-import { sleep } from '../harness/proc';
+import { DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, eventuallyDefined, dk, IMAGE, requireDocker, createSpreadService, floodOf, forgetNeighbours, hostAt, member, type Member, meshReachable, ping, pluginPid, printDockerdLogs, printFigures, skipAfterFirstFailure, startSwarmHosts, taskMembers, tasksOn, tsnetFdb, tsnetLinks, waitForFlood, waitForPluginRestart } from '../lab';
+import { sleep } from '../lab/proc'; // the flood watchers' sampling period and window
 import { vniMatch } from '../../src/firewall/vxlan-input';
 import { VIP_WARNING } from '../../src/swarm/vip-mode-check';
-import { dk, IMAGE, requireDocker } from '../support/docker-scenario';
-import {
-  createSpreadService,
-  floodOf,
-  forgetNeighbours,
-  hostAt,
-  member,
-  type Member,
-  meshReachable,
-  ping,
-  pluginPid,
-  printDockerdLogs,
-  printFigures,
-  skipAfterFirstFailure,
-  startSwarmHosts,
-  taskMembers,
-  tasksOn,
-  tsnetFdb,
-  tsnetLinks,
-  waitForFlood,
-  waitForPluginRestart,
-} from '../support/swarm-mesh';
 
 const FULL = 'tsnet:latest';
 const UNDERLAY_NET = '10.220.0';
@@ -147,29 +125,29 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     for (const host of hosts) {
       assert.equal(await dk(host, 'plugin', 'inspect', '-f', '{{.Enabled}}', 'tsnet'), 'true', `${host.name}: plugin enabled`);
       // DiscoverNew Self: at swarm init/join (h1, h2) or at registration inside the Swarm (h3).
-      await waitFor(`${host.name}: DiscoverNew Self in the plugin log`, 15_000, () =>
-        pluginLines(host).find((l) => l.message === 'node discovered' && l.fields.self === true && l.fields.address === host.underlayIp),
+      await eventuallyDefined(() =>
+        pluginLines(host).find((l) => l.message === 'node discovered' && l.fields.self === true && l.fields.address === host.underlayIp), { what: `${host.name}: DiscoverNew Self in the plugin log`, timeout: 15_000 }
       );
     }
     // The scheduler places tasks only on nodes that report the plugin: wait until h3's does.
     const t3 = Date.now();
-    await waitFor('every node reporting the tsnet network plugin', 30_000, async () => {
+    await eventuallyDefined(async () => {
       const nodes = await dk(h(1), 'node', 'ls', '-q');
       const described = await Promise.all(
         nodes.split('\n').map((id) => dk(h(1), 'node', 'inspect', '-f', '{{range .Description.Engine.Plugins}}{{.Type}}={{.Name}} {{end}}', id)),
       );
       return described.every((d) => /Network=tsnet(:latest)?\b/.test(d)) ? true : undefined;
-    });
+    }, { what: 'every node reporting the tsnet network plugin', timeout: 30_000 });
     figures['… then every node description lists the plugin (scheduler filter)'] = `${Date.now() - t3} ms`;
   });
 
   it('an attachable vxlan network created on the manager gets its VNI from AllocateNetwork', async () => {
     await dk(h(1), 'network', 'create', '-d', FULL, '--ipam-driver', FULL, '--attachable', '-o', 'type=vxlan', '--subnet', SUBNET, NET);
     // The manager's allocator runs after the create returned: Driver and Options appear with it.
-    const info = await waitFor('the network allocated (driver state in the inspect)', 10_000, async () => {
+    const info = await eventuallyDefined(async () => {
       const [i] = JSON.parse(await dk(h(1), 'network', 'inspect', NET));
       return i.Driver ? i : undefined;
-    });
+    }, { what: 'the network allocated (driver state in the inspect)', timeout: 10_000 });
     assert.equal(info.Driver, FULL);
     assert.equal(info.Scope, 'swarm');
     assert.equal(info.Attachable, true);
@@ -205,10 +183,10 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
   it('tasks find each other by DNS name: tasks.s lists the three, s and tasks.s answer pings', async () => {
     const want = tasks.map((t) => t.ip).sort();
     for (const t of tasks) {
-      const got = await waitFor(`${t.label}: tasks.${SVC} resolving to the 3 task IPs`, 15_000, async () => {
+      const got = await eventuallyDefined(async () => {
         const ips = await lookup(t, `tasks.${SVC}`);
         return JSON.stringify(ips) === JSON.stringify(want) ? ips : undefined;
-      }).catch(async (err) => {
+      }, { what: `${t.label}: tasks.${SVC} resolving to the 3 task IPs`, timeout: 15_000 }).catch(async (err) => {
         throw new Error(`${(err as Error).message}: got [${(await lookup(t, `tasks.${SVC}`)).join(', ')}], want [${want.join(', ')}]`);
       });
       assert.deepEqual(got, want);
@@ -275,11 +253,11 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
   it('a worker (h2) leaves the Swarm and re-joins: its task comes back and the mesh is whole again', async () => {
     const t0 = Date.now();
     await dk(h(2), 'swarm', 'leave');
-    await waitFor('h2 Down on the manager', 30_000, async () => {
+    await eventuallyDefined(async () => {
       const rows = (await dk(h(1), 'node', 'ls', '--format', '{{.Hostname}} {{.Status}}')).split('\n');
       return rows.includes('h2 Down') ? true : undefined;
-    });
-    await waitFor('h2 without task containers', 30_000, async () => ((await tasksOn(h(2), SVC)).length === 0 ? true : undefined));
+    }, { what: 'h2 Down on the manager', timeout: 30_000 });
+    await eventuallyDefined(async () => ((await tasksOn(h(2), SVC)).length === 0 ? true : undefined), { what: 'h2 without task containers', timeout: 30_000 });
     // With h2 gone the other two still reach each other (and att).
     const left = [...tasks.filter((t) => t.host !== h(2)), att!];
     await meshReachable(left, MESH_TIMEOUT_MS);
@@ -319,20 +297,20 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
       // Default endpoint mode (VIP), as most users would create it.
       await dk(h(1), 'service', 'create', '--detach', '--name', VIP_SVC, '--network', NET, '--replicas', '1', '--stop-grace-period', '1s', '--no-resolve-image', IMAGE, 'sleep', '3600');
       // The manager allocates the VIP (from tsnet's IPAM) although nothing on a tsnet network will answer it.
-      const [vip] = await waitFor('the service VIP allocated', 15_000, async () => {
+      const [vip] = await eventuallyDefined(async () => {
         const vips = JSON.parse(await dk(h(1), 'service', 'inspect', '-f', '{{json .Endpoint.VirtualIPs}}', VIP_SVC)) as { Addr: string }[] | null;
         return vips?.length ? vips : undefined;
-      });
+      }, { what: 'the service VIP allocated', timeout: 15_000 });
       assert.match(vip!.Addr, /^10\.88\.0\.\d+\/24$/, 'a VIP from the tsnet network\'s subnet');
       figures['VIP-mode service: the VIP Docker allocated on the tsnet network (never programmed)'] = vip!.Addr;
-      const warning = await waitFor('the VIP-mode warning in h1\'s plugin log', VIP_WARNING_TIMEOUT_MS, () => warningsFor(VIP_SVC)[0]);
+      const warning = await eventuallyDefined(() => warningsFor(VIP_SVC)[0], { what: 'the VIP-mode warning in h1\'s plugin log', timeout: VIP_WARNING_TIMEOUT_MS });
       figures['VIP-mode service create → warning in the manager\'s plugin log'] = `${Date.now() - t0} ms`;
       assert.equal(warning.fields.network, NET);
       assert.match(String(warning.fields.networkId), /^[a-z0-9]{25}$/);
       assert.match(String(warning.fields.fix), new RegExp(`--endpoint-mode dnsrr ${VIP_SVC}\\b`));
       // Not every pass: wait for a later pass that still saw the service in VIP mode; still one warning.
-      await waitFor('a later pass of the check on h1 (still VIP)', VIP_WARNING_TIMEOUT_MS, () =>
-        pluginLines(h(1)).find((l) => l.message === VIP_PASS && l.time > warning.time && Number(l.fields.vipOnTsnet) >= 1),
+      await eventuallyDefined(() =>
+        pluginLines(h(1)).find((l) => l.message === VIP_PASS && l.time > warning.time && Number(l.fields.vipOnTsnet) >= 1), { what: 'a later pass of the check on h1 (still VIP)', timeout: VIP_WARNING_TIMEOUT_MS }
       );
       assert.equal(warningsFor(VIP_SVC).length, 1, 'one warning per (service, network), not one per pass');
       assert.deepEqual(warningsFor(SVC), [], `no warning for the dnsrr service ${SVC}`);
@@ -342,17 +320,17 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
       const tFix = Date.now();
       await dk(h(1), 'service', 'update', '--detach', '--endpoint-mode', 'dnsrr', VIP_SVC);
       assert.equal(await dk(h(1), 'service', 'inspect', '-f', '{{.Spec.EndpointSpec.Mode}}', VIP_SVC), 'dnsrr');
-      await waitFor('a pass of the check on h1 finding no VIP-mode service on tsnet', VIP_WARNING_TIMEOUT_MS, () =>
-        pluginLines(h(1)).find((l) => l.message === VIP_PASS && l.time > tFix && Number(l.fields.vipOnTsnet) === 0),
+      await eventuallyDefined(() =>
+        pluginLines(h(1)).find((l) => l.message === VIP_PASS && l.time > tFix && Number(l.fields.vipOnTsnet) === 0), { what: 'a pass of the check on h1 finding no VIP-mode service on tsnet', timeout: VIP_WARNING_TIMEOUT_MS }
       );
       assert.equal(warningsFor(VIP_SVC).length, 1, 'no new warning after the fix');
     } finally {
       await h(1).docker(['service', 'rm', VIP_SVC], { allowFail: true });
     }
-    await waitFor(`no task container of ${VIP_SVC} left`, CLEAN_TIMEOUT_MS, async () =>
+    await eventuallyDefined(async () =>
       (await Promise.all(hosts.map((host) => dk(host, 'ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${VIP_SVC}`)))).every((x) => x === '')
         ? true
-        : undefined,
+        : undefined, { what: `no task container of ${VIP_SVC} left`, timeout: CLEAN_TIMEOUT_MS }
     );
   });
 
@@ -372,10 +350,13 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
       for (const ip of ips.docker) assert.match(ip, /^10\.87\.0\.\d+$/);
       const pingFrom = async (n: 1 | 2, ip: string) => (await h(n).docker(['exec', names[n], 'ping', '-c', '1', '-W', '1', ip], { allowFail: true, timeoutMs: 15_000 })).code === 0;
       // Both directions over both overlays at the same time, until all four answer (bounded).
-      const both = await waitFor('co1 <-> co2 over the tsnet network and over Docker\'s overlay', MESH_TIMEOUT_MS, async () => {
-        const ok = await Promise.all([pingFrom(1, ips.tsnet[1]!), pingFrom(2, ips.tsnet[0]!), pingFrom(1, ips.docker[1]!), pingFrom(2, ips.docker[0]!)]);
-        return ok.every(Boolean) ? Date.now() - t0 : undefined;
-      }, 300);
+      const both = await eventuallyDefined(
+        async () => {
+          const ok = await Promise.all([pingFrom(1, ips.tsnet[1]!), pingFrom(2, ips.tsnet[0]!), pingFrom(1, ips.docker[1]!), pingFrom(2, ips.docker[0]!)]);
+          return ok.every(Boolean) ? Date.now() - t0 : undefined;
+        },
+        { what: 'co1 <-> co2 over the tsnet network and over Docker\'s overlay', timeout: MESH_TIMEOUT_MS, interval: 300 },
+      );
       figures["Docker overlay create + 2 containers on both networks → both overlays carry h1<->h2 pings"] = `${both} ms`;
       // tsnet's VXLAN input filter is in front of every UDP packet on both hosts, with rules for tsnet's
       // VNI only: Docker's VXLAN packets (same port, other VNIs) go through the chain untouched.
@@ -432,8 +413,8 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
       await meshReachable(tasks, MESH_TIMEOUT_MS);
     } finally {
       for (const n of [1, 2] as const) await h(n).docker(['rm', '-f', names[n]], { allowFail: true });
-      await waitFor(`docker network rm ${DOCKER_OV} accepted`, CLEAN_TIMEOUT_MS, async () =>
-        (await h(1).docker(['network', 'rm', DOCKER_OV], { allowFail: true })).code === 0 ? true : undefined,
+      await eventuallyDefined(async () =>
+        (await h(1).docker(['network', 'rm', DOCKER_OV], { allowFail: true })).code === 0 ? true : undefined, { what: `docker network rm ${DOCKER_OV} accepted`, timeout: CLEAN_TIMEOUT_MS }
       );
     }
     figures["Docker overlay step (create, ping, inspect, clean up)"] = `${Date.now() - t0} ms`;
@@ -443,19 +424,19 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     const t0 = Date.now();
     await dk(h(1), 'service', 'rm', SVC);
     await dk(h(3), 'rm', '-f', 'att');
-    await waitFor('no task container left on any node', CLEAN_TIMEOUT_MS, async () =>
+    await eventuallyDefined(async () =>
       (await Promise.all(hosts.map((host) => dk(host, 'ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${SVC}`)))).every((s) => s === '')
         ? true
-        : undefined,
+        : undefined, { what: 'no task container left on any node', timeout: CLEAN_TIMEOUT_MS }
     );
     // The manager refuses while the removed service's tasks are still being torn down: retry briefly.
-    await waitFor(`docker network rm ${NET} accepted`, CLEAN_TIMEOUT_MS, async () =>
-      (await h(1).docker(['network', 'rm', NET], { allowFail: true })).code === 0 ? true : undefined,
+    await eventuallyDefined(async () =>
+      (await h(1).docker(['network', 'rm', NET], { allowFail: true })).code === 0 ? true : undefined, { what: `docker network rm ${NET} accepted`, timeout: CLEAN_TIMEOUT_MS }
     );
-    await waitFor('no tsnet link and no tsnet FDB entry on any node', CLEAN_TIMEOUT_MS, async () => {
+    await eventuallyDefined(async () => {
       for (const host of hosts) if ((await tsnetLinks(host)).length > 0 || (await tsnetFdb(host)).length > 0) return undefined;
       return true;
-    }).catch(async (err) => {
+    }, { what: 'no tsnet link and no tsnet FDB entry on any node', timeout: CLEAN_TIMEOUT_MS }).catch(async (err) => {
       const left = await Promise.all(
         hosts.map(async (host) => `${host.name}: links [${(await tsnetLinks(host)).join(' ')}] fdb ${JSON.stringify(await tsnetFdb(host))}`),
       );
@@ -465,10 +446,10 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     // FreeNetwork released the VNI: the next network gets it again (lowest free).
     await dk(h(1), 'network', 'create', '-d', FULL, '--ipam-driver', FULL, '-o', 'type=vxlan', '--subnet', '10.89.0.0/24', `${NET}2`);
     // The manager's allocator runs after the create returned: wait for the VNI to show.
-    const vni2 = await waitFor('the second network allocated (a VNI in the inspect)', 10_000, async () => {
+    const vni2 = await eventuallyDefined(async () => {
       const v = await dk(h(1), 'network', 'inspect', '-f', '{{index .Options "vni"}}', `${NET}2`);
       return /^\d+$/.test(v) ? v : undefined;
-    });
+    }, { what: 'the second network allocated (a VNI in the inspect)', timeout: 10_000 });
     assert.equal(vni2, String(vni), 'the freed VNI is allocated again');
     await dk(h(1), 'network', 'rm', `${NET}2`);
     for (const host of hosts) {

@@ -3,9 +3,7 @@
 // -o peers=…` on each, with --ip-range slices of one subnet. The underlay namespace's bridge also
 // holds the "outside" address, which has no route to the overlay subnet (replies need masquerade).
 import assert from 'node:assert/strict';
-import { DockerHost, ensureBusyboxImage, run, Underlay } from '../harness';
-import { DF_PING } from '../support/df-ping';
-import { dk, dkFails, IMAGE, requireDocker, runSleeper, TSNET_ENTRY } from '../support/docker-scenario';
+import { DockerHost, ensureBusyboxImage, run, Underlay, DF_PING, dk, dkFails, IMAGE, requireDocker, runSleeper, TSNET_ENTRY } from '../lab';
 
 const OUTSIDE = '10.210.0.254';
 const H1 = '10.210.0.1';

@@ -11,7 +11,7 @@ import { testLogger } from '../../src/log';
 import { createApp } from '../../src/server/app';
 import { Store } from '../../src/store/store';
 import { DOCKER_DEFAULT_POOLS } from '../../src/config/settings';
-import { RecordingDataPath } from '../support/recording-datapath';
+import { RecordingDataPath } from './recording-datapath';
 
 /** The Express app over a fresh store in a temp dir, with a recording data path per type. */
 export class ApiFixture {

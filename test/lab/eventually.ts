@@ -88,3 +88,15 @@ export async function during(window: number, check: () => unknown, options: Duri
   }
   return samples;
 }
+
+/**
+ * `eventually` for a probe that answers undefined while the awaited thing is not there yet: resolves
+ * to the first defined answer.
+ */
+export function eventuallyDefined<T>(probe: () => T | undefined | Promise<T | undefined>, options: EventuallyOptions): Promise<T> {
+  return eventually(async () => {
+    const value = await probe();
+    if (value === undefined) throw new Error('not there yet');
+    return value;
+  }, { interval: 250, ...options });
+}

@@ -1,5 +1,6 @@
 // The test lab: everything the test tiers and the benchmarks share, behind this one index.
-//   waiting:      eventually (poll until a check passes), during (a check holds over a window)
+//   waiting:      eventually (poll until a check passes), eventuallyDefined, during (a check holds over a
+//                 window), fakeClock (src's Clock driven by hand)
 //   docker tier:  DockerHost, Underlay, the busybox image, stale-run cleanup, managed plugin and Swarm,
 //                 docker-scenario (requireDocker, withTsnetHost, dk, ...), swarm-mesh (3-node Swarm checks)
 //   netns tier:   requireThrowawayNetns and `ip -j` read-backs (netns), ChildNs, the VXLAN two-host lab,
@@ -26,7 +27,6 @@ export * from './df-ping';
 export * from './api-fixture';
 export * from './ipam-fixture';
 export * from './capturing-logger';
-// Owned elsewhere for now (to move here when their owner renames them): the record builders and the
-// recording data path.
-export * from '../support/records';
-export * from '../support/recording-datapath';
+export * from './records';
+export * from './recording-datapath';
+export * from './fake-clock';

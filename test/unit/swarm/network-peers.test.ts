@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { DockerNetworkView } from '../../../src/docker/api-client';
 import { testLogger } from '../../../src/log';
 import { DockerNetworkPeers } from '../../../src/swarm/network-peers';
-import { fakeClock, type FakeClock } from '../../fake-clock';
+import { fakeClock, type FakeClock } from '../../lab/fake-clock';
 
 const INTERVAL_MS = 30_000;
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { DockerUnavailableError, NotSwarmManagerError, type DockerNetworkView, type DockerServiceView } from '../../../src/docker/api-client';
 import type { Logger } from '../../../src/log';
-import { fakeClock } from '../../fake-clock';
+import { fakeClock } from '../../lab/fake-clock';
 import { endpointMode, networkTargets, VIP_WARNING, VipModeCheck, type VipModeDocker } from '../../../src/swarm/vip-mode-check';
 
 const TSNET_ID = 'k3vq8w0h1b2c3d4e5f6g7h8i9'; // a Swarm network ID: 25 characters

@@ -15,11 +15,8 @@ import { EbtablesGatewayFilter } from '../../../../src/firewall/gateway-filter';
 import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../../../src/datapath/vxlan/vxlan';
 import type { EndpointRecord, NetworkRecord } from '../../../../src/model/records';
 import { testLogger } from '../../../../src/log';
-import { ChildNs } from '../../../support/child-ns';
-import { DF_PING } from '../../../support/df-ping';
-import { requireThrowawayNetns, run } from '../../../support/netns';
-import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../../support/records';
-import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../support/vxlan-lab';
+import { ChildNs, DF_PING, requireThrowawayNetns, runSync as run, moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../lab';
+import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../../lab/records';
 
 const INSTANCE = 'nsvx6';
 const A_UNDERLAY = 'fd11::1';

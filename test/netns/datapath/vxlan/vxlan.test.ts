@@ -24,12 +24,9 @@ import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../../../sr
 import type { EndpointRecord, NetworkRecord } from '../../../../src/model/records';
 import { testLogger } from '../../../../src/log';
 import { DockerNetworkPeers } from '../../../../src/swarm/network-peers';
-import { ChildNs } from '../../../support/child-ns';
-import { fakeClock, type FakeClock } from '../../../fake-clock';
-import { DF_PING } from '../../../support/df-ping';
-import { ipLink, requireThrowawayNetns, run } from '../../../support/netns';
-import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../../support/records';
-import { moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../support/vxlan-lab';
+import { ChildNs, DF_PING, ipLink, requireThrowawayNetns, runSync as run, moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../lab';
+import { fakeClock, type FakeClock } from '../../../lab/fake-clock';
+import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../../lab/records';
 
 const INSTANCE = 'nsvx';
 const A_UNDERLAY = '10.211.0.1';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { PeerSet } from '../../../../src/datapath/vxlan/peers';
-import { fakeClock, type FakeClock } from '../../../fake-clock';
+import { fakeClock, type FakeClock } from '../../../lab/fake-clock';
 
 const GRACE_MS = 60_000;
 

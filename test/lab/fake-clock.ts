@@ -1,5 +1,5 @@
 import { createClock } from '@sinonjs/fake-timers';
-import type { Clock } from '../src/model/clock';
+import type { Clock } from '../../src/model/clock';
 
 /** src's Clock seam driven by hand: time moves only with tick(). */
 export interface FakeClock extends Clock {

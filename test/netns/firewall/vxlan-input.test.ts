@@ -11,16 +11,14 @@
  * Each remote VTEP has its overlay address on its VXLAN device and pings container cA on A's network.
  */
 import assert from 'node:assert/strict';
-import { EbtablesGatewayFilter } from '../../src/firewall/gateway-filter';
-import { VxlanDataPath, vxlanName } from '../../src/datapath/vxlan/vxlan';
-import type { EndpointRecord, NetworkRecord } from '../../src/model/records';
-import { Firewall } from '../../src/firewall/firewall';
-import { execCommand, type CommandRunner } from '../../src/firewall/runner';
-import { testLogger } from '../../src/log';
-import { ChildNs } from '../support/child-ns';
-import { resetIptables } from '../support/iptables';
-import { requireThrowawayNetns, run } from '../support/netns';
-import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../support/records';
+import { EbtablesGatewayFilter } from '../../../src/firewall/gateway-filter';
+import { VxlanDataPath, vxlanName } from '../../../src/datapath/vxlan/vxlan';
+import type { EndpointRecord, NetworkRecord } from '../../../src/model/records';
+import { Firewall } from '../../../src/firewall/firewall';
+import { execCommand, type CommandRunner } from '../../../src/firewall/runner';
+import { testLogger } from '../../../src/log';
+import { ChildNs, resetIptables, requireThrowawayNetns, runSync as run } from '../../lab';
+import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../lab/records';
 
 const INSTANCE = 'vxin';
 const CHAIN = 'TSNET-VXIN-VXLAN-IN';
