@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { Settings } from '../config/settings';
 import type { DataPath } from '../datapath/datapath';
 import { NetworkDriver } from '../driver/driver';
+import { describe, kindOf } from '../model/errors';
 import type { NetworkType } from '../model/records';
 import { Ipam } from '../ipam/ipam';
 import { withLinkSnapshot } from '../netlink';
@@ -56,7 +57,7 @@ export class Daemon {
     try {
       store = Store.open(settings.stateDir);
       parts.onStoreOpen?.(store);
-      const rebootedAt = recordBootId(store);
+      const rebootedAt = recordBootId(store, log);
       if (rebootedAt) log.info('the host rebooted since the last run: endpoints from before are checked against Docker first');
       const ipam = new Ipam(store, { defaultPools: settings.defaultPools, hostNetworks: parts.hostNetworks, log });
       const datapaths = new Map<NetworkType, DataPath>(parts.datapaths.map((d) => [d.type, d]));
@@ -129,7 +130,7 @@ function listen(server: http.Server, socketPath: string): Promise<void> {
 }
 
 /** Stores the kernel's boot ID; returns now when it differs from the stored one (a reboot since). */
-function recordBootId(store: Store): Date | undefined {
+function recordBootId(store: Store, log: Logger): Date | undefined {
   let bootId: string;
   try {
     bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
@@ -137,6 +138,14 @@ function recordBootId(store: Store): Date | undefined {
     return undefined;
   }
   const previous = store.get<string>('meta/boot-id');
-  if (previous !== bootId) store.transact((tx) => tx.put('meta/boot-id', bootId));
+  if (previous !== bootId) {
+    try {
+      store.transact((tx) => tx.put('meta/boot-id', bootId));
+    } catch (err) {
+      // A full state directory must not keep the daemon from serving reads; the next start retries.
+      if (kindOf(err) !== 'unavailable') throw err;
+      log.warn('could not record the boot ID', { error: describe(err) });
+    }
+  }
   return previous !== undefined && previous !== bootId ? new Date() : undefined;
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
+import { dataFileOn, Headroom, txPageBound, type LmdbUse } from './headroom';
 
 /**
  * The embedded transactional store (LMDB). Keys are strings "<kind>/<id...>"; values are plain
@@ -20,7 +21,10 @@ export interface Tx {
 export type Migration = (tx: Tx) => void;
 
 export class Store {
-  private constructor(private readonly db: RootDatabase) {}
+  private constructor(
+    private readonly db: RootDatabase,
+    private readonly headroom: Headroom,
+  ) {}
 
   /**
    * Opens (creating if needed) the store in dir and migrates the schema. One process at a time: the
@@ -32,8 +36,11 @@ export class Store {
       // noMetaSync: each commit still flushes its data pages, but the meta page is not synced on its
       // own. LMDB keeps atomicity and integrity; only an OS crash (not a tsnet crash: the page cache
       // survives kill -9) can lose the very last commit. It halves the cost of a commit (one fsync).
-      const db = open({ path: path.join(dir, 'tsnet.mdb'), compression: false, noSubdir: false, noMetaSync: true });
-      const store = new Store(db);
+      // maxReaders 32 (tsnet has one thread): the lock file then fits in its first page, which LMDB
+      // writes at open, so a reader never faults on an unallocated page of it when the disk is full.
+      const envDir = path.join(dir, 'tsnet.mdb');
+      const db = open({ path: envDir, compression: false, noSubdir: false, noMetaSync: true, maxReaders: 32 });
+      const store = new Store(db, new Headroom(dataFileOn(path.join(envDir, 'data.mdb'), dir), dir));
       store.migrate(migrations);
       return store;
     }
@@ -56,12 +63,31 @@ export class Store {
     return this.db.getKeysCount({ start: prefix, end: prefix + '\uffff' });
   }
 
+  /**
+   * Runs fn in one write transaction. When the state directory's disk cannot hold the change, a put or
+   * del throws UnavailableError before anything is written, and the whole transaction is aborted.
+   */
   transact<R>(fn: (tx: Tx) => R): R {
+    const use = this.lmdbUse();
+    this.headroom.topUp(use);
+    let ops = 0;
+    let bytes = 0;
+    const admit = (key: string, value?: unknown) => {
+      ops += 1;
+      bytes += Buffer.byteLength(key) + (value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value) ?? ''));
+      this.headroom.require(use, txPageBound(use, ops, bytes));
+    };
     return this.db.transactionSync(() =>
       fn({
         get: <T>(key: string) => this.db.get(key) as T | undefined,
-        put: (key, value) => void this.db.putSync(key, value),
-        del: (key) => void this.db.removeSync(key),
+        put: (key, value) => {
+          admit(key, value);
+          this.db.putSync(key, value);
+        },
+        del: (key) => {
+          admit(key);
+          this.db.removeSync(key);
+        },
         range: <T>(prefix: string) => this.range<T>(prefix),
       }),
     );
@@ -71,9 +97,27 @@ export class Store {
     await this.db.close();
   }
 
+  private lmdbUse(): LmdbUse {
+    const stats = this.db.getStats() as {
+      pageSize: number;
+      lastPageNumber: number;
+      treeDepth: number;
+      treeBranchPageCount: number;
+      treeLeafPageCount: number;
+      overflowPages: number;
+    };
+    return {
+      pageSize: stats.pageSize,
+      lastPage: stats.lastPageNumber,
+      treeDepth: stats.treeDepth,
+      treePages: stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages,
+    };
+  }
+
   private migrate(migrations: Record<number, Migration>): void {
     this.transact((tx) => {
-      let version = tx.get<number>('meta/schema') ?? 0;
+      const stored = tx.get<number>('meta/schema');
+      let version = stored ?? 0;
       if (version > SCHEMA_VERSION) {
         throw new Error(`state was written by a newer tsnet (schema ${version} > ${SCHEMA_VERSION}); upgrade tsnet`);
       }
@@ -84,7 +128,8 @@ export class Store {
         step(tx);
         version += 1;
       }
-      tx.put('meta/schema', version);
+      // Nothing to write when nothing changed: a store on a full disk still opens, for reads.
+      if (stored !== version) tx.put('meta/schema', version);
     });
   }
 }
