@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { UnavailableError } from '../../src/model/errors';
-import { bytesForHeadroom, headroomPages, Headroom, txPageBound, type DataFile, type LmdbUse } from '../../src/store/headroom';
+import { UnavailableError } from '../../../src/model/errors';
+import { bytesForHeadroom, headroomPages, Headroom, txPageBound, type DataFile, type LmdbUse } from '../../../src/store/headroom';
 
 const PAGE = 4096;
 
