@@ -50,8 +50,28 @@ test-unit: build
 test-netns: build
 	node dist/test/run-netns-tier.js
 
+# The product against real dockerds, once per engine in DOCKER_ENGINE (default both):
+#   20  Debian 12's docker.io 20.10 (/usr/sbin/dockerd)
+#   28  Docker 28.5.2 + containerd 2.1.9 from Debian unstable, fetched once into ENGINE_CACHE
+# `make test-docker DOCKER_ENGINE=28` runs one. Every engine runs even when one fails; the target fails then.
+DOCKER_ENGINE ?= 20 28
+ENGINE_CACHE ?= $(CURDIR)/.cache/docker-28.5.2
+DOCKER_TIER = $(NODE_BIN)/mocha --reporter spec --timeout 180000 'dist/test/docker/**/*.test.js'
+
+.PHONY: test-docker-20 test-docker-28 docker-engine-28
 test-docker: build
-	$(NODE_BIN)/mocha --reporter spec --timeout 180000 'dist/test/docker/**/*.test.js'
+	@rc=0; for e in $(DOCKER_ENGINE); do $(MAKE) --no-print-directory test-docker-$$e || rc=1; done; exit $$rc
+
+test-docker-20: build
+	@echo "== docker tier on Debian's docker.io: $$(/usr/sbin/dockerd --version)"
+	$(DOCKER_TIER)
+
+test-docker-28: build docker-engine-28
+	@echo "== docker tier on $$($(ENGINE_CACHE)/root/usr/sbin/dockerd --version) ($(ENGINE_CACHE))"
+	TSNET_TEST_ENGINE_DIR=$(ENGINE_CACHE)/root $(DOCKER_TIER)
+
+docker-engine-28:
+	scripts/fetch-docker-engine.sh $(ENGINE_CACHE)
 
 clean:
 	rm -rf dist

@@ -8,7 +8,7 @@
 // all of it; cleanupStale() (cleanup.ts) removes the same for hosts whose creating process died.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { binaries, CGROUP_ROOT, makeOwnedDir, NETNS_PREFIX, randomId, readJson, TEST_ROOT, writeJson } from './env';
+import { binaries, CGROUP_ROOT, engine, makeOwnedDir, NETNS_PREFIX, randomId, readJson, TEST_ROOT, writeJson } from './env';
 import {
   cmdline,
   CommandError,
@@ -185,8 +185,11 @@ export class DockerHost {
     const b = binaries();
     writeJson(path.join(this.dir, 'host.json'), this.record);
 
-    // 1. network namespace (+ underlay link)
+    // 1. network namespace (+ underlay link), starting from a real host's defaults: a new namespace
+    //    copies ip_forward from the namespace that made it, and a dockerd that finds forwarding already on
+    //    leaves the FORWARD policy at ACCEPT.
     await netnsAdd(this.netns);
+    await run(b.nsenter, [`--net=${netnsPath(this.netns)}`, '--', 'sh', '-c', 'echo 0 > /proc/sys/net/ipv4/ip_forward && echo 0 > /proc/sys/net/ipv6/conf/all/forwarding']);
     const u = this.opts.underlay;
     if (u) {
       const link = `p-${this.name}`;
@@ -307,7 +310,9 @@ export class DockerHost {
       `/${CGROUP_ROOT}/${this.id}`,
       ...(this.opts.dockerdArgs ?? []),
     ];
-    const child = spawnDetached(b.nsenter, args, this.dockerdLogFile, cleanEnv({ DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1' }));
+    const prefix = engine().pathPrefix;
+    const PATH = [...prefix, process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
+    const child = spawnDetached(b.nsenter, args, this.dockerdLogFile, cleanEnv({ DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1', PATH }));
     this.dockerdChild = child;
     const deadline = Date.now() + 30_000;
     for (;;) {

@@ -37,7 +37,7 @@ function findBin(candidates: string[]): string | undefined {
 
 export interface Binaries {
   dockerd: string;
-  /** The docker CLI; Debian's /usr/bin/docker (20.10) preferred over newer ones in PATH. */
+  /** The engine's own docker CLI (see engine()). */
   docker: string;
   nsenter: string;
   unshare: string;
@@ -51,11 +51,37 @@ export interface Binaries {
   busybox: string;
 }
 
+/**
+ * The Docker engine the docker tier runs against. TSNET_TEST_ENGINE_DIR names an unpacked engine
+ * (scripts/fetch-docker-engine.sh: ROOT/usr/sbin/dockerd, ROOT/usr/bin/docker, containerd and the
+ * shim beside it); unset, Debian's own docker.io (20.10) in /usr/sbin and /usr/bin. Never a docker
+ * that happens to be first in PATH: a test run names its engine.
+ */
+export interface Engine {
+  /** Where it comes from, for messages: "Debian docker.io" or the engine directory. */
+  label: string;
+  dockerd: string;
+  docker: string;
+  /** Prepended to dockerd's PATH, so it starts this engine's containerd, shim and docker-proxy. */
+  pathPrefix: string[];
+}
+
+export function engine(env: NodeJS.ProcessEnv = process.env): Engine {
+  const root = env.TSNET_TEST_ENGINE_DIR;
+  if (root) {
+    const sbin = path.join(root, 'usr', 'sbin');
+    const bin = path.join(root, 'usr', 'bin');
+    return { label: root, dockerd: path.join(sbin, 'dockerd'), docker: path.join(bin, 'docker'), pathPrefix: [sbin, bin] };
+  }
+  return { label: 'Debian docker.io', dockerd: '/usr/sbin/dockerd', docker: '/usr/bin/docker', pathPrefix: [] };
+}
+
 let bins: Partial<Binaries> | undefined;
 function lookupBinaries(): Partial<Binaries> {
+  const e = engine();
   bins ??= {
-    dockerd: findBin(['/usr/sbin/dockerd', '/usr/bin/dockerd', 'dockerd']),
-    docker: findBin(['/usr/bin/docker', 'docker']),
+    dockerd: findBin([e.dockerd]),
+    docker: findBin([e.docker]),
     nsenter: findBin(['/usr/bin/nsenter', 'nsenter']),
     unshare: findBin(['/usr/bin/unshare', 'unshare']),
     ip: findBin(['/usr/sbin/ip', '/sbin/ip', 'ip']),
