@@ -10,7 +10,9 @@ import { MacvlanDataPath } from './datapath/macvlan/macvlan';
 import { VxlanDataPath } from './datapath/vxlan/vxlan';
 import { DataAddressMap, importLegacyFile, StoreDataAddresses } from './swarm/data-addresses';
 import type { NetworkRecord } from './model/records';
-import { Firewall, type NetworkBridge } from './firewall/firewall';
+import { Firewall } from './firewall/firewall';
+import type { FirewallNetwork } from './firewall/network';
+import { firewallNetworkOf } from './datapath/shared/firewall-network';
 import { PortPublisher } from './firewall/ports';
 import { DockerApiClient } from './docker/api-client';
 import { createLogger } from './log';
@@ -131,8 +133,8 @@ async function main(): Promise<void> {
 }
 
 /** Stored networks that have firewall rules: those on a Linux bridge (bridge and vxlan types). */
-function firewalledNetworks(nets: NetworkRecord[]): NetworkBridge[] {
-  return nets.flatMap((net) => (net.datapath.bridgeName ? [{ net, bridge: net.datapath.bridgeName }] : []));
+function firewalledNetworks(nets: NetworkRecord[]): FirewallNetwork[] {
+  return nets.flatMap((net) => (net.datapath.bridgeName ? [firewallNetworkOf(net, net.datapath.bridgeName)] : []));
 }
 
 void main();

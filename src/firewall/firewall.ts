@@ -1,4 +1,3 @@
-import type { NetworkRecord } from '../model/records';
 import type { Logger } from '../log';
 import { detectBackend, parseBackendSetting, type BackendName, type IpFamily, type IptablesBackend } from './backend';
 import { RestoreBatch } from './batch';
@@ -11,7 +10,6 @@ import {
   hooks,
   networkRules,
   ownChains,
-  wantsFamily,
   type BasePlacement,
   type ChainNames,
   type Rule,
@@ -19,6 +17,7 @@ import {
 } from './rules';
 import { parseSave, type Ruleset, type SavedRule } from './ruleset';
 import { execCommand, type CommandRunner } from './runner';
+import { wantsFamily, type FirewallNetwork } from './network';
 import { vxlanInputRules, type VxlanInputFilter } from './vxlan-input';
 
 export interface FirewallOptions {
@@ -35,11 +34,6 @@ export interface FirewallOptions {
    * must narrow this.
    */
   foreignBridges?: string[];
-}
-
-export interface NetworkBridge {
-  net: NetworkRecord;
-  bridge: string;
 }
 
 export class FirewallError extends Error {}
@@ -121,9 +115,9 @@ export class Firewall {
    * Programs one network's forwarding, isolation and masquerade rules (IPv4; IPv6 when the network has
    * IPv6 pools). Replaces whatever rules the network's marker owns if they differ; a repeat is a no-op.
    */
-  addNetwork(net: NetworkRecord, bridge: string): Promise<void> {
-    const v4 = networkRules(this.names, this.markers, 4, net, bridge);
-    const v6 = networkRules(this.names, this.markers, 6, net, bridge);
+  addNetwork(net: FirewallNetwork): Promise<void> {
+    const v4 = networkRules(this.names, this.markers, 4, net);
+    const v6 = networkRules(this.names, this.markers, 6, net);
     const marker = this.markers.network(net.id);
     return this.exclusive(async () => {
       await this.apply(4, 'addNetwork', (rs, b) => {
@@ -141,10 +135,9 @@ export class Firewall {
 
   /**
    * Deletes every rule carrying the network's marker, including its endpoints' port mappings
-   * (`…:net:<id>:ep:<id>`), in both families; nothing else. The bridge name is not needed (removal is by
-   * marker) and accepted only for symmetry with addNetwork.
+   * (`…:net:<id>:ep:<id>`), in both families; nothing else (removal is by marker).
    */
-  removeNetwork(net: NetworkRecord, _bridge?: string): Promise<void> {
+  removeNetwork(net: Pick<FirewallNetwork, 'id' | 'subnets'>): Promise<void> {
     const owned = (c: string | undefined) => this.markers.ownedByNetwork(c, net.id);
     return this.exclusive(async () => {
       this.vxlanInputs.delete(net.id);
@@ -169,13 +162,13 @@ export class Firewall {
    * (their reconcile); those of unlisted networks go.
    * Other tools' chains and rules are not touched. Running it twice leaves the same rules.
    */
-  rebuild(nets: NetworkBridge[]): Promise<void> {
+  rebuild(nets: FirewallNetwork[]): Promise<void> {
     return this.exclusive(async () => {
-      const listed = new Set(nets.map((n) => n.net.id));
+      const listed = new Set(nets.map((n) => n.id));
       for (const id of [...this.vxlanInputs.keys()]) if (!listed.has(id)) this.vxlanInputs.delete(id);
       await this.apply(4, 'rebuild', (rs, b) => this.planRebuild(rs, 4, b, nets));
       const plan = (rs: Ruleset, b: RestoreBatch) => this.planRebuild(rs, 6, b, nets);
-      if (nets.some((n) => wantsFamily(n.net, 6))) await this.apply(6, 'rebuild', plan);
+      if (nets.some((n) => wantsFamily(n, 6))) await this.apply(6, 'rebuild', plan);
       else await this.applyOptional6('rebuild', plan);
     });
   }
@@ -325,15 +318,15 @@ export class Firewall {
     }
   }
 
-  private planRebuild(rs: Ruleset, family: IpFamily, batch: RestoreBatch, nets: NetworkBridge[]): void {
+  private planRebuild(rs: Ruleset, family: IpFamily, batch: RestoreBatch, nets: FirewallNetwork[]): void {
     const desired = new Map<string, string[]>();
     const key = (t: string, c: string) => `${t}\0${c}`;
     for (const { table, chain } of ownChains(this.names)) desired.set(key(table, chain), []);
     for (const b of baseRules(this.names, this.markers, this.foreignBridges)) desired.get(key(b.table, b.chain))!.push(...b.specs);
-    for (const { net, bridge } of nets) {
-      for (const r of networkRules(this.names, this.markers, family, net, bridge)) desired.get(key(r.table, r.chain))!.push(r.spec);
+    for (const net of nets) {
+      for (const r of networkRules(this.names, this.markers, family, net)) desired.get(key(r.table, r.chain))!.push(r.spec);
     }
-    const listed = new Set(nets.map((n) => n.net.id.slice(0, 12)));
+    const listed = new Set(nets.map((n) => n.id.slice(0, 12)));
     const ports = rs.rules('nat', this.names.dnat).filter((r) => {
       const id = this.markers.networkOf(r.comment);
       return id !== undefined && listed.has(id) && this.markers.isEndpointMarker(r.comment);

@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
-import type { NetworkRecord } from '../model/records';
 import type { Logger } from '../log';
 import type { PortBinding } from '../protocol';
 import type { IpFamily } from './backend';
 import type { Firewall } from './firewall';
 import { PortAllocatedError, formatHostPort, holdPort, type HeldPort, type PortProto, type ProxyTarget } from './host-port';
 import { canonicalAddress, spec, type Rule } from './rules';
+import type { PortsNetwork } from './network';
 
 /**
  * Port publishing (`docker run -p`), done at ProgramExternalConnectivity: Docker does no NAT for remote
@@ -34,7 +34,7 @@ export interface PortPublisherOptions {
 }
 
 export interface PublishRequest {
-  net: NetworkRecord;
+  net: PortsNetwork;
   endpointId: string;
   /** "ip" or "ip/len" */
   containerIPv4?: string;
@@ -88,9 +88,8 @@ function isLoopback(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1';
 }
 
-function hostBindingOf(net: NetworkRecord): string {
-  const o = net.options;
-  const v = o.type === 'bridge' || o.type === 'vxlan' ? o.hostBindingIpv4 : '';
+function hostBindingOf(net: PortsNetwork): string {
+  const v = net.hostBinding;
   return v && v.trim() ? v.trim() : '0.0.0.0';
 }
 
@@ -116,7 +115,7 @@ export class PortPublisher {
    * ("Bind for 0.0.0.0:8080/tcp failed: port is already allocated").
    */
   publishPorts(
-    net: NetworkRecord,
+    net: PortsNetwork,
     endpointId: string,
     containerIPv4: string | undefined,
     containerIPv6: string | undefined,
@@ -126,7 +125,7 @@ export class PortPublisher {
   }
 
   /** Removes an endpoint's DNAT rules and releases its host ports. Unknown endpoints: rules by marker only. */
-  unpublishPorts(net: NetworkRecord, endpointId: string): Promise<void> {
+  unpublishPorts(net: Pick<PortsNetwork, 'id'>, endpointId: string): Promise<void> {
     return this.exclusive(async () => {
       const marker = this.firewall.markers.endpoint(net.id, endpointId);
       const pub = this.publications.get(endpointId);
@@ -234,7 +233,7 @@ export class PortPublisher {
     }
   }
 
-  private targetsFor(b: PortBinding, net: NetworkRecord, v4?: string, v6?: string): Target[] {
+  private targetsFor(b: PortBinding, net: PortsNetwork, v4?: string, v6?: string): Target[] {
     const hostIP = (b.HostIP ?? '').trim();
     if (hostIP === '') {
       const def = canonicalAddress(hostBindingOf(net));

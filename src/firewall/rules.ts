@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import ip6addr from 'ip6addr';
-import type { NetworkRecord } from '../model/records';
+import { wantsFamily, type FirewallNetwork } from './network';
 import type { IpFamily } from './backend';
 
 /**
@@ -179,42 +179,12 @@ export function familyOf(address: string): IpFamily | undefined {
   return f === 4 ? 4 : f === 6 ? 6 : undefined;
 }
 
-/** The network's subnets of one family, canonical. */
-export function subnetsOf(net: NetworkRecord, family: IpFamily): string[] {
-  const pools = family === 4 ? net.ipv4 : net.ipv6;
-  return pools.map((p) => p.pool).filter((p) => familyOf(p) === family).map(canonicalCidr);
-}
-
-/** Whether tsnet programs this family for the network: IPv4 always, IPv6 only with IPv6 pools. */
-export function wantsFamily(net: NetworkRecord, family: IpFamily): boolean {
-  return family === 4 || subnetsOf(net, 6).length > 0;
-}
-
-interface NetworkFlags {
-  icc: boolean;
-  masquerade: boolean;
-}
-
-function flagsOf(net: NetworkRecord): NetworkFlags {
-  const o = net.options;
-  return {
-    icc: o.type === 'bridge' ? o.enableIcc : true,
-    masquerade: o.type === 'bridge' || o.type === 'vxlan' ? o.enableIpMasquerade : true,
-  };
-}
-
 /** The rules one network owns for one family, in chain order. [] when the family is not programmed. */
-export function networkRules(
-  names: ChainNames,
-  markers: Markers,
-  family: IpFamily,
-  net: NetworkRecord,
-  bridge: string,
-): Rule[] {
+export function networkRules(names: ChainNames, markers: Markers, family: IpFamily, net: FirewallNetwork): Rule[] {
   if (!wantsFamily(net, family)) return [];
-  const br = checkInterfaceName(bridge);
+  const br = checkInterfaceName(net.bridge);
   const m = markers.network(net.id);
-  const { icc, masquerade } = flagsOf(net);
+  const { icc, masquerade } = net;
   const iccTarget = icc ? '-j ACCEPT' : '-j DROP';
   const filter = (chain: string, s: string): Rule => ({ table: 'filter', chain, spec: s });
   const nat = (chain: string, s: string): Rule => ({ table: 'nat', chain, spec: s });
@@ -237,7 +207,7 @@ export function networkRules(
   // Nothing else enters: unsolicited traffic routed to container addresses stays out even when the
   // FORWARD policy is ACCEPT (no dockerd on the host).
   rules.push(filter(names.fwd, spec([`-o ${br}`], m, '-j DROP')));
-  for (const subnet of subnetsOf(net, family)) {
+  for (const subnet of net.subnets[family]) {
     if (masquerade) rules.push(nat(names.postrouting, spec([`-s ${subnet}`, `! -o ${br}`], m, '-j MASQUERADE')));
     // Hairpin: a container reaching a published port of a neighbour (or itself) through a host address.
     // Without it the reply would go straight back over the bridge with the wrong source.

@@ -10,6 +10,8 @@ import { LinkOwnership } from '../shared/link-ownership';
 import { bridgeName, isValidIfname, isValidInstance } from '../shared/names';
 import { describe } from '../../model/errors';
 import { DEFAULT_MTU, mtuOption } from '../shared/mtu';
+import type { FirewallNetwork } from '../../firewall/network';
+import { firewallNetworkOf } from '../shared/firewall-network';
 
 export { BRIDGE_MAX_PORTS } from '../shared/bridge-links';
 export type { BridgePorts } from '../shared/endpoint-ports';
@@ -19,8 +21,8 @@ export type { BridgePorts } from '../shared/endpoint-ports';
  * ports). Both calls must be idempotent. Without a firewall the bridge gets no rules at all.
  */
 export interface BridgeFirewall {
-  addNetwork(net: NetworkRecord, bridge: string): Promise<void>;
-  removeNetwork(net: NetworkRecord, bridge: string): Promise<void>;
+  addNetwork(net: FirewallNetwork): Promise<void>;
+  removeNetwork(net: FirewallNetwork): Promise<void>;
 }
 
 export interface BridgeDataPathOptions {
@@ -67,10 +69,10 @@ export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpoi
     const name = this.bridgeNameOf(net);
     const { created } = await this.ensureBridge(net, name);
     try {
-      await this.firewall?.addNetwork(net, name);
+      await this.firewall?.addNetwork(firewallNetworkOf(net, name));
     } catch (err) {
       if (created) {
-        await this.firewall?.removeNetwork(net, name).catch((e) => this.logCleanupFailure('firewall rules', name, e));
+        await this.firewall?.removeNetwork(firewallNetworkOf(net, name)).catch((e) => this.logCleanupFailure('firewall rules', name, e));
         await this.owner.deleteCreated(name);
       }
       throw err;
@@ -82,7 +84,7 @@ export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpoi
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     const name = this.storedBridgeName(net);
     if (!name || !isValidIfname(name)) return; // createNetwork refused it: nothing was made
-    await this.firewall?.removeNetwork(net, name);
+    await this.firewall?.removeNetwork(firewallNetworkOf(net, name));
     await this.owner.deleteIfOurs(name, this.owner.netMarker(net.id), 'bridge not deleted: it is not marked as this network\'s', {
       networkId: net.id,
       bridge: name,
@@ -155,7 +157,7 @@ export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpoi
         const name = this.bridgeNameOf(net);
         const result = await this.ensureBridge(net, name);
         logRepair(this.log, result, 'bridge', { networkId: net.id, bridge: name });
-        await this.firewall?.addNetwork(net, name);
+        await this.firewall?.addNetwork(firewallNetworkOf(net, name));
         bridges.set(net.id, result.link);
       } catch (err) {
         failures.push(`network ${net.id}: ${describe(err)}`);
@@ -215,7 +217,7 @@ export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpoi
     }
     this.log.warn('bridge missing; recreating it', { networkId: net.id, bridge: name });
     const result = await this.ensureBridge(net, name);
-    await this.firewall?.addNetwork(net, name);
+    await this.firewall?.addNetwork(firewallNetworkOf(net, name));
     return result.link;
   }
 

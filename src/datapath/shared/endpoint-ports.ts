@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import type { EndpointRecord, NetworkRecord, PublishedPortsState } from '../../model/records';
 import type { Logger } from '../../log';
 import type { PortBinding } from '../../protocol';
+import type { PortsNetwork } from '../../firewall/network';
+import { portsNetworkOf } from './firewall-network';
 
 /**
  * The port-publishing seam (`docker run -p`): firewall/ports.ts's PortPublisher. publishPorts replaces
@@ -13,16 +15,16 @@ import type { PortBinding } from '../../protocol';
  */
 export interface BridgePorts {
   publishPorts(
-    net: NetworkRecord,
+    net: PortsNetwork,
     endpointId: string,
     containerIPv4: string | undefined,
     containerIPv6: string | undefined,
     bindings: PortBinding[],
   ): Promise<PortBinding[]>;
-  unpublishPorts(net: NetworkRecord, endpointId: string): Promise<void>;
+  unpublishPorts(net: Pick<PortsNetwork, 'id'>, endpointId: string): Promise<void>;
   reconcile(
     entries: {
-      net: NetworkRecord;
+      net: PortsNetwork;
       endpointId: string;
       containerIPv4?: string;
       containerIPv6?: string;
@@ -76,7 +78,7 @@ export class EndpointPorts {
     if (ep.portBindings.length === 0 && !this.published.has(ep.id)) return {};
     let mappings: PortBinding[];
     try {
-      mappings = await this.ports.publishPorts(net, ep.id, ep.address, ep.addressIPv6, ep.portBindings);
+      mappings = await this.ports.publishPorts(portsNetworkOf(net), ep.id, ep.address, ep.addressIPv6, ep.portBindings);
     } catch (err) {
       // The publisher has removed whatever this endpoint had published.
       this.published.delete(ep.id);
@@ -123,7 +125,7 @@ export class EndpointPorts {
     }
     const results = await this.ports.reconcile(
       entries.map(({ net, ep, bindings }) => ({
-        net,
+        net: portsNetworkOf(net),
         endpointId: ep.id,
         containerIPv4: ep.address,
         containerIPv6: ep.addressIPv6,

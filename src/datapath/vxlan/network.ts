@@ -9,6 +9,7 @@ import type { LinkOwnership } from '../shared/link-ownership';
 import type { NetworkConfig } from './config';
 import { ensureFlood, ensureVxlanDevice } from './device';
 import type { VxlanInputFilters } from './input-filter';
+import { firewallNetworkOf } from '../shared/firewall-network';
 
 /** What a network's pieces are made with. */
 export interface NetworkParts {
@@ -58,7 +59,7 @@ export async function ensureNetwork(
     await ensureFlood(parts.log, vxlan.link, config.peers);
     await parts.inputFilters.ensure(net.id, config, config.peers, true);
     await options.gatewayRules(gatewayFilterEntry(config));
-    await parts.firewall?.addNetwork(net, config.bridgeName);
+    await parts.firewall?.addNetwork(firewallNetworkOf(net, config.bridgeName));
     return { bridge, vxlan };
   } catch (err) {
     if (options.undoOnFailure && made.length > 0) await undo(parts, net, config, made);
@@ -70,7 +71,7 @@ export async function ensureNetwork(
 async function undo(parts: NetworkParts, net: NetworkRecord, config: NetworkConfig, made: string[]): Promise<void> {
   const failed = (what: string, name: string) => (err: unknown) =>
     parts.log.error(`clean-up after a failed call: ${what} not removed`, { link: name, err: describe(err) });
-  await parts.firewall?.removeNetwork(net, config.bridgeName).catch(failed('firewall rules', config.bridgeName));
+  await parts.firewall?.removeNetwork(firewallNetworkOf(net, config.bridgeName)).catch(failed('firewall rules', config.bridgeName));
   await parts.inputFilters.remove(net.id).catch(failed('vxlan input filter', config.vxlanName));
   await parts.gatewayFilter.remove(config.vxlanName).catch(failed('gateway filter', config.vxlanName));
   for (const name of made) await parts.owner.deleteCreated(name);
@@ -78,7 +79,7 @@ async function undo(parts: NetworkParts, net: NetworkRecord, config: NetworkConf
 
 /** Removes the network's rules and links (links only when they carry the network's marker). */
 export async function removeNetwork(parts: NetworkParts, net: NetworkRecord, names: Pick<VxlanNetworkState, 'bridgeName' | 'vxlanName'>): Promise<void> {
-  await parts.firewall?.removeNetwork(net, names.bridgeName);
+  await parts.firewall?.removeNetwork(firewallNetworkOf(net, names.bridgeName));
   await parts.inputFilters.remove(net.id);
   await parts.gatewayFilter.remove(names.vxlanName);
   const marker = parts.owner.netMarker(net.id);

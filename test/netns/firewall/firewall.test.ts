@@ -5,6 +5,7 @@ import { Firewall } from '../../../src/firewall/firewall';
 import { networkRules, type Rule } from '../../../src/firewall/rules';
 import { execCommand, type CommandRunner } from '../../../src/firewall/runner';
 import { netnsUnsafeReason, resetIptables } from '../../lab';
+import { firewallNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
 /*
  * Root tier: the firewall against the real iptables of a private network namespace. Run the whole mocha
@@ -127,15 +128,15 @@ describe('firewall (netns, real iptables)', function () {
     const c = counting();
     const fw = new Firewall({ backend: 'nft', runner: c.runner });
     const net = network(ID_A, '10.1.0.0/24', { ipv6: [{ addressSpace: 'x', pool: 'fd00:a::/64', auxAddresses: {} }], enableIPv6: true });
-    await fw.addNetwork(net, 'tsbrA');
+    await fw.addNetwork(firewallNetworkOf(net, 'tsbrA'));
     const v4 = (await save()).split('\n');
     const v6 = (await save('ip6tables-nft-save')).split('\n');
-    for (const r of networkRules(fw.names, fw.markers, 4, net, 'tsbrA')) assert.ok(v4.includes(asSaveLine(r)), asSaveLine(r));
-    const rules6 = networkRules(fw.names, fw.markers, 6, net, 'tsbrA');
+    for (const r of networkRules(fw.names, fw.markers, 4, firewallNetworkOf(net, 'tsbrA'))) assert.ok(v4.includes(asSaveLine(r)), asSaveLine(r));
+    const rules6 = networkRules(fw.names, fw.markers, 6, firewallNetworkOf(net, 'tsbrA'));
     assert.equal(rules6.length, 9);
     for (const r of rules6) assert.ok(v6.includes(asSaveLine(r)), asSaveLine(r));
     const n = c.restores();
-    await fw.addNetwork(net, 'tsbrA');
+    await fw.addNetwork(firewallNetworkOf(net, 'tsbrA'));
     assert.equal(c.restores(), n, 'the kernel already holds exactly these rules');
   });
 
@@ -148,8 +149,8 @@ describe('firewall (netns, real iptables)', function () {
     const fw = new Firewall({ backend: 'nft' });
     const a = network(ID_A, '10.1.0.0/24');
     const b = network(ID_B, '10.2.0.0/24', { internal: true });
-    await fw.addNetwork(a, 'tsbrA');
-    await fw.addNetwork(b, 'tsbrB');
+    await fw.addNetwork(firewallNetworkOf(a, 'tsbrA'));
+    await fw.addNetwork(firewallNetworkOf(b, 'tsbrB'));
     // A port mapping of an endpoint of A goes with A.
     await fw.replaceOwnedRules(4, fw.markers.endpoint(ID_A, 'e'.repeat(64)), [
       {
@@ -159,15 +160,15 @@ describe('firewall (netns, real iptables)', function () {
       },
     ]);
     assert.ok((await save()).includes('tsnet:tsnet:net:aaaaaaaaaaaa:ep:eeeeeeeeeeee'));
-    await fw.removeNetwork(a, 'tsbrA');
+    await fw.removeNetwork(firewallNetworkOf(a, 'tsbrA'));
     const after = (await save()).split('\n');
     assert.ok(!after.some((l) => l.includes('tsnet:tsnet:net:aaaaaaaaaaaa')), 'no rule of A left');
-    for (const r of networkRules(fw.names, fw.markers, 4, b, 'tsbrB')) assert.ok(after.includes(asSaveLine(r)), 'B intact');
+    for (const r of networkRules(fw.names, fw.markers, 4, firewallNetworkOf(b, 'tsbrB'))) assert.ok(after.includes(asSaveLine(r)), 'B intact');
     for (const l of foreign) assert.ok(after.includes(l), `foreign rule survived: ${l}`);
     assert.ok(after.includes('-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD'));
-    await fw.removeNetwork(b);
+    await fw.removeNetwork(firewallNetworkOf(b, 'tsbrB'));
     assert.ok(!(await save()).includes('tsnet:tsnet:net:'));
-    await fw.removeNetwork(b); // unknown by now: nothing to do, no error
+    await fw.removeNetwork(firewallNetworkOf(b, 'tsbrB')); // unknown by now: nothing to do, no error
   });
 
   it('rebuild rewrites the chains for the listed networks and is idempotent', async () => {
@@ -175,12 +176,12 @@ describe('firewall (netns, real iptables)', function () {
     const fw = new Firewall({ backend: 'nft', runner: c.runner });
     const a = network(ID_A, '10.1.0.0/24');
     const b = network(ID_B, '10.2.0.0/24', { ipv6: [{ addressSpace: 'x', pool: 'fd00:b::/64', auxAddresses: {} }] });
-    await fw.addNetwork(a, 'tsbrA');
-    await fw.addNetwork(b, 'tsbrB');
+    await fw.addNetwork(firewallNetworkOf(a, 'tsbrA'));
+    await fw.addNetwork(firewallNetworkOf(b, 'tsbrB'));
     await run('iptables-nft', '-A', 'TSNET-FWD', '-j', 'ACCEPT'); // junk in our chain
     await run('iptables-nft', '-D', 'FORWARD', '-m', 'comment', '--comment', 'tsnet:tsnet:hook', '-j', 'TSNET-FWD');
     await run('iptables-nft', '-A', 'FORWARD', '-o', 'eth9', '-j', 'ACCEPT'); // foreign
-    await fw.rebuild([{ net: b, bridge: 'tsbrB' }]);
+    await fw.rebuild([firewallNetworkOf(b, 'tsbrB')]);
     const first4 = withoutComments(await save());
     const first6 = withoutComments(await save('ip6tables-nft-save'));
     assert.ok(!first4.includes('aaaaaaaaaaaa'), 'unlisted network gone');
@@ -189,30 +190,30 @@ describe('firewall (netns, real iptables)', function () {
     assert.ok(first4.includes('-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD'), 'hook back');
     assert.ok(first6.includes('-s fd00:b::/64'));
     const n = c.restores();
-    await fw.rebuild([{ net: b, bridge: 'tsbrB' }]);
+    await fw.rebuild([firewallNetworkOf(b, 'tsbrB')]);
     assert.equal(c.restores(), n, 'second rebuild finds nothing to change');
     assert.equal(withoutComments(await save()), first4);
     assert.equal(withoutComments(await save('ip6tables-nft-save')), first6);
     // An incremental add after a rebuild, then a rebuild with both: still converges to a fixed point.
-    await fw.addNetwork(a, 'tsbrA');
-    await fw.rebuild([{ net: a, bridge: 'tsbrA' }, { net: b, bridge: 'tsbrB' }]);
+    await fw.addNetwork(firewallNetworkOf(a, 'tsbrA'));
+    await fw.rebuild([firewallNetworkOf(a, 'tsbrA'), firewallNetworkOf(b, 'tsbrB')]);
     const again = withoutComments(await save());
-    await fw.rebuild([{ net: a, bridge: 'tsbrA' }, { net: b, bridge: 'tsbrB' }]);
+    await fw.rebuild([firewallNetworkOf(a, 'tsbrA'), firewallNetworkOf(b, 'tsbrB')]);
     assert.equal(withoutComments(await save()), again);
   });
 
   it('works the same through iptables-legacy', async () => {
     const fw = new Firewall({ backend: 'legacy' });
     const a = network(ID_A, '10.1.0.0/24');
-    await fw.addNetwork(a, 'tsbrA');
+    await fw.addNetwork(firewallNetworkOf(a, 'tsbrA'));
     const legacy = (await save('iptables-legacy-save')).split('\n');
-    for (const r of networkRules(fw.names, fw.markers, 4, a, 'tsbrA')) assert.ok(legacy.includes(asSaveLine(r)), asSaveLine(r));
+    for (const r of networkRules(fw.names, fw.markers, 4, firewallNetworkOf(a, 'tsbrA'))) assert.ok(legacy.includes(asSaveLine(r)), asSaveLine(r));
     assert.ok(!(await save()).includes('TSNET'), 'nothing written through nf_tables');
     const c = counting();
     const again = new Firewall({ backend: 'legacy', runner: c.runner });
-    await again.addNetwork(a, 'tsbrA');
+    await again.addNetwork(firewallNetworkOf(a, 'tsbrA'));
     assert.equal(c.restores(), 0, 'legacy prints the same canonical rules');
-    await fw.removeNetwork(a);
+    await fw.removeNetwork(firewallNetworkOf(a, 'tsbrA'));
     assert.ok(!(await save('iptables-legacy-save')).includes('tsnet:tsnet:net:'));
   });
 
@@ -228,10 +229,10 @@ describe('firewall (netns, real iptables)', function () {
   it('uses instance-specific chains that do not collide with the default instance', async () => {
     const one = new Firewall({ backend: 'nft' });
     const two = new Firewall({ backend: 'nft', instance: 'second-install-x' });
-    await one.addNetwork(network(ID_A, '10.1.0.0/24'), 'tsbrA');
-    await two.addNetwork(network(ID_A, '10.1.0.0/24'), 'tsbrA');
+    await one.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
+    await two.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
     assert.ok(two.names.postrouting.length <= 28);
-    await two.removeNetwork(network(ID_A, '10.1.0.0/24'));
+    await two.removeNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
     const text = await save();
     assert.ok(text.includes('"tsnet:tsnet:net:aaaaaaaaaaaa"'));
     assert.ok(!text.includes('tsnet:second-install-x:net:'));

@@ -6,6 +6,7 @@ import { PortPublisher } from '../../../src/firewall/ports';
 import { execCommand } from '../../../src/firewall/runner';
 import type { PortBinding } from '../../../src/protocol';
 import { netnsUnsafeReason, resetIptables } from '../../lab';
+import { firewallNetworkOf, portsNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
 /* Root tier, private network namespace only (see firewall.test.ts): port publishing. */
 
@@ -69,7 +70,7 @@ describe('firewall port publishing (netns)', function () {
   });
 
   it('publishes a DNAT rule and holds the port; a second publish fails with "port is already allocated"', async () => {
-    const result = await ports.publishPorts(network(), EP1, '10.3.0.2/24', undefined, [tcp(18080)]);
+    const result = await ports.publishPorts(portsNetworkOf(network()), EP1, '10.3.0.2/24', undefined, [tcp(18080)]);
     assert.deepEqual(result, [{ Proto: 6, IP: '10.3.0.2', Port: 80, HostIP: '0.0.0.0', HostPort: 18080, HostPortEnd: 18080 }]);
     const nat = await save4();
     assert.ok(
@@ -79,20 +80,20 @@ describe('firewall port publishing (netns)', function () {
       nat,
     );
     await assert.rejects(
-      ports.publishPorts(network(), EP2, '10.3.0.3', undefined, [tcp(18080)]),
+      ports.publishPorts(portsNetworkOf(network()), EP2, '10.3.0.3', undefined, [tcp(18080)]),
       /Bind for 0\.0\.0\.0:18080\/tcp failed: port is already allocated/,
     );
     assert.ok(!(await save4()).includes(':ep:222222222222'), 'the failed endpoint left no rule');
     // A specific address on the same port conflicts with the wildcard too.
-    await assert.rejects(ports.publishPorts(network(), EP2, '10.3.0.3', undefined, [tcp(18080, 80, '127.0.0.1')]), /127\.0\.0\.1:18080\/tcp.*already allocated/);
+    await assert.rejects(ports.publishPorts(portsNetworkOf(network()), EP2, '10.3.0.3', undefined, [tcp(18080, 80, '127.0.0.1')]), /127\.0\.0\.1:18080\/tcp.*already allocated/);
   });
 
   it('refuses a port another process holds and frees its own on unpublish', async () => {
     const other = net.createServer();
     extra.push(other);
     await new Promise<void>((r) => other.listen(18081, '0.0.0.0', r));
-    await assert.rejects(ports.publishPorts(network(), EP1, '10.3.0.2', undefined, [tcp(18081)]), /0\.0\.0\.0:18081\/tcp failed: port is already allocated/);
-    await ports.publishPorts(network(), EP1, '10.3.0.2', undefined, [tcp(18082)]);
+    await assert.rejects(ports.publishPorts(portsNetworkOf(network()), EP1, '10.3.0.2', undefined, [tcp(18081)]), /0\.0\.0\.0:18081\/tcp failed: port is already allocated/);
+    await ports.publishPorts(portsNetworkOf(network()), EP1, '10.3.0.2', undefined, [tcp(18082)]);
     await ports.unpublishPorts(network(), EP1);
     assert.ok(!(await save4()).includes(':ep:'), 'rules gone');
     const again = net.createServer();
@@ -107,7 +108,7 @@ describe('firewall port publishing (netns)', function () {
     const blocker = net.createServer();
     extra.push(blocker);
     await new Promise<void>((r) => blocker.listen(18090, '0.0.0.0', r));
-    const [eph, ranged] = await ports.publishPorts(network(), EP1, '10.3.0.2', undefined, [tcp(0, 80), tcp(18090, 81, '', 18095)]);
+    const [eph, ranged] = await ports.publishPorts(portsNetworkOf(network()), EP1, '10.3.0.2', undefined, [tcp(0, 80), tcp(18090, 81, '', 18095)]);
     assert.ok(eph!.HostPort > 1024 && eph!.HostPort === eph!.HostPortEnd);
     assert.equal(ranged!.HostPort, 18091);
     assert.equal(ranged!.HostPortEnd, 18091);
@@ -115,7 +116,7 @@ describe('firewall port publishing (netns)', function () {
     assert.ok(nat.includes(`--dport ${eph!.HostPort} `));
     assert.ok(nat.includes('--dport 18091 -m comment --comment "tsnet:tsnet:net:cccccccccccc:ep:111111111111" -j DNAT --to-destination 10.3.0.2:81'));
     await assert.rejects(
-      ports.publishPorts(network(), EP2, '10.3.0.3', undefined, [tcp(18090, 80, '', 18091)]),
+      ports.publishPorts(portsNetworkOf(network()), EP2, '10.3.0.3', undefined, [tcp(18090, 80, '', 18091)]),
       /0\.0\.0\.0:18090-18091\/tcp failed: port is already allocated/,
     );
   });
@@ -128,7 +129,7 @@ describe('firewall port publishing (netns)', function () {
     ];
     await run('ip', 'addr', 'add', '192.0.2.10/32', 'dev', 'lo');
     try {
-      const result = await ports.publishPorts(network(), EP1, '10.3.0.2', 'fd00:3::2', bindings);
+      const result = await ports.publishPorts(portsNetworkOf(network()), EP1, '10.3.0.2', 'fd00:3::2', bindings);
       assert.deepEqual(
         result.map((b) => `${b.Proto} ${b.HostIP} ${b.HostPort} → ${b.IP} ${b.Port}`),
         ['17 0.0.0.0 18053 → 10.3.0.2 53', '17 :: 18053 → fd00:3::2 53', '132 192.0.2.10 18009 → 10.3.0.2 9', '6 0.0.0.0 18443 → 10.3.0.2 443', '6 :: 18443 → fd00:3::2 443'],
@@ -140,11 +141,11 @@ describe('firewall port publishing (netns)', function () {
       assert.ok(v6.includes('-p tcp -m tcp --dport 18443 -m comment --comment "tsnet:tsnet:net:cccccccccccc:ep:111111111111" -j DNAT --to-destination [fd00:3::2]:443'));
       // SCTP is held in tsnet's registry.
       await assert.rejects(
-        ports.publishPorts(network(), EP2, '10.3.0.3', undefined, [{ Proto: 132, IP: '', Port: 9, HostIP: '', HostPort: 18009, HostPortEnd: 18009 }]),
+        ports.publishPorts(portsNetworkOf(network()), EP2, '10.3.0.3', undefined, [{ Proto: 132, IP: '', Port: 9, HostIP: '', HostPort: 18009, HostPortEnd: 18009 }]),
         /0\.0\.0\.0:18009\/sctp failed: port is already allocated/,
       );
       await assert.rejects(
-        ports.publishPorts(network(), EP2, '10.3.0.3', 'fd00:3::3', [{ Proto: 17, IP: '', Port: 53, HostIP: '::', HostPort: 18053, HostPortEnd: 18053 }]),
+        ports.publishPorts(portsNetworkOf(network()), EP2, '10.3.0.3', 'fd00:3::3', [{ Proto: 17, IP: '', Port: 53, HostIP: '::', HostPort: 18053, HostPortEnd: 18053 }]),
         /\[::\]:18053\/udp failed: port is already allocated/,
       );
       // Publishing the result again (what a restart does) maps the same ports, with the same rules.
@@ -152,7 +153,7 @@ describe('firewall port publishing (netns)', function () {
       const before6 = await save6();
       await ports.close();
       ports = new PortPublisher(fw);
-      const again = await ports.publishPorts(network(), EP1, '10.3.0.2', 'fd00:3::2', result);
+      const again = await ports.publishPorts(portsNetworkOf(network()), EP1, '10.3.0.2', 'fd00:3::2', result);
       assert.deepEqual(again, result);
       assert.deepEqual(rulesOf(await save4()), rulesOf(before4));
       assert.deepEqual(rulesOf(await save6()), rulesOf(before6));
@@ -162,18 +163,18 @@ describe('firewall port publishing (netns)', function () {
   });
 
   it('reconcile republishes listed endpoints and drops the rules of others; removeNetwork takes the rest', async () => {
-    await ports.publishPorts(network(), EP1, '10.3.0.2', undefined, [tcp(18100)]);
-    await ports.publishPorts(network(), EP2, '10.3.0.3', undefined, [tcp(18101)]);
+    await ports.publishPorts(portsNetworkOf(network()), EP1, '10.3.0.2', undefined, [tcp(18100)]);
+    await ports.publishPorts(portsNetworkOf(network()), EP2, '10.3.0.3', undefined, [tcp(18101)]);
     // A restart: a fresh publisher knows nothing; the rules are still in the kernel.
     await ports.close();
     ports = new PortPublisher(fw);
-    const results = await ports.reconcile([{ net: network(), endpointId: EP1, containerIPv4: '10.3.0.2', bindings: [tcp(18100)] }]);
+    const results = await ports.reconcile([{ net: portsNetworkOf(network()), endpointId: EP1, containerIPv4: '10.3.0.2', bindings: [tcp(18100)] }]);
     assert.equal(results[0]!.bindings![0]!.HostPort, 18100);
     const nat = await save4();
     assert.ok(nat.includes(':ep:111111111111'));
     assert.ok(!nat.includes(':ep:222222222222'), 'unlisted endpoint pruned');
-    await fw.addNetwork(network(), 'tsbrC');
-    await fw.removeNetwork(network());
+    await fw.addNetwork(firewallNetworkOf(network(), 'tsbrC'));
+    await fw.removeNetwork(firewallNetworkOf(network(), 'tsbrC'));
     assert.ok(!(await save4()).includes('tsnet:tsnet:net:cccccccccccc'));
   });
 
@@ -183,7 +184,7 @@ describe('firewall port publishing (netns)', function () {
     const backend = net.createServer((s) => s.end('hello from the container\n'));
     extra.push(backend);
     await new Promise<void>((r) => backend.listen(18200, '127.0.0.53', r));
-    await ports.publishPorts(network(), EP1, '127.0.0.53', undefined, [tcp(18201, 18200)]);
+    await ports.publishPorts(portsNetworkOf(network()), EP1, '127.0.0.53', undefined, [tcp(18201, 18200)]);
     const reply = await new Promise<string>((resolve, reject) => {
       const c = net.connect(18201, '127.0.0.1');
       let data = '';

@@ -7,6 +7,7 @@ import { Firewall } from '../../../src/firewall/firewall';
 import { PortPublisher } from '../../../src/firewall/ports';
 import { execCommand } from '../../../src/firewall/runner';
 import { netnsUnsafeReason, spawnNetnsHolder } from '../../lab';
+import { firewallNetworkOf, portsNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
 /*
  * Root tier, private network namespace only (see firewall.test.ts): packets through the rules.
@@ -190,8 +191,8 @@ describe('firewall data path (netns, packets through the rules)', function () {
   });
 
   it('forwards out of a tsnet bridge with masquerade, and within it (icc)', async () => {
-    await fw.addNetwork(A, 'tsA');
-    await fw.addNetwork(B, 'tsB');
+    await fw.addNetwork(firewallNetworkOf(A, 'tsA'));
+    await fw.addNetwork(firewallNetworkOf(B, 'tsB'));
     assert.equal(await fx.connect('C1', '192.0.2.2', 7000), '192.0.2.1', 'masqueraded to the uplink address');
     assert.equal(await fx.connect('C3', '192.0.2.2', 7000), '192.0.2.1');
     assert.equal(await fx.connect('C1', '10.88.1.3', 7000), '10.88.1.2', 'same bridge, source kept');
@@ -214,7 +215,7 @@ describe('firewall data path (netns, packets through the rules)', function () {
   });
 
   it('publishes a port: from outside, from the host (address and loopback), hairpin and from another network', async () => {
-    const [mapping] = await ports.publishPorts(A, EP1, '10.88.1.2/24', undefined, [
+    const [mapping] = await ports.publishPorts(portsNetworkOf(A), EP1, '10.88.1.2/24', undefined, [
       { Proto: 6, IP: '', Port: 7000, HostIP: '', HostPort: 18080, HostPortEnd: 18080 },
     ]);
     assert.equal(mapping!.HostPort, 18080);
@@ -230,7 +231,7 @@ describe('firewall data path (netns, packets through the rules)', function () {
   // The bridge data path must set hairpin mode on container ports (as dockerd does without its userland
   // proxy): the DNAT'd packet has to leave through the port it came in on.
   it('lets a container reach its own published port once its bridge port is in hairpin mode', async () => {
-    await ports.publishPorts(A, EP1, '10.88.1.2', undefined, [{ Proto: 6, IP: '', Port: 7000, HostIP: '', HostPort: 18082, HostPortEnd: 18082 }]);
+    await ports.publishPorts(portsNetworkOf(A), EP1, '10.88.1.2', undefined, [{ Proto: 6, IP: '', Port: 7000, HostIP: '', HostPort: 18082, HostPortEnd: 18082 }]);
     try {
       assert.equal(await fx.connect('C1', '10.88.1.1', 18082), undefined, 'hairpin off: the bridge will not reflect it');
       await run('ip', 'link', 'set', 'vC1', 'type', 'bridge_slave', 'hairpin', 'on');
@@ -247,31 +248,31 @@ describe('firewall data path (netns, packets through the rules)', function () {
       this.skip();
     }
     const noIcc = network(NET_A, '10.88.1.0/24', {}, false);
-    await fw.addNetwork(noIcc, 'tsA');
+    await fw.addNetwork(firewallNetworkOf(noIcc, 'tsA'));
     try {
       assert.equal(await fx.connect('C2', '10.88.1.2', 7000), undefined);
-      await ports.publishPorts(noIcc, EP1, '10.88.1.2', undefined, [{ Proto: 6, IP: '', Port: 7000, HostIP: '', HostPort: 18081, HostPortEnd: 18081 }]);
+      await ports.publishPorts(portsNetworkOf(noIcc), EP1, '10.88.1.2', undefined, [{ Proto: 6, IP: '', Port: 7000, HostIP: '', HostPort: 18081, HostPortEnd: 18081 }]);
       assert.equal(await fx.connect('C2', '10.88.1.1', 18081), '10.88.1.1');
       await ports.unpublishPorts(noIcc, EP1);
     } finally {
-      await fw.addNetwork(A, 'tsA');
+      await fw.addNetwork(firewallNetworkOf(A, 'tsA'));
     }
   });
 
   it('keeps an internal network inside its bridge', async () => {
     const internal = network(NET_B, '10.88.2.0/24', { internal: true });
-    await fw.addNetwork(internal, 'tsB');
+    await fw.addNetwork(firewallNetworkOf(internal, 'tsB'));
     try {
       assert.equal(await fx.connect('C3', '192.0.2.2', 7000), undefined, 'no way out');
       assert.equal(await fx.connect('C1', '10.88.2.2', 7000), undefined, 'no way in');
     } finally {
-      await fw.addNetwork(B, 'tsB');
+      await fw.addNetwork(firewallNetworkOf(B, 'tsB'));
     }
     assert.equal(await fx.connect('C3', '192.0.2.2', 7000), '192.0.2.1', 'back to normal');
   });
 
   it('removing the network takes its forwarding away again', async () => {
-    await fw.removeNetwork(A);
+    await fw.removeNetwork(firewallNetworkOf(A, 'tsA'));
     assert.equal(await fx.connect('C1', '192.0.2.2', 7000), undefined);
     assert.equal(await fx.connect('C3', '192.0.2.2', 7000), '192.0.2.1', 'the other network is untouched');
   });

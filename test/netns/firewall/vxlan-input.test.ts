@@ -19,6 +19,7 @@ import { execCommand, type CommandRunner } from '../../../src/firewall/runner';
 import { testLogger } from '../../../src/log';
 import { ChildNs, resetIptables, requireThrowawayNetns, runSync as run } from '../../lab';
 import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../lab/records';
+import { firewallNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
 const INSTANCE = 'vxin';
 const CHAIN = 'TSNET-VXIN-VXLAN-IN';
@@ -213,7 +214,7 @@ describe('vxlan input filter (netns, packets)', function () {
     const mine = () => chainRules().filter((r) => r.line.includes(`:net:${net.id.slice(0, 12)}:vxlan`)).map((r) => r.line);
     const kept = mine();
     assert.equal(kept.length, 4, 'scope, P, S, DROP');
-    await firewall.rebuild([{ net, bridge: String(net.datapath.bridgeName) }]);
+    await firewall.rebuild([firewallNetworkOf(net, String(net.datapath.bridgeName))]);
     assert.deepEqual(mine(), kept);
     await firewall.rebuild([]);
     assert.deepEqual(mine(), []);

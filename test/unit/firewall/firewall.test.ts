@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { NetworkRecord } from '../../../src/model/records';
 import { Firewall } from '../../../src/firewall/firewall';
 import { CommandFailed, type CommandRunner } from '../../../src/firewall/runner';
+import { firewallNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
 /**
  * A small in-memory iptables: `*-save` prints its tables, `*-restore --noflush` applies -N/-D/-F/-I/-A
@@ -186,10 +187,10 @@ describe('firewall plans (fake iptables)', () => {
     host.v4.tables.get('nat')!.get('POSTROUTING')!.rules.push('-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE');
     const a = network(ID_A, '10.1.0.0/24');
     const b = network(ID_B, '10.2.0.0/24');
-    await fw.addNetwork(a, 'tsbrA');
-    await fw.addNetwork(b, 'tsbrB');
+    await fw.addNetwork(firewallNetworkOf(a, 'tsbrA'));
+    await fw.addNetwork(firewallNetworkOf(b, 'tsbrB'));
     const restores = host.v4.restores.length;
-    await fw.addNetwork(a, 'tsbrA');
+    await fw.addNetwork(firewallNetworkOf(a, 'tsbrA'));
     assert.equal(host.v4.restores.length, restores, 'repeat addNetwork is a no-op');
     assert.equal(host.v6.restores.length, 0, 'IPv4-only networks do not touch ip6tables');
     assert.deepEqual(host.v4.rules('filter', 'TSNET-ISO'), [
@@ -200,7 +201,7 @@ describe('firewall plans (fake iptables)', () => {
     host.v4.tables.get('nat')!.get('TSNET-DNAT')!.rules.push(
       '-p tcp -m tcp --dport 80 -m comment --comment "tsnet:tsnet:net:aaaaaaaaaaaa:ep:eeeeeeeeeeee" -j DNAT --to-destination 10.1.0.2:80',
     );
-    await fw.removeNetwork(a, 'tsbrA');
+    await fw.removeNetwork(firewallNetworkOf(a, 'tsbrA'));
     const last = host.v4.restores.at(-1)!;
     assert.ok(last.split('\n').filter((l) => l.startsWith('-')).every((l) => l.startsWith('-D ') && l.includes('aaaaaaaaaaaa')));
     const all = host.v4.save();
@@ -213,13 +214,10 @@ describe('firewall plans (fake iptables)', () => {
   it('replaces a changed network definition instead of adding a second copy', async () => {
     const host = fakeHost();
     const fw = new Firewall({ runner: host.runner, backend: 'nft' });
-    await fw.addNetwork(network(ID_A, '10.1.0.0/24'), 'tsbrA');
-    await fw.addNetwork(
-      network(ID_A, '10.1.0.0/24', {
+    await fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
+    await fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24', {
         options: { type: 'bridge', interfacePrefix: 'eth', enableIcc: false, enableIpMasquerade: true, hostBindingIpv4: '' },
-      }),
-      'tsbrA',
-    );
+      }), 'tsbrA'));
     const fwd = host.v4.rules('filter', 'TSNET-FWD');
     assert.equal(fwd.filter((r) => r.includes('-i tsbrA -o tsbrA')).length, 1);
     assert.ok(fwd.some((r) => r.startsWith('-i tsbrA -o tsbrA') && r.endsWith('-j DROP')));
@@ -229,7 +227,7 @@ describe('firewall plans (fake iptables)', () => {
     const host = fakeHost();
     const fw = new Firewall({ runner: host.runner, backend: 'nft' });
     const net = network(ID_A, '10.1.0.0/24', { ipv6: [{ addressSpace: 'x', pool: 'fd00:1::/64', auxAddresses: {} }] });
-    await fw.addNetwork(net, 'tsbrA');
+    await fw.addNetwork(firewallNetworkOf(net, 'tsbrA'));
     assert.ok(host.v6.rules('nat', 'TSNET-POSTROUTING').some((r) => r.startsWith('-s fd00:1::/64 ! -o tsbrA')));
     const broken: CommandRunner = async (file, args, input) => {
       if (file.startsWith('ip6')) throw new CommandFailed(file, args, 1, 'Could not fetch rule set');
@@ -237,7 +235,7 @@ describe('firewall plans (fake iptables)', () => {
     };
     const fw2 = new Firewall({ runner: broken, backend: 'nft' });
     await fw2.ensureBase(); // tolerated: logged only
-    await assert.rejects(fw2.addNetwork(net, 'tsbrA'), /Could not fetch rule set/);
+    await assert.rejects(fw2.addNetwork(firewallNetworkOf(net, 'tsbrA')), /Could not fetch rule set/);
   });
 
   it('retries once from a fresh read when the restore fails', async () => {
@@ -251,7 +249,7 @@ describe('firewall plans (fake iptables)', () => {
       return host.runner(file, args, input);
     };
     const fw = new Firewall({ runner: flaky, backend: 'nft' });
-    await fw.addNetwork(network(ID_A, '10.1.0.0/24'), 'tsbrA');
+    await fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
     assert.ok(host.v4.rules('filter', 'TSNET-FWD').length > 1);
   });
 
@@ -260,20 +258,20 @@ describe('firewall plans (fake iptables)', () => {
     const fw = new Firewall({ runner: host.runner, backend: 'nft' });
     const a = network(ID_A, '10.1.0.0/24');
     const b = network(ID_B, '10.2.0.0/24');
-    await fw.addNetwork(a, 'tsbrA');
-    await fw.addNetwork(b, 'tsbrB');
+    await fw.addNetwork(firewallNetworkOf(a, 'tsbrA'));
+    await fw.addNetwork(firewallNetworkOf(b, 'tsbrB'));
     const dnat = host.v4.tables.get('nat')!.get('TSNET-DNAT')!.rules;
     dnat.push('-p tcp -m tcp --dport 80 -m comment --comment "tsnet:tsnet:net:aaaaaaaaaaaa:ep:eeeeeeeeeeee" -j DNAT --to-destination 10.1.0.2:80');
     dnat.push('-p tcp -m tcp --dport 81 -m comment --comment "tsnet:tsnet:net:bbbbbbbbbbbb:ep:ffffffffffff" -j DNAT --to-destination 10.2.0.2:80');
     host.v4.tables.get('filter')!.get('TSNET-FWD')!.rules.push('-j ACCEPT'); // junk in our chain
-    await fw.rebuild([{ net: a, bridge: 'tsbrA' }]);
+    await fw.rebuild([firewallNetworkOf(a, 'tsbrA')]);
     const once = host.v4.save();
     assert.ok(!once.includes('bbbbbbbbbbbb'));
     assert.ok(!once.includes('-A TSNET-FWD -j ACCEPT'));
     assert.ok(once.includes('--dport 80 '));
     assert.ok(once.includes('tsbrA'));
     const restores = host.v4.restores.length;
-    await fw.rebuild([{ net: a, bridge: 'tsbrA' }]);
+    await fw.rebuild([firewallNetworkOf(a, 'tsbrA')]);
     assert.equal(host.v4.restores.length, restores, 'second rebuild changes nothing');
     assert.equal(host.v4.save(), once);
   });
@@ -281,7 +279,7 @@ describe('firewall plans (fake iptables)', () => {
   it('uses the instance in chain names and markers', async () => {
     const host = fakeHost();
     const fw = new Firewall({ runner: host.runner, backend: 'legacy', instance: 'blue' });
-    await fw.addNetwork(network(ID_A, '10.1.0.0/24'), 'tsbrA');
+    await fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
     assert.ok(host.calls.some((c) => c === 'iptables-legacy-restore --noflush --wait=10'));
     assert.deepEqual(host.v4.rules('filter', 'FORWARD'), ['-m comment --comment "tsnet:blue:hook" -j TSNET-BLUE-FWD']);
     assert.ok(host.v4.rules('filter', 'TSNET-BLUE-FWD').slice(1).every((r) => r.includes('"tsnet:blue:net:aaaaaaaaaaaa"')));

@@ -11,6 +11,7 @@ import {
   networkRules,
   type Rule,
 } from '../../../src/firewall/rules';
+import { firewallNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
 const NET_ID = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
 
@@ -76,7 +77,7 @@ describe('firewall rule text', () => {
   });
 
   it('generates the IPv4 rules of a default bridge network exactly', () => {
-    assert.deepEqual(lines(networkRules(names, markers, 4, network(), 'tsbr0')), [
+    assert.deepEqual(lines(networkRules(names, markers, 4, firewallNetworkOf(network(), 'tsbr0'))), [
       'filter -A TSNET-ISO -i tsbr0 ! -o tsbr0 -m conntrack ! --ctstate DNAT -m comment --comment "tsnet:tsnet:net:0123456789ab" -j TSNET-ISO2',
       'filter -A TSNET-ISO2 -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP',
       'filter -A TSNET-FWD -o tsbr0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "tsnet:tsnet:net:0123456789ab" -j ACCEPT',
@@ -87,18 +88,18 @@ describe('firewall rule text', () => {
       'nat -A TSNET-POSTROUTING -s 10.99.0.0/24 ! -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE',
       'nat -A TSNET-POSTROUTING -s 10.99.0.0/24 -o tsbr0 -m conntrack --ctstate DNAT -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE',
     ]);
-    assert.deepEqual(networkRules(names, markers, 6, network(), 'tsbr0'), [], 'no IPv6 pools → no ip6tables rules');
+    assert.deepEqual(networkRules(names, markers, 6, firewallNetworkOf(network(), 'tsbr0')), [], 'no IPv6 pools → no ip6tables rules');
   });
 
   it('drops intra-bridge traffic without icc and skips the masquerade when disabled', () => {
-    const rules = lines(networkRules(names, markers, 4, network({}, { enableIcc: false, enableIpMasquerade: false }), 'tsbr0'));
+    const rules = lines(networkRules(names, markers, 4, firewallNetworkOf(network({}, { enableIcc: false, enableIpMasquerade: false }), 'tsbr0')));
     assert.ok(rules.includes('filter -A TSNET-FWD -i tsbr0 -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP'));
     assert.ok(!rules.some((l) => l.includes('! -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE')));
     assert.ok(rules.some((l) => l.includes('--ctstate DNAT -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE')), 'hairpin stays');
   });
 
   it('closes internal networks at the bridge boundary, before any other network can accept', () => {
-    assert.deepEqual(lines(networkRules(names, markers, 4, network({ internal: true }), 'tsbr1')), [
+    assert.deepEqual(lines(networkRules(names, markers, 4, firewallNetworkOf(network({ internal: true }), 'tsbr1'))), [
       'filter -A TSNET-ISO -i tsbr1 ! -o tsbr1 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP',
       'filter -A TSNET-ISO ! -i tsbr1 -o tsbr1 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP',
       'filter -A TSNET-ISO2 -o tsbr1 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP',
@@ -108,7 +109,7 @@ describe('firewall rule text', () => {
 
   it('generates ip6tables rules for IPv6 pools with canonical addresses', () => {
     const net = network({ ipv6: [{ addressSpace: 'x', pool: 'FD00:0:0:1::/64', auxAddresses: {} }], enableIPv6: true });
-    const v6 = lines(networkRules(names, markers, 6, net, 'tsbr0'));
+    const v6 = lines(networkRules(names, markers, 6, firewallNetworkOf(net, 'tsbr0')));
     assert.ok(v6.includes('nat -A TSNET-POSTROUTING -s fd00:0:0:1::/64 ! -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE'));
     assert.ok(!v6.some((l) => l.includes('10.99.0.0')));
     assert.equal(v6.length, 9);
@@ -121,8 +122,8 @@ describe('firewall rule text', () => {
   });
 
   it('refuses bridge names iptables would misread', () => {
-    assert.throws(() => networkRules(names, markers, 4, network(), 'br+'), /not usable/);
-    assert.throws(() => networkRules(names, markers, 4, network(), 'a-name-longer-than-15'), /not usable/);
+    assert.throws(() => networkRules(names, markers, 4, firewallNetworkOf(network(), 'br+')), /not usable/);
+    assert.throws(() => networkRules(names, markers, 4, firewallNetworkOf(network(), 'a-name-longer-than-15')), /not usable/);
   });
 
   it('generates the hooks and base rules exactly', () => {

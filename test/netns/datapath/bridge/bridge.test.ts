@@ -12,6 +12,7 @@ import { bridgeName, containerVethName, hostVethName } from '../../../../src/dat
 import type { EndpointRecord, NetworkRecord } from '../../../../src/model/records';
 import * as nl from '../../../../src/netlink';
 import { bridgeOptions, capturingLogger, endpointRecord, ipAddrInfo, ipAddrs, ipamPool, ipLink, linkNames, networkRecord, newId, requireThrowawayNetns, runSync } from '../../../lab';
+import type { FirewallNetwork } from '../../../../src/firewall/network';
 
 const INSTANCE = 'nstest';
 
@@ -38,12 +39,12 @@ function endpoint(net: NetworkRecord, mac = '02:42:0a:14:00:02', id = newId()): 
 class RecordingFirewall implements BridgeFirewall {
   calls: string[] = [];
   failAdd = false;
-  async addNetwork(net: NetworkRecord, bridge: string): Promise<void> {
-    this.calls.push(`add ${net.id} ${bridge}`);
+  async addNetwork(net: FirewallNetwork): Promise<void> {
+    this.calls.push(`add ${net.id} ${net.bridge}`);
     if (this.failAdd) throw new Error('iptables: simulated failure');
   }
-  async removeNetwork(net: NetworkRecord, bridge: string): Promise<void> {
-    this.calls.push(`remove ${net.id} ${bridge}`);
+  async removeNetwork(net: FirewallNetwork): Promise<void> {
+    this.calls.push(`remove ${net.id} ${net.bridge}`);
   }
 }
 

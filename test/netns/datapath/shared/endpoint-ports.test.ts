@@ -25,6 +25,7 @@ import { execCommand } from '../../../../src/firewall/runner';
 import * as nl from '../../../../src/netlink';
 import type { PortBinding } from '../../../../src/protocol';
 import { bridgeOptions, capturingLogger, endpointRecord, ipamPool, networkRecord, newId, requireThrowawayNetns, runSync, spawnNetnsHolder } from '../../../lab';
+import type { PortsNetwork } from '../../../../src/firewall/network';
 
 const INSTANCE = 'nsports';
 
@@ -48,11 +49,11 @@ function bridgePort(dev: string): { hairpin?: boolean; master?: string } {
 class RecordingPorts implements BridgePorts {
   calls: string[] = [];
   reconciled: Array<{ endpointId: string; bindings: PortBinding[]; containerIPv4?: string }> = [];
-  async publishPorts(n: NetworkRecord, endpointId: string, v4: string | undefined, v6: string | undefined, bindings: PortBinding[]): Promise<PortBinding[]> {
+  async publishPorts(_n: PortsNetwork, endpointId: string, v4: string | undefined, v6: string | undefined, bindings: PortBinding[]): Promise<PortBinding[]> {
     this.calls.push(`publish ${endpointId.slice(0, 6)} ${v4} ${v6} ${bindings.length}`);
     return bindings.map((b) => ({ ...b, IP: v4!.split('/')[0]!, HostIP: b.HostIP || '0.0.0.0', HostPort: b.HostPort || 40000, HostPortEnd: b.HostPort || 40000 }));
   }
-  async unpublishPorts(_n: NetworkRecord, endpointId: string): Promise<void> {
+  async unpublishPorts(_n: Pick<PortsNetwork, 'id'>, endpointId: string): Promise<void> {
     this.calls.push(`unpublish ${endpointId.slice(0, 6)}`);
   }
   async reconcile(entries: Parameters<BridgePorts['reconcile']>[0]) {

@@ -27,6 +27,7 @@ import { DockerNetworkPeers } from '../../../../src/swarm/network-peers';
 import { ChildNs, DF_PING, ipLink, requireThrowawayNetns, runSync as run, moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../lab';
 import { fakeClock, type FakeClock } from '../../../lab/fake-clock';
 import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../../lab/records';
+import type { FirewallNetwork } from '../../../../src/firewall/network';
 
 const INSTANCE = 'nsvx';
 const A_UNDERLAY = '10.211.0.1';
@@ -39,11 +40,11 @@ const GATEWAY_MAC = '02:74:73:00:00:2a';
 
 class RecordingFirewall implements BridgeFirewall {
   calls: string[] = [];
-  async addNetwork(net: NetworkRecord, bridge: string): Promise<void> {
-    this.calls.push(`add ${net.id.slice(0, 12)} ${bridge}`);
+  async addNetwork(net: FirewallNetwork): Promise<void> {
+    this.calls.push(`add ${net.id.slice(0, 12)} ${net.bridge}`);
   }
-  async removeNetwork(net: NetworkRecord, bridge: string): Promise<void> {
-    this.calls.push(`remove ${net.id.slice(0, 12)} ${bridge}`);
+  async removeNetwork(net: FirewallNetwork): Promise<void> {
+    this.calls.push(`remove ${net.id.slice(0, 12)} ${net.bridge}`);
   }
 }
 
