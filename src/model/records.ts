@@ -151,6 +151,9 @@ export interface VethNames {
   containerIfname: string;
 }
 
+/** An endpoint on a Linux bridge (bridge and VXLAN types): its veth pair and published ports. */
+export type BridgedEndpointState = VethNames & Partial<PublishedPortsState>;
+
 /** A macvlan endpoint: the macvlan link in the host namespace, handed to Docker in Join. */
 export interface MacvlanEndpointState {
   ifname: string;

@@ -1,7 +1,7 @@
-import type { BridgeNetworkState, EndpointRecord, NetworkRecord, NodePeer, PublishedPortsState } from '../../model/records';
+import type { BridgedEndpointState, BridgeNetworkState, EndpointRecord, NetworkRecord, NodePeer, PublishedPortsState } from '../../model/records';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
-import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethNames, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
+import { ensureBridge, ensureContainerEnd, ensureVeth, gatewaysOf, vethNamesOf, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
 import { DataPathError, type DataPath, type JoinResult } from '../datapath';
 import { optionalMacOf } from '../shared/endpoint-mac';
 import { EndpointPorts, type BridgePorts } from '../shared/endpoint-ports';
@@ -34,9 +34,7 @@ export interface BridgeDataPathOptions {
   ports?: BridgePorts;
 }
 
-/** What ep.datapath holds for a bridge endpoint. */
-export type BridgeEndpointState = VethNames & Partial<PublishedPortsState>;
-
+export type BridgeEndpointState = BridgedEndpointState;
 
 /**
  * Single-host networks on a Linux bridge: one bridge per network holding the gateway address(es),

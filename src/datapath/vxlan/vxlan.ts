@@ -1,4 +1,4 @@
-import type { EndpointRecord, NetworkRecord, NetworkState, NodePeer, PublishedPortsState, VethNames, VxlanNetworkState } from '../../model/records';
+import type { BridgedEndpointState, EndpointRecord, NetworkRecord, NetworkState, NodePeer, PublishedPortsState, VxlanNetworkState } from '../../model/records';
 import type { Logger } from '../../log';
 import * as nl from '../../netlink';
 import { EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from '../../firewall/gateway-filter';
@@ -91,8 +91,7 @@ export interface VxlanDataPathOptions {
   clock?: Clock;
 }
 
-/** What ep.datapath holds for a VXLAN endpoint (as for the bridge type). */
-export type VxlanEndpointState = VethNames & Partial<PublishedPortsState>;
+export type VxlanEndpointState = BridgedEndpointState;
 
 export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointState> {
   readonly type = 'vxlan' as const;
