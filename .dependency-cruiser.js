@@ -3,7 +3,7 @@
  * below it, never one above. `make test` runs this check (make check-layers).
  */
 const LAYERS = [
-  ['net', 'config', 'log.ts'],
+  ['net', 'config', 'log.ts', 'limit-log.ts'],
   ['protocol'],
   ['model'],
   ['store', 'netlink', 'docker'],

@@ -2,7 +2,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { Logger } from '../log';
 import type { IpFamily } from './backend';
-import { LimitLog } from './limit-log';
+import { LimitLog } from '../limit-log';
 
 /**
  * Holding a published host port. While a container publishes HostIP:HostPort/proto, tsnet keeps a socket

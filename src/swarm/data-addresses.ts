@@ -7,6 +7,7 @@ import type { DataAddressLookup } from '../datapath/vxlan/control-plane';
 import { canonicalIp } from '../datapath/vxlan/flood';
 import { describe } from '../model/errors';
 import { DATA_ADDRESS_PREFIX } from '../model/keys';
+import { LimitLog } from '../limit-log';
 
 /**
  * Swarm nodes started with `--data-path-addr`: Docker names the other nodes only by their control-plane
@@ -28,6 +29,8 @@ import { DATA_ADDRESS_PREFIX } from '../model/keys';
 export const DEFAULT_DATA_ADDR_PORT = 7947;
 const PROTOCOL = 'data-path-addr';
 const VERSION = 1;
+/** Connections being answered at once, in all and from one address. */
+export const ANSWER_LIMITS = { connections: 64, perSource: 4 };
 /** An answer is one short line; anything longer is not ours. */
 const MAX_ANSWER_BYTES = 256;
 
@@ -191,6 +194,9 @@ export class DataAddressMap implements DataAddressLookup {
   private readonly due = new Map<string, number>();
   private self?: string;
   private server?: net.Server;
+  /** Answers being sent, by the asker's address. */
+  private readonly openBySource = new Map<string, number>();
+  private readonly full: LimitLog;
 
   constructor(options: DataAddressMapOptions) {
     this.log = options.log;
@@ -198,6 +204,10 @@ export class DataAddressMap implements DataAddressLookup {
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.refreshMs = options.refreshMs ?? 60_000;
     this.retryMs = options.retryMs ?? 5000;
+    this.full = new LimitLog(this.log, 'data-path address answers: connection limit reached; connections refused', {
+      port: this.port,
+      limit: ANSWER_LIMITS,
+    });
     if (options.persistence) this.attach(options.persistence);
   }
 
@@ -230,12 +240,9 @@ export class DataAddressMap implements DataAddressLookup {
    * is logged: the other nodes then flood to this node's control address, as without the map.
    */
   async listen(): Promise<void> {
-    const server = net.createServer((socket) => {
-      socket.setTimeout(this.timeoutMs, () => socket.destroy());
-      socket.on('error', () => undefined);
-      socket.end(formatAnswer(this.self));
-    });
-    server.maxConnections = 64;
+    const server = net.createServer((socket) => this.answer(socket));
+    server.maxConnections = ANSWER_LIMITS.connections;
+    server.on('drop', () => this.full.hit());
     for (const host of ['::', '0.0.0.0']) {
       try {
         await new Promise<void>((resolve, reject) => {
@@ -259,6 +266,32 @@ export class DataAddressMap implements DataAddressLookup {
         }
       }
     }
+  }
+
+  /**
+   * One answer: the line, then the socket is gone as soon as the line is handed to the kernel, and in
+   * any case after the absolute deadline, whatever the peer sends (it is never read: a byte a second
+   * must not keep a connection, and so a slot, alive). At most ANSWER_LIMITS.perSource at once from one
+   * address, so one source cannot take the slots of the others.
+   */
+  private answer(socket: net.Socket): void {
+    const source = socket.remoteAddress ?? '';
+    const open = this.openBySource.get(source) ?? 0;
+    socket.on('error', () => undefined);
+    if (open >= ANSWER_LIMITS.perSource) {
+      this.full.hit();
+      socket.destroy();
+      return;
+    }
+    this.openBySource.set(source, open + 1);
+    const deadline = setTimeout(() => socket.destroy(), this.timeoutMs).unref();
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      const left = (this.openBySource.get(source) ?? 1) - 1;
+      if (left > 0) this.openBySource.set(source, left);
+      else this.openBySource.delete(source);
+    });
+    socket.end(formatAnswer(this.self), () => socket.destroy());
   }
 
   async close(): Promise<void> {

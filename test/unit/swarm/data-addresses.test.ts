@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  ANSWER_LIMITS,
   DataAddressMap,
   type DataAddressPersistence,
   formatAnswer,
@@ -19,6 +20,7 @@ import {
   StoreDataAddresses,
 } from '../../../src/swarm/data-addresses';
 import { testLogger } from '../../../src/log';
+import { eventually } from '../../lab';
 import { Store, type Tx } from '../../../src/store/store';
 
 describe('vxlan (Swarm): data-path address map', () => {
@@ -266,5 +268,43 @@ describe('vxlan (Swarm): data-path address map', () => {
     const probe = make({ port: m.listeningPort });
     assert.equal(await probe.refresh(['127.0.0.1']), false);
     assert.equal(probe.dataOf('127.0.0.1'), undefined);
+  });
+});
+
+describe('swarm: data-path address answers under a flood', () => {
+  const log = testLogger();
+
+  it("200 slow connections from one source do not keep another source's ask from an answer within 1 s", async function () {
+    this.timeout(20_000);
+    const answering = new DataAddressMap({ log, port: 0, timeoutMs: 2000 });
+    answering.setSelf('10.222.0.2');
+    await answering.listen();
+    const slow: net.Socket[] = [];
+    let closedByServer = 0;
+    const drip = setInterval(() => {
+      for (const s of slow) if (!s.destroyed) s.write('x');
+    }, 100);
+    try {
+      // One source (127.0.0.9) opens 200 connections and sends a byte every 100 ms, never reading.
+      for (let i = 0; i < 200; i++) {
+        const s = net.connect({ host: '127.0.0.1', port: answering.listeningPort, localAddress: '127.0.0.9' });
+        s.on('error', () => undefined);
+        s.on('close', () => closedByServer++);
+        slow.push(s);
+      }
+      await eventually(() => assert.ok(closedByServer >= 200 - ANSWER_LIMITS.perSource, `${closedByServer} closed`), {
+        timeout: 3000,
+        what: 'the slow connections closed by the answering side',
+      });
+      const asking = new DataAddressMap({ log, port: answering.listeningPort, timeoutMs: 1000 });
+      const started = Date.now();
+      assert.equal(await asking.refresh(['127.0.0.1']), true);
+      assert.equal(asking.dataOf('127.0.0.1'), '10.222.0.2');
+      assert.ok(Date.now() - started < 1000, `answered after ${Date.now() - started} ms`);
+    } finally {
+      clearInterval(drip);
+      for (const s of slow) s.destroy();
+      await answering.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { Logger } from '../log';
+import type { Logger } from './log';
 
 /**
  * A warning for a limit that was hit, written at most once per interval (default a minute) however
