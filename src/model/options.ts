@@ -32,7 +32,7 @@ export const OPTION_TABLE: OptionSpec[] = [
   { name: 'vni', types: ['vxlan'], default: 'required standalone; allocated in Swarm', meaning: 'VXLAN network identifier (1-16777215), the same on every host' },
   { name: 'vxlan_port', types: ['vxlan'], default: '4789', meaning: 'UDP port of the VXLAN device' },
   { name: 'peers', types: ['vxlan'], default: 'none', meaning: 'comma-separated underlay addresses of the other hosts (standalone)' },
-  { name: 'underlay', types: ['vxlan'], default: "Swarm: the node's data-path address; else the default route's interface", meaning: 'underlay interface name or local address' },
+  { name: 'underlay', types: ['vxlan'], default: "Swarm: the node's data-path address; with peers: the interface of the route to them; else the default route's interface", meaning: 'underlay interface name or local address' },
 ];
 
 const BY_NAME = new Map(OPTION_TABLE.map((spec) => [spec.name, spec]));

@@ -53,11 +53,11 @@ export async function networkConfig(net: NetworkRecord, stored: NetworkState | u
   const storedLocal = stored?.local || undefined;
   let underlay: Underlay;
   try {
-    underlay = await resolveUnderlay(options.underlay ?? storedLocal, options.underlay ? undefined : selfAddress);
+    underlay = await resolveUnderlay(options.underlay ?? storedLocal, options.underlay ? undefined : selfAddress, options.peers);
   } catch (err) {
     if (!storedLocal || options.underlay) throw err;
     // The stored address is gone: take the underlay as a new network would, and say so.
-    underlay = await resolveUnderlay(undefined, selfAddress);
+    underlay = await resolveUnderlay(undefined, selfAddress, options.peers);
     log.warn('the underlay address of the network changed', { networkId: net.id, was: storedLocal, now: underlay.local });
   }
   let mtu: number;

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { createCIDR } from 'ip6addr';
 import * as nl from '../../netlink';
 import { DataPathError } from '../datapath';
 
@@ -9,7 +10,9 @@ import { DataPathError } from '../datapath';
  *
  * `-o underlay=` names an interface (its first global address is used, IPv4 before IPv6) or one of
  * the host's addresses. Without it: a fallback address when the caller has one (in Swarm, the node's
- * own data-path address from DiscoverNew Self), else the interface of the default route (IPv4 before
+ * own data-path address from DiscoverNew Self); else, with `-o peers`, the interface of the routes to
+ * the peers (all of them must leave through one interface) and its address on the peers' subnet, or
+ * its first global address of that family; else the interface of the default route (IPv4 before
  * IPv6) and its first global address of that family.
  */
 export interface Underlay {
@@ -53,7 +56,7 @@ export interface UnderlayFacts {
 const SCOPE_UNIVERSE = 0;
 
 /** The pure decision: which address and interface, from a snapshot of the host's links, addresses and routes. */
-export function chooseUnderlay(option: string | undefined, facts: UnderlayFacts, fallbackAddress?: string): Underlay {
+export function chooseUnderlay(option: string | undefined, facts: UnderlayFacts, fallbackAddress?: string, peers: string[] = []): Underlay {
   const linkOf = (index: number) => facts.links.find((l) => l.index === index);
   const globals = (index: number, family?: 4 | 6) =>
     facts.addresses.filter((a) => a.linkIndex === index && a.scope === SCOPE_UNIVERSE && (family === undefined || a.family === family));
@@ -74,6 +77,31 @@ export function chooseUnderlay(option: string | undefined, facts: UnderlayFacts,
   }
   if (fallbackAddress) return byAddress(fallbackAddress, "the node's data-path address");
 
+  const remote = peers.filter((p) => isIP(p) && !facts.addresses.some((a) => sameIp(a.ip, p)));
+  if (remote.length > 0) {
+    const ways = remote.map((peer) => ({ peer, route: routeTo(peer, facts.routes) }));
+    const unrouted = ways.filter((w) => !w.route).map((w) => w.peer);
+    if (unrouted.length > 0) {
+      throw new DataPathError(`no route to peer(s) ${unrouted.join(', ')} to take the VXLAN underlay from: give -o underlay=IFACE|ADDR`);
+    }
+    const oifs = new Set(ways.map((w) => w.route!.oifIndex));
+    if (oifs.size > 1) {
+      const how = ways.map((w) => `${w.peer} via ${linkOf(w.route!.oifIndex!)?.name ?? `#${w.route!.oifIndex}`}`).join(', ');
+      throw new DataPathError(`the routes to the peers leave through different interfaces (${how}): give -o underlay=IFACE|ADDR`);
+    }
+    const family = isIP(remote[0]!) === 6 ? 6 : 4;
+    const link = linkOf(ways[0]!.route!.oifIndex!);
+    const candidates = link ? globals(link.index, family) : [];
+    const onPeerSubnet = candidates.find((a) => remote.every((p) => inCidr(p, `${a.ip}/${a.prefixLen}`)));
+    const address = onPeerSubnet ?? candidates[0];
+    if (!link || !address) {
+      throw new DataPathError(
+        `the interface ${link?.name ?? `#${ways[0]!.route!.oifIndex}`} of the route to the peers has no global IPv${family} address: give -o underlay=IFACE|ADDR`,
+      );
+    }
+    return { local: address.ip, prefixLen: address.prefixLen, family, link: pick(link) };
+  }
+
   for (const family of [4, 6] as const) {
     const route = facts.routes.find((r) => r.family === family && r.table === nl.RT_TABLE_MAIN && isDefault(r.dst) && r.oifIndex !== undefined);
     if (!route) continue;
@@ -90,9 +118,33 @@ export function chooseUnderlay(option: string | undefined, facts: UnderlayFacts,
 }
 
 /** Reads the host's links, addresses and routes, then chooseUnderlay. */
-export async function resolveUnderlay(option: string | undefined, fallbackAddress?: string): Promise<Underlay> {
+export async function resolveUnderlay(option: string | undefined, fallbackAddress?: string, peers: string[] = []): Promise<Underlay> {
   const [links, addresses, routes] = await Promise.all([nl.listLinks(), nl.listAddresses(), nl.listRoutes()]);
-  return chooseUnderlay(option, { links, addresses, routes }, fallbackAddress);
+  return chooseUnderlay(option, { links, addresses, routes }, fallbackAddress, peers);
+}
+
+/** The main table's most specific route with an interface towards `ip`. */
+function routeTo(ip: string, routes: UnderlayFacts['routes']): UnderlayFacts['routes'][number] | undefined {
+  const family = isIP(ip) === 6 ? 6 : 4;
+  let best: UnderlayFacts['routes'][number] | undefined;
+  let bestLen = -1;
+  for (const r of routes) {
+    if (r.family !== family || r.table !== nl.RT_TABLE_MAIN || r.oifIndex === undefined || !inCidr(ip, r.dst)) continue;
+    const len = Number(r.dst.split('/')[1]);
+    if (len > bestLen) {
+      best = r;
+      bestLen = len;
+    }
+  }
+  return best;
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  try {
+    return createCIDR(cidr).contains(ip);
+  } catch {
+    return false;
+  }
 }
 
 function pick(link: Pick<nl.Link, 'index' | 'name' | 'mtu'>): Underlay['link'] {

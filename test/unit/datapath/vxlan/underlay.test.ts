@@ -52,6 +52,34 @@ describe('vxlan: underlay and MTU', () => {
     assert.deepEqual(chooseUnderlay(undefined, v6only), { local: '2001:db8::2', prefixLen: 64, family: 6, link: { index: 2, name: 'eth0', mtu: 1500 } });
   });
 
+  it('with peers and no -o underlay: the interface of the route to the peers, not the default route (issue 14)', () => {
+    // Two hosts without a default route: the peers' subnet decides (eth1), and its address there.
+    const noDefault = { ...facts, routes: [{ family: 4 as const, dst: '198.51.100.0/24', table: 254, oifIndex: 3 }] };
+    assert.deepEqual(chooseUnderlay(undefined, noDefault, undefined, ['198.51.100.7']), {
+      local: '198.51.100.3',
+      prefixLen: 24,
+      family: 4,
+      link: { index: 3, name: 'eth1', mtu: 9000 },
+    });
+    // With a default route too, the more specific route to the peers wins; this host's own address in
+    // the list (every host is given the same peers) is not a peer to route to.
+    const both = { ...facts, routes: [...facts.routes, { family: 4 as const, dst: '198.51.100.0/24', table: 254, oifIndex: 3 }] };
+    assert.equal(chooseUnderlay(undefined, both, undefined, ['198.51.100.3', '198.51.100.7']).link.name, 'eth1');
+    assert.equal(chooseUnderlay(undefined, both, undefined, ['203.0.113.5']).link.name, 'eth0', 'a peer behind the default route');
+    assert.equal(chooseUnderlay('eth0', both, undefined, ['198.51.100.7']).link.name, 'eth0', 'the option wins');
+    assert.equal(chooseUnderlay(undefined, both, '192.0.2.2', ['198.51.100.7']).link.name, 'eth0', "the Swarm node's address wins");
+  });
+
+  it('with peers: a peer without a route, or peers behind different interfaces, is a clear error', () => {
+    const err = (f: () => unknown, re: RegExp) => assert.throws(f, (e: Error) => e instanceof DataPathError && re.test(e.message));
+    const noDefault = { ...facts, routes: [{ family: 4 as const, dst: '198.51.100.0/24', table: 254, oifIndex: 3 }] };
+    err(() => chooseUnderlay(undefined, noDefault, undefined, ['10.200.0.2']), /no route to peer\(s\) 10\.200\.0\.2 .*-o underlay=IFACE\|ADDR/);
+    err(
+      () => chooseUnderlay(undefined, { ...noDefault, routes: [...noDefault.routes, { family: 4, dst: '192.0.2.0/24', table: 254, oifIndex: 2 }] }, undefined, ['198.51.100.7', '192.0.2.9']),
+      /different interfaces \(198\.51\.100\.7 via eth1, 192\.0\.2\.9 via eth0\)/,
+    );
+  });
+
   it('overlay MTU: underlay minus 50 (70 over IPv6), or the requested MTU when less', () => {
     assert.equal(vxlanOverhead(4), 50);
     assert.equal(vxlanOverhead(6), 70);
