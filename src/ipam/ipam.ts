@@ -165,6 +165,11 @@ export class Ipam {
     const { addressSpace, family, pool, subPool } = request;
     const poolId = poolIdOf(addressSpace, pool, subPool);
     const existing = tx.get<StoredPool>(poolKey(poolId));
+    // Only Swarm's allocator asks for the same pool again (a new leader replays its allocations); in the
+    // local space a second network on the same subnet would route half its traffic to the wrong bridge.
+    if (existing && addressSpace === LOCAL_ADDRESS_SPACE) {
+      throw new IpamError(`${POOL_OVERLAP}: pool ${describePool(existing.pool, existing.subPool)} is already in use in address space ${addressSpace}`);
+    }
     if (existing) {
       tx.put(poolKey(poolId), { ...existing, refs: existing.refs + 1 });
       this.opts.log.info('ipam pool held again', { poolId, refs: existing.refs + 1 });
@@ -176,7 +181,7 @@ export class Ipam {
     if (clash) {
       const asked = describePool(formatCidr(pool), subPool ? formatCidr(subPool) : '');
       const inUse = describePool(clash.record.pool, clash.record.subPool);
-      throw new IpamError(`pool ${asked} overlaps ${inUse} already in use in address space ${addressSpace}`);
+      throw new IpamError(`${POOL_OVERLAP}: pool ${asked} overlaps ${inUse} already in use in address space ${addressSpace}`);
     }
     return this.createPool(tx, poolId, { addressSpace, family, pool, subPool, auto: false });
   }
@@ -222,6 +227,9 @@ export class Ipam {
     return { PoolID: poolId, Pool: record.pool, Data: {} };
   }
 }
+
+/** Docker's own IPAM's words for an overlapping pool, which scripts and tools look for. */
+const POOL_OVERLAP = 'Pool overlaps with other one on this address space';
 
 function storedPools(tx: Tx): Array<{ record: StoredPool; layout: PoolLayout }> {
   return tx.range<StoredPool>(POOLS_PREFIX).map(([, record]) => ({ record, layout: PoolLayout.of(record) }));

@@ -3,6 +3,7 @@ import { cidrWithin, familyName, formatCidr, parseCidr, type Cidr, type IpFamily
 import { checkAddressSpace } from './address-space';
 import { IpamError } from './ipam-error';
 import { SMALLEST_POOL_PREFIX } from './pool';
+import { LARGEST_POOL_PREFIX, specialRangeOf } from './special-ranges';
 
 /** A RequestPool checked and parsed: either an explicit CIDR (with an optional range) or "any free pool". */
 export type PoolRequest =
@@ -21,6 +22,13 @@ export function readPoolRequest(req: RequestPoolRequest): PoolRequest {
     return { kind: 'auto', addressSpace: req.AddressSpace, family };
   }
   const pool = readNetwork('pool', poolText, family);
+  if (pool.prefix < LARGEST_POOL_PREFIX[family]) {
+    throw new IpamError(
+      `pool ${poolText} is too large: ${familyName(family)} pools must be /${LARGEST_POOL_PREFIX[family]} or smaller`,
+    );
+  }
+  const special = specialRangeOf(pool);
+  if (special) throw new IpamError(`pool ${poolText} overlaps ${special}, which no network may use`);
   if (pool.prefix > SMALLEST_POOL_PREFIX[family]) {
     throw new IpamError(
       `pool ${poolText} is too small: ${familyName(family)} pools must be /${SMALLEST_POOL_PREFIX[family]} or larger`,

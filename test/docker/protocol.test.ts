@@ -45,6 +45,24 @@ describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
     assert.ok(!tsnetAllocations(h).includes(ip1), 'address released after rm');
   });
 
+  it('tsnet IPAM refuses a subnet another network holds, and pools no network may use, with a clear error (issue 12)', async () => {
+    const h = host();
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.71.0.0/24', 'n1');
+    const twice = await dkFails(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.71.0.0/24', 'n2');
+    assert.match(twice, /Pool overlaps with other one on this address space: pool 10\.71\.0\.0\/24 is already in use/);
+    const all = await dkFails(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '0.0.0.0/0', 'n2');
+    assert.match(all, /pool 0\.0\.0\.0\/0 is too large: IPv4 pools must be \/8 or smaller/);
+    const loopback = await dkFails(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '127.5.0.0/16', 'n2');
+    assert.match(loopback, /overlaps the loopback range 127\.0\.0\.0\/8/);
+    const networks = (await dk(h, 'network', 'ls', '--format', '{{.Name}}')).split('\n');
+    assert.ok(!networks.includes('n2'), 'no network left behind by a refusal');
+    assert.deepEqual(
+      (await hostIpJson(h, 'route', 'show')).filter((r: any) => String(r.dst).startsWith('10.71.0.0')).length,
+      1,
+      'one kernel route for 10.71.0.0/24',
+    );
+  });
+
   it('a network without --subnet gets a pool that overlaps nothing on the host', async () => {
     const h = host();
     await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', 'n2');

@@ -42,8 +42,21 @@ describe('ipam pools', () => {
       assert.equal(reply.PoolID, 'tsnet-local/10.99.0.0/24');
     });
 
-    it('counts identical requests and frees the pool only at the last release', async () => {
-      const req = { AddressSpace: LOCAL, Pool: '10.99.0.0/24', SubPool: '', Options: {}, V6: false };
+    it('refuses the same pool twice in the local space, with Docker\'s words (two networks on one subnet)', async () => {
+      await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '10.71.0.0/24' });
+      await assertIpamRejects(
+        fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '10.71.0.0/24' }),
+        'Pool overlaps with other one on this address space: pool 10.71.0.0/24 is already in use in address space tsnet-local',
+      );
+      await assertIpamRejects(
+        fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '10.71.0.0/24', SubPool: '10.71.0.0/25' }),
+        'Pool overlaps with other one on this address space: pool 10.71.0.0/24 (ip-range 10.71.0.0/25) overlaps 10.71.0.0/24 already in use in address space tsnet-local',
+      );
+      assert.deepEqual(fx.ipam.listPools().map((p) => [p.id, p.refs]), [['tsnet-local/10.71.0.0/24', 1]]);
+    });
+
+    it('counts identical requests in the global space (Swarm replays) and frees the pool only at the last release', async () => {
+      const req = { AddressSpace: GLOBAL, Pool: '10.99.0.0/24', SubPool: '', Options: {}, V6: false };
       const first = await fx.ipam.requestPool(req);
       const second = await fx.ipam.requestPool(req);
       assert.deepEqual(second, first);
@@ -79,13 +92,39 @@ describe('ipam pools', () => {
       await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '10.1.2.0/24' });
       await assertIpamRejects(
         fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '10.1.0.0/16' }),
-        'pool 10.1.0.0/16 overlaps 10.1.2.0/24 already in use in address space tsnet-local',
+        'Pool overlaps with other one on this address space: pool 10.1.0.0/16 overlaps 10.1.2.0/24 already in use in address space tsnet-local',
       );
       await assertIpamRejects(
         fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '10.1.2.0/24', SubPool: '10.1.2.0/25' }),
-        'pool 10.1.2.0/24 (ip-range 10.1.2.0/25) overlaps 10.1.2.0/24 already in use in address space tsnet-local',
+        'Pool overlaps with other one on this address space: pool 10.1.2.0/24 (ip-range 10.1.2.0/25) overlaps 10.1.2.0/24 already in use in address space tsnet-local',
       );
       assert.equal(fx.ipam.listPools().length, 1);
+    });
+
+    it('refuses pools larger than /8 (IPv4) or /16 (IPv6), and ranges no network may use', async () => {
+      const refusals: Array<[string, boolean, string]> = [
+        ['0.0.0.0/0', false, 'pool 0.0.0.0/0 is too large: IPv4 pools must be /8 or smaller'],
+        ['10.0.0.0/7', false, 'pool 10.0.0.0/7 is too large: IPv4 pools must be /8 or smaller'],
+        ['::/0', true, 'pool ::/0 is too large: IPv6 pools must be /16 or smaller'],
+        ['fd00::/15', true, 'pool fd00::/15 is too large: IPv6 pools must be /16 or smaller'],
+        ['0.0.0.0/24', false, 'pool 0.0.0.0/24 overlaps the unspecified range ("this network") 0.0.0.0/8, which no network may use'],
+        ['127.0.0.0/8', false, 'pool 127.0.0.0/8 overlaps the loopback range 127.0.0.0/8, which no network may use'],
+        ['127.1.0.0/16', false, 'pool 127.1.0.0/16 overlaps the loopback range 127.0.0.0/8, which no network may use'],
+        ['169.254.0.0/24', false, 'pool 169.254.0.0/24 overlaps the link-local range 169.254.0.0/16, which no network may use'],
+        ['224.1.0.0/16', false, 'pool 224.1.0.0/16 overlaps the multicast range 224.0.0.0/4, which no network may use'],
+        ['::/96', true, 'pool ::/96 overlaps the unspecified address ::/128, which no network may use'],
+        ['::1/128', true, 'pool ::1/128 overlaps the loopback address ::1/128, which no network may use'],
+        ['fe80::/64', true, 'pool fe80::/64 overlaps the link-local range fe80::/10, which no network may use'],
+        ['ff02::/16', true, 'pool ff02::/16 overlaps the multicast range ff00::/8, which no network may use'],
+      ];
+      for (const [pool, v6, message] of refusals) {
+        await assertIpamRejects(fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: pool, V6: v6 }), message);
+      }
+      assert.deepEqual(fx.ipam.listPools(), [], 'nothing held after a refusal');
+      // The edges that are allowed.
+      await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '11.0.0.0/8' });
+      await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: 'fd00::/16', V6: true });
+      await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '1.0.0.0/24' });
     });
 
     it('lets the global and the local space hold the same subnet under different IDs', async () => {
