@@ -14,8 +14,9 @@ export function isValidIfname(name: string): boolean {
 
 /**
  * What tsnet accepts from a user's option (`-o com.docker.network.bridge.name`, `-o parent`): the
- * kernel's rule narrowed to a character set that is safe in iptables arguments and logs.
+ * kernel's rule narrowed to a character set that is safe in iptables arguments and logs. No '@': `ip
+ * link` prints "name@peer", and iptables reads a trailing '+' as a wildcard.
  */
 export function isAcceptedIfname(name: string): boolean {
-  return /^[A-Za-z0-9_.@-]{1,15}$/.test(name) && isValidIfname(name);
+  return /^[A-Za-z0-9_.-]{1,15}$/.test(name) && isValidIfname(name);
 }

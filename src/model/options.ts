@@ -138,7 +138,7 @@ function optionalIfname(generic: Record<string, string>, key: string): string | 
   const value = generic[key];
   if (value === undefined) return undefined;
   if (!isValidIfname(value)) {
-    throw new OptionError(`option ${key}: "${value}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . - @)`);
+    throw new OptionError(`option ${key}: "${value}" is not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
   }
   return value;
 }

@@ -1,13 +1,21 @@
 import { isIP } from 'node:net';
 
-/** Small, dependency-free checks on address text as it arrives on the wire. */
+/**
+ * Small, dependency-free checks on address text as it arrives on the wire. Node's isIP accepts an IPv6
+ * zone ("fe80::5%eth0"), which neither the kernel's address attributes nor iptables take: an address
+ * with a zone is not an address here.
+ */
 
 export function isIPv4(text: string): boolean {
   return isIP(text) === 4;
 }
 
 export function isIPv6(text: string): boolean {
-  return isIP(text) === 6;
+  return isIP(text) === 6 && !text.includes('%');
+}
+
+function familyOf(text: string): 0 | 4 | 6 {
+  return isIPv4(text) ? 4 : isIPv6(text) ? 6 : 0;
 }
 
 /** "ip/len" with a valid address and a prefix length in range for its family. */
@@ -17,7 +25,7 @@ export function isCidr(text: string): boolean {
   const ip = text.slice(0, slash);
   const len = text.slice(slash + 1);
   if (!/^\d{1,3}$/.test(len)) return false;
-  const family = isIP(ip);
+  const family = familyOf(ip);
   if (family === 0) return false;
   return Number(len) <= (family === 4 ? 32 : 128);
 }
