@@ -1,7 +1,7 @@
 /**
  * Time as the daemon's background work sees it: grace timers, periodic checks, back-off. Injected so
- * that tests drive it with a fake clock (@sinonjs/fake-timers' createClock() satisfies this shape)
- * instead of sleeping through real timers.
+ * that tests drive it with a fake clock (test/lab/fake-clock.ts, over @sinonjs/fake-timers) instead of
+ * sleeping through real timers.
  */
 export interface Clock {
   now(): number;
