@@ -1,7 +1,7 @@
 /**
  * bench/common: what the Docker-level benches share. Options from argv/env, medians and markdown tables,
  * timing, RSS, commands pinned to one CPU (taskset) inside a network namespace, iperf3 and ping runs,
- * and a private Docker host with tsnet (test/harness) that is always torn down.
+ * and a private Docker host with tsnet (test/lab) that is always torn down.
  *
  * The VMs these run on have 2 cores: a cross-core wake-up costs ~47 us and unpinned runs swing up to 3x
  * (DESIGN.md), so every traffic generator is pinned, server and client on different CPUs, the cases are
@@ -387,7 +387,7 @@ export interface SwarmLab {
 }
 
 /**
- * `count` private Docker hosts on one underlay bridge (test/harness), the busybox image on each, tsnet built as
+ * `count` private Docker hosts on one underlay bridge (test/lab), the busybox image on each, tsnet built as
  * the managed plugin (plugin/build.sh) and enabled on every host with TSNET_SCOPE=global, a Swarm with h1 as the
  * manager, every node reporting the plugin to the scheduler; runs `body` and always tears everything down (also
  * on SIGINT/SIGTERM). Nothing connects the underlay to the machine's own network.

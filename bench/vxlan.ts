@@ -1,7 +1,7 @@
 /**
  * bench/vxlan (issue 6): tsnet's VXLAN networks (-d tsnet:latest -o type=vxlan, the managed plugin with
  * TSNET_SCOPE=global) against Docker's built-in overlay driver, and both against the bare underlay, on a
- * 3-node Swarm of private Docker hosts (test/harness: three dockerds in their own namespaces on one underlay
+ * 3-node Swarm of private Docker hosts (test/lab: three dockerds in their own namespaces on one underlay
  * bridge; nothing leaves it), in one run.
  *
  *  - Data path, interleaved over `reps` repetitions (the order of the cases rotating rep by rep): iperf3 TCP,

@@ -1,7 +1,7 @@
 /**
  * src/netlink against the real kernel: each link kind's encoding is checked by what the kernel
  * reports back through iproute2 (`ip -d -j link`, `bridge -j fdb`, `ip -j neigh`). Runs in the private
- * namespace of the netns tier (see test/support/netns.ts); iproute2 is also used to add the routes
+ * namespace of the netns tier (see test/lab/netns.ts); iproute2 is also used to add the routes
  * listHostNetworks must see, since tsnet itself never adds routes. afterEach removes every link the
  * test made (its routes go with them) and checks nothing is left, also after a failure.
  */

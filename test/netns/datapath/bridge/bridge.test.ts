@@ -1,7 +1,7 @@
 /**
  * BridgeDataPath against the real kernel. The whole mocha run is in a private network namespace
  * (`make test-netns` = `unshare --net mocha ...`); `before` skips loudly when it is not. Assertions
- * read the kernel's state back with `ip -j` (test/support/netns.ts). Every test removes all links it
+ * read the kernel's state back with `ip -j` (test/lab/netns.ts). Every test removes all links it
  * made in afterEach, also after a failure.
  */
 import assert from 'node:assert/strict';
