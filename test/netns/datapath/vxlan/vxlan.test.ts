@@ -379,17 +379,34 @@ describe('vxlan data path (netns)', function () {
 
   it('needs a VNI outside Swarm, and an underlay', async () => {
     await assert.rejects(dp.createNetwork(network(newId(), { vni: undefined })), /needs -o vni=N/);
-    await assert.rejects(dp.createNetwork(network(newId(), { vni: 50, underlay: undefined })), /no default route .* -o underlay=IFACE\|ADDR/);
+    await assert.rejects(dp.createNetwork(network(newId(), { vni: 50, underlay: undefined, peers: [] })), /no default route .* -o underlay=IFACE\|ADDR/);
+    await assert.rejects(
+      dp.createNetwork(network(newId(), { vni: 50, underlay: undefined, peers: ['10.99.99.9'] })),
+      /no route to peer\(s\) 10\.99\.99\.9 .* -o underlay=IFACE\|ADDR/,
+    );
     await assert.rejects(dp.createNetwork(network(newId(), { vni: 50, underlay: 'nosuchif' })), /underlay interface nosuchif does not exist/);
     await assert.rejects(dp.createNetwork(network(newId(), { vni: 50, underlay: '10.211.0.77' })), /10\.211\.0\.77 is not an address of this host/);
     await assert.rejects(dp.createNetwork(network(newId(), { vni: 50, peers: ['fd00::1'] })), /peer fd00::1 is IPv6 but the underlay address is IPv4/);
+  });
+
+  it('with -o peers and no default route, takes the interface of the route to the peers as underlay (issue 14)', async () => {
+    const net = network(newId(), { vni: 53, underlay: undefined });
+    assert.equal(run('ip', ['route', 'show', 'default']).trim(), '', 'no default route on this host');
+    net.datapath = await dp.createNetwork(net);
+    try {
+      const state = net.datapath as unknown as VxlanNetworkState;
+      assert.deepEqual([state.local, state.underlay], [A_UNDERLAY, 'ul0']);
+      assert.deepEqual(floodDsts(state.vxlanName), [B_UNDERLAY]);
+    } finally {
+      await dp.deleteNetwork(net);
+    }
   });
 
   it('takes the default route\'s interface as underlay, and the MTU option when it is less', async () => {
     run('ip', ['route', 'add', 'default', 'via', B_UNDERLAY, 'dev', 'ul0']);
     const made: NetworkRecord[] = [];
     try {
-      const n1 = network(newId(), { vni: 51, underlay: undefined, mtu: 1300 });
+      const n1 = network(newId(), { vni: 51, underlay: undefined, peers: [], mtu: 1300 });
       n1.datapath = await dp.createNetwork(n1);
       made.push(n1);
       const s1 = n1.datapath as unknown as VxlanNetworkState;
