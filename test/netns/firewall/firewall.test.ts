@@ -4,7 +4,7 @@ import { testLogger } from '../../../src/log';
 import { Firewall } from '../../../src/firewall/firewall';
 import { networkRules, type Rule } from '../../../src/firewall/rules';
 import { execCommand, type CommandRunner } from '../../../src/firewall/runner';
-import { netnsUnsafeReason, resetIptables } from '../../lab';
+import { netnsUnsafeReason, resetIptables, bridgeOptions, ipamPool, networkRecord } from '../../lab';
 import { firewallNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
 /*
@@ -37,19 +37,7 @@ const ID_A = 'aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111';
 const ID_B = 'bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222';
 
 function network(id: string, pool: string, over: Partial<NetworkRecord> = {}): NetworkRecord {
-  return {
-    id,
-    type: 'bridge',
-    options: { type: 'bridge', interfacePrefix: 'eth', enableIcc: true, enableIpMasquerade: true, hostBindingIpv4: '0.0.0.0' },
-    generic: {},
-    ipv4: [{ addressSpace: 'tsnet-local', pool, auxAddresses: {} }],
-    ipv6: [],
-    internal: false,
-    enableIPv6: false,
-    createdAt: '2026-01-01T00:00:00Z',
-    datapath: {},
-    ...over,
-  };
+  return networkRecord(bridgeOptions(), { id, ipv4: [ipamPool(pool)], ...over });
 }
 
 const asSaveLine = (r: Rule) => `-A ${r.chain} ${r.spec}`;

@@ -6,7 +6,7 @@ import type { NetworkRecord } from '../../../src/model/records';
 import { Firewall } from '../../../src/firewall/firewall';
 import { PortPublisher } from '../../../src/firewall/ports';
 import { execCommand } from '../../../src/firewall/runner';
-import { netnsUnsafeReason, spawnNetnsHolder } from '../../lab';
+import { netnsUnsafeReason, spawnNetnsHolder, bridgeOptions, ipamPool, networkRecord } from '../../lab';
 import { firewallNetworkOf, portsNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
 /*
@@ -32,19 +32,7 @@ const NET_B = 'bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222'
 const EP1 = '1111111111110000000000000000000000000000000000000000000000000000';
 
 function network(id: string, pool: string, over: Partial<NetworkRecord> = {}, icc = true): NetworkRecord {
-  return {
-    id,
-    type: 'bridge',
-    options: { type: 'bridge', interfacePrefix: 'eth', enableIcc: icc, enableIpMasquerade: true, hostBindingIpv4: '0.0.0.0' },
-    generic: {},
-    ipv4: [{ addressSpace: 'tsnet-local', pool, auxAddresses: {} }],
-    ipv6: [],
-    internal: false,
-    enableIPv6: false,
-    createdAt: '2026-01-01T00:00:00Z',
-    datapath: {},
-    ...over,
-  };
+  return networkRecord(bridgeOptions({ enableIcc: icc }), { id, ipv4: [ipamPool(pool)], ...over });
 }
 
 class Fixture {

@@ -3,6 +3,7 @@ import type { NetworkRecord } from '../../../src/model/records';
 import { Firewall } from '../../../src/firewall/firewall';
 import { CommandFailed, type CommandRunner } from '../../../src/firewall/runner';
 import { firewallNetworkOf } from '../../../src/datapath/shared/firewall-network';
+import { bridgeOptions, ipamPool, networkRecord } from '../../lab';
 
 /**
  * A small in-memory iptables: `*-save` prints its tables, `*-restore --noflush` applies -N/-D/-F/-I/-A
@@ -102,19 +103,7 @@ const ID_A = 'aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111';
 const ID_B = 'bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222';
 
 function network(id: string, pool: string, over: Partial<NetworkRecord> = {}): NetworkRecord {
-  return {
-    id,
-    type: 'bridge',
-    options: { type: 'bridge', interfacePrefix: 'eth', enableIcc: true, enableIpMasquerade: true, hostBindingIpv4: '0.0.0.0' },
-    generic: {},
-    ipv4: [{ addressSpace: 'tsnet-local', pool, auxAddresses: {} }],
-    ipv6: [],
-    internal: false,
-    enableIPv6: false,
-    createdAt: '2026-01-01T00:00:00Z',
-    datapath: {},
-    ...over,
-  };
+  return networkRecord(bridgeOptions(), { id, ipv4: [ipamPool(pool)], ...over });
 }
 
 describe('firewall plans (fake iptables)', () => {

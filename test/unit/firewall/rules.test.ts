@@ -12,29 +12,12 @@ import {
   type Rule,
 } from '../../../src/firewall/rules';
 import { firewallNetworkOf } from '../../../src/datapath/shared/firewall-network';
+import { bridgeOptions, ipamPool, networkRecord } from '../../lab';
 
 const NET_ID = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
 
 function network(over: Partial<NetworkRecord> = {}, bridge: Partial<{ enableIcc: boolean; enableIpMasquerade: boolean }> = {}): NetworkRecord {
-  return {
-    id: NET_ID,
-    type: 'bridge',
-    options: {
-      type: 'bridge',
-      interfacePrefix: 'eth',
-      enableIcc: bridge.enableIcc ?? true,
-      enableIpMasquerade: bridge.enableIpMasquerade ?? true,
-      hostBindingIpv4: '0.0.0.0',
-    },
-    generic: {},
-    ipv4: [{ addressSpace: 'tsnet-local', pool: '10.99.0.0/24', gateway: '10.99.0.1/24', auxAddresses: {} }],
-    ipv6: [],
-    internal: false,
-    enableIPv6: false,
-    createdAt: '2026-01-01T00:00:00Z',
-    datapath: {},
-    ...over,
-  };
+  return networkRecord(bridgeOptions(bridge), { id: NET_ID, ipv4: [ipamPool('10.99.0.0/24', '10.99.0.1/24')], ...over });
 }
 
 const lines = (rules: Rule[]) => rules.map((r) => `${r.table} -A ${r.chain} ${r.spec}`);
