@@ -3,7 +3,7 @@
 // -o peers=…` on each, with --ip-range slices of one subnet. The underlay namespace's bridge also
 // holds the "outside" address, which has no route to the overlay subnet (replies need masquerade).
 import assert from 'node:assert/strict';
-import { DockerHost, ensureBusyboxImage, run, Underlay, DF_PING, dk, dkFails, IMAGE, requireDocker, runSleeper, TSNET_ENTRY } from '../lab';
+import { DockerHost, ensureBusyboxImage, eventuallyDefined, run, Underlay, DF_PING, dk, dkFails, IMAGE, requireDocker, runSleeper, TSNET_ENTRY } from '../lab';
 
 const OUTSIDE = '10.210.0.254';
 const H1 = '10.210.0.1';
@@ -149,20 +149,14 @@ describe('docker: vxlan networks across two standalone hosts', function () {
     assert.notEqual(tooBig.code, 0, `DF ping of ${OVERLAY_MTU - 27} bytes: ${tooBig.stdout}`);
   });
 
-  it('TCP works across the hosts', async () => {
-    await dk(h2!, 'exec', '-d', 'c2', 'sh', '-c', 'nc -l -p 5000 > /tmp/got');
-    let sent = false;
-    for (let i = 0; i < 20 && !sent; i++) {
-      sent = (await h1!.docker(['exec', 'c1', 'sh', '-c', `echo hello over vxlan | nc -w 2 ${ip2} 5000`], { allowFail: true })).code === 0;
-      if (!sent) await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.ok(sent, 'connected');
-    let got = '';
-    for (let i = 0; i < 20 && got === ''; i++) {
-      got = await dk(h2!, 'exec', 'c2', 'cat', '/tmp/got');
-      if (got === '') await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(got, 'hello over vxlan');
+  it('TCP works across the hosts (an echo server on c2 answers c1)', async () => {
+    // -ll keeps the server up between connections, so a connect that raced its start can be retried.
+    await dk(h2!, 'exec', '-d', 'c2', 'nc', '-ll', '-p', '5000', '-e', 'cat');
+    const exchange = async () => {
+      const r = await h1!.docker(['exec', 'c1', 'sh', '-c', `echo hello over vxlan | nc -w 2 ${ip2} 5000`], { allowFail: true });
+      return r.code === 0 && r.stdout.trim() === 'hello over vxlan' ? r.stdout.trim() : undefined;
+    };
+    assert.equal(await eventuallyDefined(exchange, { timeout: 15_000, interval: 200, what: 'the echo of c2 over the overlay' }), 'hello over vxlan');
   });
 
   it("each container's gateway is its own host's (same IP and MAC everywhere); outbound works with the other host's tsnet stopped", async () => {
