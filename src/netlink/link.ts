@@ -2,8 +2,8 @@ import type { ifla, rt } from 'netlink';
 import { attr, cstring, parseAttrs, u32 } from './attributes';
 import { hasCode, NetlinkError } from './errors';
 import { parseMac } from './hwaddr';
-import { encodeBridgeInfo, type BridgeSpec } from './kinds/bridge';
-import { IFINFOMSG_LENGTH, IFLA, IFLA_INFO } from './kinds/info';
+import { bridgeInfoData, decodeBridgeInfo, encodeBridgeInfo, type BridgeInfo, type BridgeSpec } from './kinds/bridge';
+import { encodeLinkInfo, IFINFOMSG_LENGTH, IFLA, IFLA_INFO } from './kinds/info';
 import { decodeMacvlanInfo, encodeMacvlanInfo, type MacvlanInfo, type MacvlanSpec } from './kinds/macvlan';
 import { encodeVethInfo, type VethSpec } from './kinds/veth';
 import { decodeVlanInfo, encodeVlanInfo, type VlanInfo, type VlanSpec } from './kinds/vlan';
@@ -43,6 +43,7 @@ export interface Link {
   parentIndex?: number;
   /** Set when parentIndex refers to a link in another network namespace. */
   parentNetnsId?: number;
+  bridge?: BridgeInfo;
   macvlan?: MacvlanInfo;
   vlan?: VlanInfo;
   vxlan?: VxlanInfo;
@@ -141,6 +142,7 @@ export function decodeLink(payload: Buffer): Link {
 
 /** Kinds whose IFLA_INFO_DATA a Link carries decoded. */
 const KIND_DATA: Record<string, (link: Link, data: Map<number, Buffer>) => void> = {
+  bridge: (link, data) => (link.bridge = decodeBridgeInfo(data)),
   macvlan: (link, data) => (link.macvlan = decodeMacvlanInfo(data)),
   vlan: (link, data) => (link.vlan = decodeVlanInfo(data)),
   vxlan: (link, data) => (link.vxlan = decodeVxlanInfo(data)),
@@ -326,6 +328,13 @@ export function setMaster(ref: LinkRef, master: LinkRef | 0): Promise<void> {
     const index = typeof master === 'number' ? master : (await requireLink(master)).index;
     await setLink(`set master of ${describe(ref)} to ${describe(master)}`, ref, {}, { master: index });
   })();
+}
+
+/** Changes an existing bridge's options (BridgeSpec): RTM_NEWLINK on the device, its kind data only. */
+export async function setBridgeOptions(ref: LinkRef, options: Omit<BridgeSpec, 'kind'>): Promise<void> {
+  const t = target(ref);
+  const linkinfo = encodeLinkInfo('bridge', bridgeInfoData(options));
+  await changingLinks(() => request(`set bridge options of ${describe(ref)}`, (s) => s.newLink(t.data, { ...t.attrs, linkinfo })));
 }
 
 export function setMtu(ref: LinkRef, mtu: number): Promise<void> {

@@ -77,7 +77,7 @@ export interface IpLink {
   address?: string;
   /** The peer (veth) or parent, by name when it is in this namespace. */
   link?: string;
-  linkinfo?: { info_kind?: string; info_slave_kind?: string };
+  linkinfo?: { info_kind?: string; info_slave_kind?: string; info_data?: Record<string, unknown> };
 }
 
 export interface IpAddr {

@@ -43,7 +43,7 @@ export async function ensureBridge(owner: LinkOwnership, spec: BridgeSpec): Prom
     owner.check(link, marker, 'bridge');
   } else {
     try {
-      link = await nl.createLink({ kind: 'bridge', name, mtu, mac: mac ?? randomMac() });
+      link = await nl.createLink({ kind: 'bridge', name, mtu, mac: mac ?? randomMac(), nfCall: true });
     } catch (err) {
       if (nl.hasCode(err, 'EEXIST')) throw foreignInterface(name);
       throw err;
@@ -61,6 +61,10 @@ export async function ensureBridge(owner: LinkOwnership, spec: BridgeSpec): Prom
     if (mtu !== undefined && link.mtu !== mtu) {
       await nl.setMtu(link, mtu);
       repairs.push(`mtu ${link.mtu} -> ${mtu}`);
+    }
+    if (link.bridge?.nfCallIptables !== true || link.bridge?.nfCallIp6tables !== true) {
+      await nl.setBridgeOptions(link, { nfCall: true });
+      if (!created) repairs.push('nf_call_iptables/ip6tables on');
     }
     const present = new Set((await nl.listAddresses({ link: link.index })).map((a) => normalCidr(a.cidr)));
     for (const gateway of spec.gateways) {

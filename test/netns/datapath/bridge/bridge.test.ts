@@ -96,6 +96,9 @@ describe('bridge data path (netns)', function () {
       const link = ipLink(name);
       assert.ok(link, `${name} not in ip link`);
       assert.equal(link.linkinfo?.info_kind, 'bridge');
+      // Bridged frames pass iptables/ip6tables FORWARD (DOCKER-USER, icc=false) whatever the host's sysctls.
+      assert.equal(link.linkinfo?.info_data?.nf_call_iptables, 1);
+      assert.equal(link.linkinfo?.info_data?.nf_call_ip6tables, 1);
       assert.equal(link.mtu, 1400);
       assert.equal(link.ifalias, `tsnet:${INSTANCE}:bridge:net:${net.id}`);
       assert.ok(link.flags.includes('UP'), `flags ${link.flags}`);
@@ -130,10 +133,11 @@ describe('bridge data path (netns)', function () {
       assert.deepEqual(ipAddrs(bridgeName(net.id)), ['10.20.0.1/24', 'fd00:20::1/64']);
     });
 
-    it('a repeat converges a damaged bridge (MTU, missing address, down)', async () => {
+    it('a repeat converges a damaged bridge (MTU, missing address, down, nf_call off as made by an older tsnet)', async () => {
       const net = network(newId(), { mtu: 1400, gateway4: '10.20.0.1/24', gateway6: 'fd00:20::1/64' });
       await dp.createNetwork(net);
       const name = bridgeName(net.id);
+      runSync('ip', ['link', 'set', name, 'type', 'bridge', 'nf_call_iptables', '0', 'nf_call_ip6tables', '0']);
       await nl.setMtu(name, 1300);
       await nl.deleteAddress(name, '10.20.0.1/24');
       await nl.setLinkDown(name);
@@ -142,6 +146,7 @@ describe('bridge data path (netns)', function () {
       assert.equal(link.mtu, 1400);
       assert.ok(link.flags.includes('UP'));
       assert.deepEqual(ipAddrs(name), ['10.20.0.1/24', 'fd00:20::1/64']);
+      assert.deepEqual([link.linkinfo?.info_data?.nf_call_iptables, link.linkinfo?.info_data?.nf_call_ip6tables], [1, 1]);
     });
 
     it('refuses an existing interface of that name that is not tsnet\'s, and leaves it alone', async () => {
