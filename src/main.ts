@@ -9,14 +9,12 @@ import { BridgeDataPath } from './datapath/bridge/bridge';
 import { MacvlanDataPath } from './datapath/macvlan/macvlan';
 import { VxlanDataPath } from './datapath/vxlan/vxlan';
 import { DataAddressMap, importLegacyFile, StoreDataAddresses } from './swarm/data-addresses';
-import type { NetworkRecord } from './model/records';
 import { Firewall } from './firewall/firewall';
-import type { FirewallNetwork } from './firewall/network';
-import { firewallNetworkOf } from './datapath/shared/firewall-network';
+import { firewalledNetworks } from './datapath/shared/firewall-network';
 import { PortPublisher } from './firewall/ports';
 import { DockerApiClient } from './docker/api-client';
 import { createLogger } from './log';
-import { listHostNetworks } from './netlink';
+import { listHostNetworks, listUplinkBridges } from './netlink';
 import type { Store } from './store/store';
 import { knownNetworkIds } from './swarm/known-networks';
 import { DockerNetworkPeers } from './swarm/network-peers';
@@ -36,7 +34,12 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(settings.logLevel);
-  const firewall = new Firewall({ instance: settings.instance, backend: settings.iptablesBackend, logger: log });
+  const firewall = new Firewall({
+    instance: settings.instance,
+    backend: settings.iptablesBackend,
+    logger: log,
+    uplinkBridges: async () => [...settings.uplinkBridges, ...(await listUplinkBridges())],
+  });
   // Published ports: DNAT rules plus a socket holding each host port (reconciled from the store at start).
   const ports = new PortPublisher(firewall, { logger: log });
   const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall, ports });
@@ -68,7 +71,7 @@ async function main(): Promise<void> {
 
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(settings, log, { datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance }), vxlan], hostNetworks: listHostNetworks, onStoreOpen: attachDataAddresses });
+    daemon = await Daemon.start(settings, log, { datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance, firewall }), vxlan], hostNetworks: listHostNetworks, onStoreOpen: attachDataAddresses });
   } catch (err) {
     log.error('tsnet could not start', { err: (err as Error).message });
     await ports.close().catch(() => undefined);
@@ -130,11 +133,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-}
-
-/** Stored networks that have firewall rules: those on a Linux bridge (bridge and vxlan types). */
-function firewalledNetworks(nets: NetworkRecord[]): FirewallNetwork[] {
-  return nets.flatMap((net) => (net.datapath.bridgeName ? [firewallNetworkOf(net, net.datapath.bridgeName)] : []));
 }
 
 void main();

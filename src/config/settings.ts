@@ -33,6 +33,11 @@ export interface Settings {
    * (TSNET_DATA_ADDR_PORT, default 7947; 0 turns the exchange off). See swarm/data-addresses.ts.
    */
   dataAddrPort: number;
+  /**
+   * Bridges tsnet containers may be routed into besides their own (TSNET_UPLINK_BRIDGES, comma list,
+   * iptables `+` suffix wildcard), on top of the bridges holding a default route. See README "Firewall".
+   */
+  uplinkBridges: string[];
 }
 
 export interface VniRange {
@@ -125,7 +130,18 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     vniRange: env.TSNET_VNI_RANGE ? parseVniRange(env.TSNET_VNI_RANGE) : { first: 1, last: 4095 },
     peerCidrs: parsePeerCidrs(env.TSNET_PEER_CIDRS),
     dataAddrPort: parsePort(env, 'TSNET_DATA_ADDR_PORT', 7947),
+    uplinkBridges: parseUplinkBridges(env.TSNET_UPLINK_BRIDGES),
   };
+}
+
+function parseUplinkBridges(text: string | undefined): string[] {
+  const names = (text ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  for (const n of names) {
+    if (!/^[A-Za-z0-9_.-]{1,15}\+?$/.test(n)) {
+      throw new SettingsError(`TSNET_UPLINK_BRIDGES: "${n}" is not a bridge name (1-15 of A-Z a-z 0-9 _ . -, optionally ending in +)`);
+    }
+  }
+  return names;
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

@@ -69,7 +69,7 @@ export class RestoreBatch {
 
   render(): string {
     const out: string[] = [];
-    for (const table of ['filter', 'nat'] as Table[]) {
+    for (const table of ['mangle', 'filter', 'nat'] as Table[]) {
       const s = this.sections.get(table);
       if (!s) continue;
       const lines = [...s.create, ...s.remove, ...s.flush, ...s.drop, ...s.add];

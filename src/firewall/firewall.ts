@@ -2,19 +2,21 @@ import type { Logger } from '../log';
 import { detectBackend, parseBackendSetting, type BackendName, type IpFamily, type IptablesBackend } from './backend';
 import { RestoreBatch } from './batch';
 import {
-  DOCKER_BRIDGES,
   DOCKER_USER,
   Markers,
   baseRules,
   chainNames,
   hooks,
+  legacyChains,
   networkRules,
   ownChains,
   type BasePlacement,
   type ChainNames,
+  type Hook,
   type Rule,
   type Table,
 } from './rules';
+import { EbtablesEgressFilter, type EgressFilter } from './egress-filter';
 import { parseSave, type Ruleset, type SavedRule } from './ruleset';
 import { execCommand, type CommandRunner } from './runner';
 import { wantsFamily, type FirewallNetwork } from './network';
@@ -29,11 +31,13 @@ export interface FirewallOptions {
   runner?: CommandRunner;
   logger?: Logger;
   /**
-   * Interface patterns of other tools' bridges that tsnet bridges must not reach (iptables `+` suffix
-   * wildcard). Default dockerd's: docker0 and br-+. A host whose uplink is itself called br-something
-   * must narrow this.
+   * The host's uplink bridges (a default route through br0/vmbr0, TSNET_UPLINK_BRIDGES): the only
+   * bridges tsnet containers may be routed into besides their own. Asked at start and at every
+   * ensureBase; iptables `+` suffix wildcards allowed. Default: none.
    */
-  foreignBridges?: string[];
+  uplinkBridges?: () => Promise<readonly string[]>;
+  /** The bridge-family half of egress isolation (egress-filter.ts); default ebtables-nft with `runner`. */
+  egress?: EgressFilter;
 }
 
 export class FirewallError extends Error {}
@@ -53,7 +57,13 @@ export class Firewall {
   private readonly run: CommandRunner;
   private readonly logger?: Logger;
   private readonly backendSetting: BackendName | undefined;
-  private readonly foreignBridges: string[];
+  private readonly readUplinks: () => Promise<readonly string[]>;
+  /** The uplink bridges last read (every operation's TSNET-MARK is planned with them). */
+  private uplinks: readonly string[] = [];
+  private uplinksRead = false;
+  private readonly egress: EgressFilter;
+  /** Why the bridge-family egress filter cannot be set (logged once per problem). */
+  private egressProblem?: string;
   private backendPromise?: Promise<IptablesBackend>;
   private queue: Promise<unknown> = Promise.resolve();
   /**
@@ -71,9 +81,8 @@ export class Firewall {
     this.run = opts.runner ?? execCommand;
     this.logger = opts.logger;
     this.backendSetting = parseBackendSetting(opts.backend);
-    this.foreignBridges = opts.foreignBridges ?? DOCKER_BRIDGES;
-    // Validate the patterns now rather than on the first rule change.
-    baseRules(this.names, this.markers, this.foreignBridges);
+    this.readUplinks = opts.uplinkBridges ?? (async () => []);
+    this.egress = opts.egress ?? new EbtablesEgressFilter({ instance: this.instance, runner: opts.runner });
   }
 
   /** The iptables flavour in use (detected once, on first use). */
@@ -97,8 +106,10 @@ export class Firewall {
       }
     };
     return this.exclusive(async () => {
+      await this.refreshUplinks();
       await this.apply(4, 'ensureBase', plan(4));
       await this.applyOptional6('ensureBase', plan(6));
+      await this.ensureEgress().catch(() => undefined);
     });
   }
 
@@ -112,24 +123,28 @@ export class Firewall {
   }
 
   /**
-   * Programs one network's forwarding, isolation and masquerade rules (IPv4; IPv6 when the network has
-   * IPv6 pools). Replaces whatever rules the network's marker owns if they differ; a repeat is a no-op.
+   * Programs one network's forwarding, isolation and masquerade rules in both families (a network
+   * without IPv6 pools still has IPv6 link-local traffic; ip6tables failing is then logged, not thrown).
+   * Replaces whatever rules the network's marker owns if they differ; a repeat is a no-op. Fails when
+   * the bridge-family egress filter cannot be set: isolation from other bridges would be missing.
    */
   addNetwork(net: FirewallNetwork): Promise<void> {
     const v4 = networkRules(this.names, this.markers, 4, net);
     const v6 = networkRules(this.names, this.markers, 6, net);
     const marker = this.markers.network(net.id);
     return this.exclusive(async () => {
+      if (!this.uplinksRead) await this.refreshUplinks();
       await this.apply(4, 'addNetwork', (rs, b) => {
         this.planBase(rs, 4, b);
         this.planOwned(rs, b, (c) => c === marker, v4);
       });
-      if (wantsFamily(net, 6)) {
-        await this.apply(6, 'addNetwork', (rs, b) => {
-          this.planBase(rs, 6, b);
-          this.planOwned(rs, b, (c) => c === marker, v6);
-        });
-      }
+      const plan6 = (rs: Ruleset, b: RestoreBatch) => {
+        this.planBase(rs, 6, b);
+        this.planOwned(rs, b, (c) => c === marker, v6);
+      };
+      if (wantsFamily(net, 6)) await this.apply(6, 'addNetwork', plan6);
+      else await this.applyOptional6('addNetwork', plan6);
+      await this.ensureEgress();
     });
   }
 
@@ -166,10 +181,12 @@ export class Firewall {
     return this.exclusive(async () => {
       const listed = new Set(nets.map((n) => n.id));
       for (const id of [...this.vxlanInputs.keys()]) if (!listed.has(id)) this.vxlanInputs.delete(id);
+      await this.refreshUplinks();
       await this.apply(4, 'rebuild', (rs, b) => this.planRebuild(rs, 4, b, nets));
       const plan = (rs: Ruleset, b: RestoreBatch) => this.planRebuild(rs, 6, b, nets);
       if (nets.some((n) => wantsFamily(n, 6))) await this.apply(6, 'rebuild', plan);
       else await this.applyOptional6('rebuild', plan);
+      if (nets.length > 0) await this.ensureEgress();
     });
   }
 
@@ -239,6 +256,7 @@ export class Firewall {
       this.vxlanInputs.clear();
       await this.apply(4, 'removeAll', (rs, b) => this.planRemoveAll(rs, b));
       await this.applyOptional6('removeAll', (rs, b) => this.planRemoveAll(rs, b));
+      await this.egress.remove().catch((e) => this.logger?.warn('egress filter not removed', { error: String(e) }));
     });
   }
 
@@ -259,25 +277,44 @@ export class Firewall {
       if (!rs.hasChain(table, chain)) batch.createChain(table, chain);
     }
     const base = this.markers.base;
-    for (const b of baseRules(this.names, this.markers, this.foreignBridges)) {
-      ensureSequence(batch, rs, b.table, b.chain, (r) => r.comment === base, b.specs, b.placement);
+    const wanted = baseRules(this.names, this.markers, this.uplinks);
+    for (const { table, chain } of ownChains(this.names)) {
+      const specs = wanted.filter((b) => b.table === table && b.chain === chain).flatMap((b) => b.specs);
+      const placement = wanted.find((b) => b.table === table && b.chain === chain)?.placement ?? 'any';
+      ensureSequence(batch, rs, table, chain, (r) => r.comment === base, specs, placement);
     }
+    this.planLegacyRemoval(rs, batch);
     this.planHooks(rs, family, batch);
   }
 
+  /** Chains of the rule model before issue 12 (TSNET-ISO, TSNET-ISO2) go; their jumps were base rules. */
+  private planLegacyRemoval(rs: Ruleset, batch: RestoreBatch): void {
+    for (const { table, chain } of legacyChains(this.instance)) {
+      if (!rs.hasChain(table, chain)) continue;
+      batch.flushChain(table, chain);
+      batch.deleteChain(table, chain);
+    }
+  }
+
+  /**
+   * Each hook present once where its placement wants it (rules.ts, HookPlacement); a hook of ours in
+   * any other chain (DOCKER-USER before issue 12) goes. Only our own hooks are ever deleted or inserted,
+   * so no rule of another tool or instance changes its place.
+   */
   private planHooks(rs: Ruleset, family: IpFamily, batch: RestoreBatch): void {
     const marker = this.markers.hook;
-    for (const h of hooks(this.names, this.markers, family)) {
-      const chain = rs.chain(h.table, h.chain);
-      if (!chain && h.optional) continue;
-      const rules = chain?.rules ?? [];
+    const wanted = hooks(this.names, this.markers, family);
+    for (const r of rs.allRules()) {
+      if (r.comment !== marker || !isTable(r.table)) continue;
+      if (!wanted.some((h) => h.table === r.table && h.chain === r.chain)) batch.deleteRule(r.table, r.chain, r.spec);
+    }
+    for (const h of wanted) {
+      const rules = rs.rules(h.table, h.chain);
       const mine = rules.map((r, i) => ({ r, i })).filter(({ r }) => r.comment === marker);
-      let ok = mine.length === 1 && mine[0]!.r.spec === h.spec;
-      if (ok && h.placement === 'first') ok = mine[0]!.i === 0;
-      if (ok && h.placement === 'forward') ok = rules.slice(0, mine[0]!.i).every((r) => DOCKER_FORWARD_JUMPS.includes(r.spec));
-      if (ok) continue;
+      const position = hookPosition(h, rules, mine.map(({ i }) => i));
+      if (position === undefined) continue;
       for (const { r } of mine) batch.deleteRule(h.table, h.chain, r.spec);
-      batch.insertRule(h.table, h.chain, 1, h.spec);
+      batch.insertRule(h.table, h.chain, position, h.spec);
     }
   }
 
@@ -299,7 +336,7 @@ export class Firewall {
 
   private planRemove(rs: Ruleset, batch: RestoreBatch, owned: (c: string | undefined) => boolean): void {
     for (const r of rs.allRules()) {
-      if (owned(r.comment) && (r.table === 'filter' || r.table === 'nat')) batch.deleteRule(r.table, r.chain, r.spec);
+      if (owned(r.comment) && isTable(r.table)) batch.deleteRule(r.table, r.chain, r.spec);
     }
   }
 
@@ -307,7 +344,7 @@ export class Firewall {
     const own = ownChains(this.names);
     const isOwn = (table: string, chain: string) => own.some((o) => o.table === table && o.chain === chain);
     for (const r of rs.allRules()) {
-      if (r.comment === this.markers.hook && !isOwn(r.table, r.chain) && (r.table === 'filter' || r.table === 'nat')) {
+      if (r.comment === this.markers.hook && !isOwn(r.table, r.chain) && isTable(r.table)) {
         batch.deleteRule(r.table, r.chain, r.spec);
       }
     }
@@ -316,13 +353,14 @@ export class Firewall {
       batch.flushChain(table, chain);
       batch.deleteChain(table, chain);
     }
+    this.planLegacyRemoval(rs, batch);
   }
 
   private planRebuild(rs: Ruleset, family: IpFamily, batch: RestoreBatch, nets: FirewallNetwork[]): void {
     const desired = new Map<string, string[]>();
     const key = (t: string, c: string) => `${t}\0${c}`;
     for (const { table, chain } of ownChains(this.names)) desired.set(key(table, chain), []);
-    for (const b of baseRules(this.names, this.markers, this.foreignBridges)) desired.get(key(b.table, b.chain))!.push(...b.specs);
+    for (const b of baseRules(this.names, this.markers, this.uplinks)) desired.get(key(b.table, b.chain))!.push(...b.specs);
     for (const net of nets) {
       for (const r of networkRules(this.names, this.markers, family, net)) desired.get(key(r.table, r.chain))!.push(r.spec);
     }
@@ -345,7 +383,33 @@ export class Firewall {
       else batch.flushChain(table, chain);
       for (const s of specs) batch.appendRule(table, chain, s);
     }
+    this.planLegacyRemoval(rs, batch);
     this.planHooks(rs, family, batch);
+  }
+
+  private async refreshUplinks(): Promise<void> {
+    try {
+      const uplinks = [...new Set(await this.readUplinks())].sort();
+      // Checked here, so that a bad name costs a log line and keeps the last good set.
+      baseRules(this.names, this.markers, uplinks);
+      if (uplinks.join() !== this.uplinks.join()) this.logger?.info('uplink bridges', { bridges: uplinks });
+      this.uplinks = uplinks;
+      this.uplinksRead = true;
+    } catch (e) {
+      this.logger?.warn('uplink bridges not read; keeping the last known', { error: String(e), bridges: this.uplinks });
+    }
+  }
+
+  private async ensureEgress(): Promise<void> {
+    try {
+      await this.egress.ensure();
+      this.egressProblem = undefined;
+    } catch (e) {
+      const problem = String(e);
+      if (problem !== this.egressProblem) this.logger?.error('egress filter not set: tsnet networks are not isolated from other bridges', { error: problem });
+      this.egressProblem = problem;
+      throw new FirewallError(`isolating tsnet networks from other bridges failed: ${(e as Error).message}`);
+    }
   }
 
   // ---- execution ------------------------------------------------------------------------------------
@@ -398,11 +462,26 @@ export class Firewall {
   }
 }
 
+function isTable(table: string): table is Table {
+  return table === 'filter' || table === 'nat' || table === 'mangle';
+}
+
 /**
- * dockerd's jumps that may precede our FORWARD hook: DOCKER-USER starts with our hook, and the isolation
- * chain only drops between dockerd's bridges. dockerd re-inserts both at the top when it starts.
+ * Where a hook must be (re)inserted, 1-based and counted after our own copies are deleted; undefined when
+ * it is present once, as it should be, where its placement accepts it.
  */
-const DOCKER_FORWARD_JUMPS = [`-j ${DOCKER_USER}`, '-j DOCKER-ISOLATION-STAGE-1'];
+export function hookPosition(h: Hook, rules: ReadonlyArray<{ spec: string; comment?: string }>, mine: readonly number[]): number | undefined {
+  const dockerUser = h.placement === 'after-docker-user' ? rules.findIndex((r) => r.spec === `-j ${DOCKER_USER}`) : -1;
+  const single = mine.length === 1 && rules[mine[0]!]!.spec === h.spec;
+  if (single) {
+    const at = mine[0]!;
+    if (h.placement === 'any') return undefined;
+    if (h.placement === 'after-docker-user' && at > dockerUser) return undefined;
+    if (h.placement === 'ahead' && rules.slice(0, at).every((r) => Markers.isAnyHook(r.comment))) return undefined;
+  }
+  if (dockerUser < 0) return 1;
+  return dockerUser - mine.filter((i) => i < dockerUser).length + 2;
+}
 
 function sameSpecs(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((s, i) => s === b[i]);

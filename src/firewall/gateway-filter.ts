@@ -1,5 +1,6 @@
 import { chainPrefix } from './rules';
-import { CommandFailed, execCommand, type CommandRunner } from './runner';
+import { EbtablesTools, parseEbtablesFilter, planOwnedChain, type EbtablesTable } from './ebtables';
+import type { CommandRunner } from './runner';
 import type { Logger } from '../log';
 
 /**
@@ -82,78 +83,23 @@ export function ruleDevice(rule: string): string | undefined {
   return /(?:^|\s)-[oi] (\S+)/.exec(rule)?.[1];
 }
 
-/** The `filter` table of an ebtables-save dump: chains (with policy) and their rules in order. */
-export interface EbtablesFilter {
-  chains: Map<string, { policy: string; rules: string[] }>;
-}
-
-export function parseEbtablesSave(text: string): EbtablesFilter {
-  const chains = new Map<string, { policy: string; rules: string[] }>();
-  let inFilter = false;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    if (line.startsWith('*')) {
-      inFilter = line === '*filter';
-      continue;
-    }
-    if (!inFilter) continue;
-    if (line.startsWith(':')) {
-      const [name, policy] = line.slice(1).split(/\s+/);
-      if (name) chains.set(name, { policy: policy ?? 'ACCEPT', rules: [] });
-      continue;
-    }
-    const m = /^-A (\S+) (.*)$/.exec(line);
-    if (m) {
-      const chain = chains.get(m[1]!) ?? { policy: 'ACCEPT', rules: [] };
-      chain.rules.push(m[2]!.replace(/(^|\s)-p (?:ARP|0x0806)(?=\s|$)/, `$1-p ${ETH_P_ARP}`));
-      chains.set(m[1]!, chain);
-    }
-  }
-  return { chains };
+/** The `filter` table of an ebtables-save dump, ARP's EtherType spelled as gatewayRules writes it. */
+export function parseEbtablesSave(text: string): EbtablesTable {
+  return parseEbtablesFilter(text, (rule) => rule.replace(/(^|\s)-p (?:ARP|0x0806)(?=\s|$)/, `$1-p ${ETH_P_ARP}`));
 }
 
 /**
  * The ebtables-restore input that makes `chain` hold exactly `rules` with its hooks in place, or
  * undefined when the dump shows it already does. No rules at all: the hooks and the chain go.
  */
-export function planGatewayRestore(current: EbtablesFilter, chain: string, rules: string[]): string | undefined {
-  const jump = `-j ${chain}`;
-  const existing = current.chains.get(chain);
-  const hooked = (hook: string) => current.chains.get(hook)?.rules.filter((r) => r === jump).length ?? 0;
-  const lines = ['*filter'];
-  if (rules.length === 0) {
-    for (const hook of HOOK_CHAINS) for (let i = 0; i < hooked(hook); i++) lines.push(`-D ${hook} ${jump}`);
-    if (existing) lines.push(`-F ${chain}`, `-X ${chain}`);
-    return lines.length > 1 ? `${lines.join('\n')}\n` : undefined;
-  }
-  const same =
-    existing !== undefined &&
-    existing.policy === 'RETURN' &&
-    existing.rules.length === rules.length &&
-    existing.rules.every((r, i) => r === rules[i]) &&
-    HOOK_CHAINS.every((h) => hooked(h) === 1);
-  if (same) return undefined;
-  // A chain declaration under --noflush flushes the chain: the rules below are all it will hold.
-  lines.push(`:${chain} RETURN`);
-  for (const r of rules) lines.push(`-A ${chain} ${r}`);
-  for (const hook of HOOK_CHAINS) {
-    const n = hooked(hook);
-    for (let i = 1; i < n; i++) lines.push(`-D ${hook} ${jump}`);
-    if (n === 0) lines.push(`-I ${hook} 1 ${jump}`);
-  }
-  return `${lines.join('\n')}\n`;
+export function planGatewayRestore(current: EbtablesTable, chain: string, rules: string[]): string | undefined {
+  return planOwnedChain(current, chain, rules, HOOK_CHAINS);
 }
 
 export interface EbtablesGatewayFilterOptions {
   instance: string;
   logger?: Logger;
   runner?: CommandRunner;
-}
-
-interface Tools {
-  save: [string, string[]];
-  restore: [string, string[]];
 }
 
 /**
@@ -163,14 +109,13 @@ interface Tools {
  */
 export class EbtablesGatewayFilter implements GatewayFilter {
   readonly chain: string;
-  private readonly run: CommandRunner;
+  private readonly tools: EbtablesTools;
   private readonly logger?: Logger;
-  private tools?: Promise<Tools>;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: EbtablesGatewayFilterOptions) {
     this.chain = gatewayChainName(opts.instance);
-    this.run = opts.runner ?? execCommand;
+    this.tools = new EbtablesTools(opts.runner, 'the anycast gateway filter of VXLAN networks');
     this.logger = opts.logger;
   }
 
@@ -201,8 +146,7 @@ export class EbtablesGatewayFilter implements GatewayFilter {
         const script = planGatewayRestore(current, this.chain, next);
         if (script === undefined) return;
         try {
-          const [file, args] = (await this.findTools()).restore;
-          await this.run(file, [...args, '--noflush'], script);
+          await this.tools.restore(script);
           this.logger?.debug('gateway filter applied', { op, rules: next.length });
           return;
         } catch (err) {
@@ -214,30 +158,8 @@ export class EbtablesGatewayFilter implements GatewayFilter {
     });
   }
 
-  private async save(): Promise<string> {
-    const [file, args] = (await this.findTools()).save;
-    return (await this.run(file, args)).stdout;
-  }
-
-  private findTools(): Promise<Tools> {
-    this.tools ??= (async (): Promise<Tools> => {
-      const direct: Tools = { save: ['ebtables-nft-save', []], restore: ['ebtables-nft-restore', []] };
-      const multi: Tools = { save: ['xtables-nft-multi', ['ebtables-save']], restore: ['xtables-nft-multi', ['ebtables-restore']] };
-      for (const tools of [direct, multi]) {
-        try {
-          await this.run(tools.save[0], tools.save[1]);
-          return tools;
-        } catch (err) {
-          if (err instanceof CommandFailed && err.errno === 'ENOENT') continue;
-          throw new Error(`the anycast gateway filter needs nf_tables' bridge family: ${(err as Error).message}`);
-        }
-      }
-      throw new Error('VXLAN networks need ebtables-nft (xtables-nft-multi, Debian package iptables) for the anycast gateway filter');
-    })();
-    this.tools.catch(() => {
-      this.tools = undefined;
-    });
-    return this.tools;
+  private save(): Promise<string> {
+    return this.tools.save();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {

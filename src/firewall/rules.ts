@@ -9,32 +9,30 @@ import type { IpFamily } from './backend';
  * iptables-save prints them (match order, quoting, normalised addresses), so that comparing the kernel's
  * dump with the desired rules is a string comparison and an unchanged rule set costs no restore at all.
  *
- * Chain layout (instance "tsnet"; another instance X uses TSNET-X-…):
+ * The rule model (README.md, "Firewall"; docs/firewall-design.md has the reasoning). Instance "tsnet";
+ * another instance X uses TSNET-X-…:
  *
- *   filter FORWARD ──(pos 1, or right after dockerd's own top jumps)───▶ TSNET-FWD
- *   filter DOCKER-USER (when dockerd made it) ──(pos 1)──────────────▶ TSNET-FWD
- *     TSNET-FWD   1: -j TSNET-ISO                      (base: isolation is decided before any accept)
- *                 then per network: established/DNAT'd in, intra-bridge (icc), out, everything else in: DROP
- *     TSNET-ISO   per network: leaving the bridge for another interface, not DNAT'd → TSNET-ISO2
- *                 internal networks: anything crossing the bridge boundary → DROP
- *     TSNET-ISO2  per network: -o <bridge> DROP; base: -o docker0 / -o br-+ DROP (dockerd's bridges)
+ *   mangle FORWARD ─▶ TSNET-GUARD      drops only (and the egress mark): what must hold whatever ACCEPTs
+ *                                       come later — nothing enters a tsnet bridge unless it is a reply or
+ *                                       DNAT'd (a published port); --internal crosses no bridge boundary;
+ *                                       traffic leaving a tsnet bridge (not DNAT'd) → TSNET-MARK
+ *   mangle TSNET-MARK                   uplink bridges RETURN, then MARK EGRESS_MARK; the bridge family
+ *                                       (egress-filter.ts) drops marked frames routed into any bridge, so a
+ *                                       tsnet container reaches no other bridge network, whatever its name
+ *   mangle INPUT ─▶ TSNET-GUARD-IN     --internal networks reach none of the host's own addresses
+ *   filter FORWARD ─(after -j DOCKER-USER)─▶ TSNET-FWD   the only ACCEPTs, so an admin's DOCKER-USER
+ *                                       rules see all tsnet traffic first; per network icc, replies,
+ *                                       DNAT'd, out, and a final DROP of everything else in
  *   nat POSTROUTING ─▶ TSNET-POSTROUTING: per network masquerade out of the subnet, hairpin masquerade
  *   nat PREROUTING (dst-type LOCAL), OUTPUT (dst-type LOCAL, not loopback) ─▶ TSNET-DNAT: published ports
- *   filter INPUT ──(pos 1, -p udp)──▶ TSNET-VXLAN-IN: per VXLAN network, who may send its VNI (vxlan-input.ts)
+ *   filter INPUT ─(ahead of all but tsnet hooks, -p udp)─▶ TSNET-VXLAN-IN: who may send a VNI (vxlan-input.ts)
  *
- * Isolation design (two stages, like dockerd's DOCKER-ISOLATION-STAGE-1/2): stage 1 holds one rule per
- * network that sends packets *leaving* that bridge for any other interface into stage 2; stage 2 holds
- * one DROP per tsnet bridge plus dockerd's bridges. Traffic out to the uplink passes both (nothing in
- * stage 2 matches it), each network owns exactly one rule in each chain (so add/remove never touches
- * another network's rules), and no rule names two networks. Packets that were DNAT'd (a published port,
- * ours or dockerd's, reached through a host address) are exempt: publishing means "reachable from
- * anywhere", as it is for an outside client. The reverse direction (dockerd's bridge → ours) is closed
- * by each network's final `-o <bridge> DROP` (nothing enters a bridge unless it is a reply or DNAT'd).
- * Internal networks drop every packet crossing their bridge boundary already in TSNET-ISO, before any
- * other network's ACCEPT can see it, so the outcome does not depend on rule order between networks.
+ * No rule names two networks and each network owns its rules alone (its marker), so adding or removing
+ * one never touches another's. Filter and mangle rules are written in both families for every network
+ * (IPv6 link-local exists on every bridge); nat rules only for the families the network has subnets of.
  */
 
-export type Table = 'filter' | 'nat';
+export type Table = 'filter' | 'nat' | 'mangle';
 
 export interface Rule {
   table: Table;
@@ -45,11 +43,23 @@ export interface Rule {
 
 export interface ChainNames {
   fwd: string;
-  iso: string;
-  iso2: string;
+  guard: string;
+  guardIn: string;
+  mark: string;
   postrouting: string;
   dnat: string;
   vxlanIn: string;
+  /** The bridge-family (ebtables) chain dropping marked frames (egress-filter.ts). */
+  egress: string;
+}
+
+/** Chains of tsnet before the rule model of issue 12; start-up deletes them. */
+export function legacyChains(instance: string): Array<{ table: Table; chain: string }> {
+  const p = chainPrefix(instance);
+  return [
+    { table: 'filter', chain: `${p}-ISO` },
+    { table: 'filter', chain: `${p}-ISO2` },
+  ];
 }
 
 /** iptables allows 28 characters in a chain name. */
@@ -75,19 +85,22 @@ export function chainNames(instance: string): ChainNames {
   const p = chainPrefix(instance);
   return {
     fwd: `${p}-FWD`,
-    iso: `${p}-ISO`,
-    iso2: `${p}-ISO2`,
+    guard: `${p}-GUARD`,
+    guardIn: `${p}-GUARD-IN`,
+    mark: `${p}-MARK`,
     postrouting: `${p}-POSTROUTING`,
     dnat: `${p}-DNAT`,
     vxlanIn: `${p}-VXLAN-IN`,
+    egress: `${p}-EGRESS`,
   };
 }
 
-/** Every chain tsnet owns, with its table, in creation order (jump targets first). */
+/** Every iptables chain tsnet owns, with its table, in creation order (jump targets first). */
 export function ownChains(names: ChainNames): Array<{ table: Table; chain: string }> {
   return [
-    { table: 'filter', chain: names.iso2 },
-    { table: 'filter', chain: names.iso },
+    { table: 'mangle', chain: names.mark },
+    { table: 'mangle', chain: names.guard },
+    { table: 'mangle', chain: names.guardIn },
     { table: 'filter', chain: names.fwd },
     { table: 'nat', chain: names.postrouting },
     { table: 'nat', chain: names.dnat },
@@ -105,6 +118,10 @@ export class Markers {
   /** Jumps from built-in/dockerd chains into ours. */
   get hook(): string {
     return `tsnet:${this.instance}:hook`;
+  }
+  /** A hook of any tsnet instance (rules another instance may keep ahead of ours). */
+  static isAnyHook(comment: string | undefined): boolean {
+    return comment !== undefined && /^tsnet:[A-Za-z0-9_-]{1,32}:hook$/.test(comment);
   }
   /** Fixed rules inside our chains. */
   get base(): string {
@@ -179,39 +196,62 @@ export function familyOf(address: string): IpFamily | undefined {
   return f === 4 ? 4 : f === 6 ? 6 : undefined;
 }
 
-/** The rules one network owns for one family, in chain order. [] when the family is not programmed. */
+/**
+ * The bit of the packet mark that says "forwarded out of a tsnet bridge, not DNAT'd". One bit, clear of
+ * kube-proxy's (0x4000, 0x8000), Tailscale's (0xff0000) and wg-quick's (0xca6c); instances share it.
+ */
+export const EGRESS_MARK = '0x8000000';
+
+/** The rules one network owns for one family, in chain order. */
 export function networkRules(names: ChainNames, markers: Markers, family: IpFamily, net: FirewallNetwork): Rule[] {
-  if (!wantsFamily(net, family)) return [];
   const br = checkInterfaceName(net.bridge);
   const m = markers.network(net.id);
-  const { icc, masquerade } = net;
-  const iccTarget = icc ? '-j ACCEPT' : '-j DROP';
-  const filter = (chain: string, s: string): Rule => ({ table: 'filter', chain, spec: s });
-  const nat = (chain: string, s: string): Rule => ({ table: 'nat', chain, spec: s });
-  const rules: Rule[] = [];
+  const iccTarget = net.icc ? '-j ACCEPT' : '-j DROP';
+  const rule = (table: Table, chain: string) => (parts: Array<string | false | undefined>, target: string): Rule => ({
+    table,
+    chain,
+    spec: spec(parts, m, target),
+  });
+  const guard = rule('mangle', names.guard);
+  const guardIn = rule('mangle', names.guardIn);
+  const fwd = rule('filter', names.fwd);
+  const postrouting = rule('nat', names.postrouting);
   if (net.internal) {
-    // Nothing crosses the bridge boundary, in either direction; decided in stage 1 (see header).
-    rules.push(filter(names.iso, spec([`-i ${br}`, `! -o ${br}`], m, '-j DROP')));
-    rules.push(filter(names.iso, spec([`! -i ${br}`, `-o ${br}`], m, '-j DROP')));
-    rules.push(filter(names.iso2, spec([`-o ${br}`], m, '-j DROP')));
-    rules.push(filter(names.fwd, spec([`-i ${br}`, `-o ${br}`], m, iccTarget)));
-    return rules;
+    return [
+      // Interface based, not address based: covers every prefix, link-local included.
+      guard([`-i ${br}`, `! -o ${br}`], '-j DROP'),
+      guard([`! -i ${br}`, `-o ${br}`], '-j DROP'),
+      // The host's own addresses (the gateway, the LAN address, a proxy listening there) are a way out
+      // too. Replies to connections the host opened, and IPv6 neighbour discovery, still pass.
+      guardIn([`-i ${br}`, '-m conntrack --ctstate RELATED,ESTABLISHED'], '-j RETURN'),
+      ...(family === 6
+        ? [135, 136].map((type) => guardIn([`-i ${br}`, '-p ipv6-icmp', `-m icmp6 --icmpv6-type ${type}`], '-j RETURN'))
+        : []),
+      guardIn([`-i ${br}`], '-j DROP'),
+      fwd([`-i ${br}`, `-o ${br}`], iccTarget),
+      fwd([`-i ${br}`], '-j DROP'),
+      fwd([`-o ${br}`], '-j DROP'),
+    ];
   }
-  rules.push(filter(names.iso, spec([`-i ${br}`, `! -o ${br}`, '-m conntrack ! --ctstate DNAT'], m, `-j ${names.iso2}`)));
-  rules.push(filter(names.iso2, spec([`-o ${br}`], m, '-j DROP')));
-  // Replies, and connections to published ports (DNAT'd by us: also hairpin from the same bridge).
-  rules.push(filter(names.fwd, spec([`-o ${br}`, '-m conntrack --ctstate RELATED,ESTABLISHED'], m, '-j ACCEPT')));
-  rules.push(filter(names.fwd, spec([`-o ${br}`, '-m conntrack --ctstate DNAT'], m, '-j ACCEPT')));
-  rules.push(filter(names.fwd, spec([`-i ${br}`, `-o ${br}`], m, iccTarget)));
-  rules.push(filter(names.fwd, spec([`-i ${br}`, `! -o ${br}`], m, '-j ACCEPT')));
-  // Nothing else enters: unsolicited traffic routed to container addresses stays out even when the
-  // FORWARD policy is ACCEPT (no dockerd on the host).
-  rules.push(filter(names.fwd, spec([`-o ${br}`], m, '-j DROP')));
+  const rules: Rule[] = [
+    // Only replies and published ports (ours or dockerd's, reached through a host address) enter.
+    guard([`! -i ${br}`, `-o ${br}`, '-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT'], '-j DROP'),
+    guard([`-i ${br}`, `! -o ${br}`, '-m conntrack ! --ctstate DNAT'], `-j ${names.mark}`),
+    // Published ports before icc: a neighbour's published port reached through a host address stays
+    // reachable with icc=false, as through Docker's userland proxy (its default).
+    fwd([`-o ${br}`, '-m conntrack --ctstate RELATED,ESTABLISHED'], '-j ACCEPT'),
+    fwd([`-o ${br}`, '-m conntrack --ctstate DNAT'], '-j ACCEPT'),
+    fwd([`-i ${br}`, `-o ${br}`], iccTarget),
+    fwd([`-i ${br}`, `! -o ${br}`], '-j ACCEPT'),
+    // Nothing else enters, even with the mangle guard flushed and the FORWARD policy ACCEPT.
+    fwd([`-o ${br}`], '-j DROP'),
+  ];
+  if (!wantsFamily(net, family)) return rules;
   for (const subnet of net.subnets[family]) {
-    if (masquerade) rules.push(nat(names.postrouting, spec([`-s ${subnet}`, `! -o ${br}`], m, '-j MASQUERADE')));
+    if (net.masquerade) rules.push(postrouting([`-s ${subnet}`, `! -o ${br}`], '-j MASQUERADE'));
     // Hairpin: a container reaching a published port of a neighbour (or itself) through a host address.
     // Without it the reply would go straight back over the bridge with the wrong source.
-    rules.push(nat(names.postrouting, spec([`-s ${subnet}`, `-o ${br}`, '-m conntrack --ctstate DNAT'], m, '-j MASQUERADE')));
+    rules.push(postrouting([`-s ${subnet}`, `-o ${br}`, '-m conntrack --ctstate DNAT'], '-j MASQUERADE'));
   }
   return rules;
 }
@@ -225,45 +265,46 @@ export interface BaseRules {
   specs: string[];
 }
 
-/** Dockerd's bridges: its default bridge and its user networks' br-<id>. */
-export const DOCKER_BRIDGES = ['docker0', 'br-+'];
-
-/** Fixed rules inside tsnet's own chains. */
-export function baseRules(names: ChainNames, markers: Markers, foreignBridges: string[]): BaseRules[] {
+/**
+ * Fixed rules inside tsnet's own chains: TSNET-MARK lets traffic to the host's uplink bridges go
+ * unmarked (a host whose LAN or default route is a bridge, br0/vmbr0), then marks everything else.
+ */
+export function baseRules(names: ChainNames, markers: Markers, uplinkBridges: readonly string[]): BaseRules[] {
   return [
-    { table: 'filter', chain: names.fwd, placement: 'first', specs: [spec([], markers.base, `-j ${names.iso}`)] },
     {
-      table: 'filter',
-      chain: names.iso2,
+      table: 'mangle',
+      chain: names.mark,
       placement: 'any',
-      specs: foreignBridges.map((b) => spec([`-o ${checkForeignBridge(b)}`], markers.base, '-j DROP')),
+      specs: [
+        ...uplinkBridges.map((b) => spec([`-o ${checkBridgePattern(b)}`], markers.base, '-j RETURN')),
+        spec([], markers.base, `-j MARK --set-xmark ${EGRESS_MARK}/${EGRESS_MARK}`),
+      ],
     },
   ];
 }
 
-function checkForeignBridge(name: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,15}\+?$/.test(name)) throw new Error(`bridge pattern "${name}" is not usable in iptables rules`);
+/** An interface name, or a prefix with iptables' `+` wildcard. */
+export function checkBridgePattern(name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,15}\+?$/.test(name)) throw new Error(`bridge name "${name}" is not usable in iptables rules (1-15 of A-Z a-z 0-9 _ . -, optionally ending in +)`);
   return name;
 }
 
 /**
  * Where a hook must sit in its chain:
- *  - 'first': rule 1 (DOCKER-USER);
- *  - 'forward': rule 1 or preceded only by dockerd's `-j DOCKER-USER` (whose chain starts with our hook
- *    anyway) and `-j DOCKER-ISOLATION-STAGE-1` (drops only) jumps — dockerd moves those to the top on
- *    every start, and fighting it gains nothing;
- *  - 'any': present (nat chains, where order does not decide anything between tsnet and dockerd).
- * INPUT is 'first' so that no earlier ACCEPT of the VXLAN port lets a stranger past the input filter.
+ *  - 'after-docker-user': present once and, when the chain holds dockerd's `-j DOCKER-USER`, below it,
+ *    so every admin rule there sees the traffic before tsnet's ACCEPTs; placed right after that jump
+ *    (or first without one), but never moved while it is anywhere below it;
+ *  - 'ahead': preceded by nothing but hooks of tsnet instances (INPUT: no earlier ACCEPT of the VXLAN
+ *    port lets a stranger past the input filter; two instances keep each other's order);
+ *  - 'any': present once (drop-only mangle chains, nat chains: order decides nothing there).
  */
-export type HookPlacement = 'first' | 'forward' | 'any';
+export type HookPlacement = 'after-docker-user' | 'ahead' | 'any';
 
 export interface Hook {
   table: Table;
   chain: string;
   spec: string;
   placement: HookPlacement;
-  /** Only installed when the chain exists (dockerd's DOCKER-USER). */
-  optional: boolean;
 }
 
 export const DOCKER_USER = 'DOCKER-USER';
@@ -272,15 +313,15 @@ export function hooks(names: ChainNames, markers: Markers, family: IpFamily): Ho
   const h = markers.hook;
   const loopback = family === 4 ? '127.0.0.0/8' : '::1/128';
   return [
-    { table: 'filter', chain: 'FORWARD', spec: spec([], h, `-j ${names.fwd}`), placement: 'forward', optional: false },
-    { table: 'filter', chain: DOCKER_USER, spec: spec([], h, `-j ${names.fwd}`), placement: 'first', optional: true },
-    { table: 'nat', chain: 'POSTROUTING', spec: spec([], h, `-j ${names.postrouting}`), placement: 'any', optional: false },
+    { table: 'mangle', chain: 'FORWARD', spec: spec([], h, `-j ${names.guard}`), placement: 'any' },
+    { table: 'mangle', chain: 'INPUT', spec: spec([], h, `-j ${names.guardIn}`), placement: 'any' },
+    { table: 'filter', chain: 'FORWARD', spec: spec([], h, `-j ${names.fwd}`), placement: 'after-docker-user' },
+    { table: 'nat', chain: 'POSTROUTING', spec: spec([], h, `-j ${names.postrouting}`), placement: 'any' },
     {
       table: 'nat',
       chain: 'PREROUTING',
       spec: spec(['-m addrtype --dst-type LOCAL'], h, `-j ${names.dnat}`),
       placement: 'any',
-      optional: false,
     },
     {
       // Loopback destinations are left to the port holder's userland proxy (see ports.ts).
@@ -288,8 +329,7 @@ export function hooks(names: ChainNames, markers: Markers, family: IpFamily): Ho
       chain: 'OUTPUT',
       spec: spec([`! -d ${loopback}`, '-m addrtype --dst-type LOCAL'], h, `-j ${names.dnat}`),
       placement: 'any',
-      optional: false,
     },
-    { table: 'filter', chain: 'INPUT', spec: spec(['-p udp'], h, `-j ${names.vxlanIn}`), placement: 'first', optional: false },
+    { table: 'filter', chain: 'INPUT', spec: spec(['-p udp'], h, `-j ${names.vxlanIn}`), placement: 'ahead' },
   ];
 }

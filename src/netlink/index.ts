@@ -10,6 +10,7 @@ export * from './address';
 export * from './route';
 export * from './neighbour';
 export * from './host-networks';
+export * from './uplink-bridges';
 export { closeRtnl } from './socket';
 export type { BridgeSpec } from './kinds/bridge';
 export type { VethSpec } from './kinds/veth';

@@ -18,6 +18,8 @@ import {
 } from './parent';
 import { describe } from '../../model/errors';
 import { DEFAULT_MTU, mtuOption } from '../shared/mtu';
+import type { FirewallNetwork } from '../../firewall/network';
+import { macvlanSinkOf } from '../shared/firewall-network';
 
 /**
  * The kernel operations the macvlan data path uses: the netlink module itself in production; tests
@@ -40,6 +42,14 @@ export interface MacvlanDataPathOptions {
   instance: string;
   /** Default: the netlink module. */
   kernel?: LinkOps;
+  /** Rules for the sink of internal-only networks (firewall-network.ts, macvlanSinkOf); none without. */
+  firewall?: MacvlanFirewall;
+}
+
+/** The firewall seam of the macvlan data path; both calls idempotent. */
+export interface MacvlanFirewall {
+  addNetwork(net: FirewallNetwork): Promise<void>;
+  removeNetwork(net: FirewallNetwork): Promise<void>;
 }
 
 
@@ -47,7 +57,8 @@ export interface MacvlanDataPathOptions {
  * Containers as hosts on an existing L2 segment: one macvlan link per endpoint on the network's
  * parent, created in the host namespace with the network's MTU, mode and the endpoint's MAC, and
  * handed to Docker in Join. No addresses go on any host interface (the gateway is a router on the
- * LAN), no firewall rules, no published ports (Docker's macvlan driver ignores -p too).
+ * LAN), no published ports (Docker's macvlan driver ignores -p too), and firewall rules only for the
+ * sink of internal-only networks (below).
  *
  * Parents, as Docker's built-in macvlan driver has them:
  * - `-o parent=IFACE`: must exist, be up and not be tsnet's (parent.ts); used as is, never changed.
@@ -59,8 +70,11 @@ export interface MacvlanDataPathOptions {
  *   both ends marked and up), which every stock kernel has. Not an empty bridge: whether a bridge
  *   without ports has carrier differs between kernels (this one reports LOWER_UP, older ones
  *   NO-CARRIER), and macvlans on a lower without carrier drop every packet; a veth pair with both ends
- *   up has carrier everywhere. Frames to unknown MACs leave through the veth and die at its other end,
- *   which nothing listens on.
+ *   up has carrier everywhere. Frames to unknown MACs leave through the veth and arrive at its other
+ *   end in the host's stack; the firewall drops every IP packet from it (no forwarding, no host
+ *   address), so like Docker's dummy it is a dead end.
+ * - `--internal` with `-o parent`: the parent is not used and the network is internal-only as above
+ *   (logged): "no way out" cannot hold on a LAN, where no netfilter hook sees a macvlan's frames.
  *
  * Every link tsnet creates carries an ownership marker in its alias (names.ts); nothing without our
  * marker is ever changed or deleted.
@@ -71,11 +85,13 @@ export class MacvlanDataPath implements DataPath<MacvlanNetworkState, MacvlanEnd
   private readonly kernel: LinkOps;
   private readonly owner: LinkOwnership;
   private readonly parents = new ParentRegistry();
+  private readonly firewall?: MacvlanFirewall;
 
   constructor(options: MacvlanDataPathOptions) {
     if (!isValidInstance(options.instance)) throw new Error(`invalid tsnet instance name "${options.instance}"`);
     this.log = options.log;
     this.kernel = options.kernel ?? nl;
+    this.firewall = options.firewall;
     this.owner = new LinkOwnership({ log: options.log, instance: options.instance, type: this.type, kernel: this.kernel });
   }
 
@@ -103,6 +119,13 @@ export class MacvlanDataPath implements DataPath<MacvlanNetworkState, MacvlanEnd
         internalOnly: kind === 'internal',
         mode: options.mode,
       };
+      if (net.internal && net.options.type === 'macvlan' && net.options.parent !== undefined) {
+        this.log.warn('--internal macvlan network: -o parent is not used; the network is internal-only (no way out to the LAN)', {
+          networkId: net.id,
+          parent: net.options.parent,
+        });
+      }
+      if (state.internalOnly) await this.firewall?.addNetwork(macvlanSinkOf(net));
       this.log.debug('macvlan network ready', { networkId: net.id, ...state });
       return { ...state };
     } catch (err) {
@@ -114,6 +137,7 @@ export class MacvlanDataPath implements DataPath<MacvlanNetworkState, MacvlanEnd
 
   async deleteNetwork(net: NetworkRecord): Promise<void> {
     const options = this.optionsOf(net);
+    if (options.parent === undefined) await this.firewall?.removeNetwork(macvlanSinkOf(net));
     const parentName = parentNameOf(net.id, options.parent);
     this.parents.release(parentName, net.id);
     const link = await this.kernel.findLink(parentName);
@@ -477,6 +501,8 @@ export class MacvlanDataPath implements DataPath<MacvlanNetworkState, MacvlanEnd
     if (net.options.parent !== undefined && !isValidIfname(net.options.parent)) {
       throw new DataPathError(`invalid parent interface name "${net.options.parent}"`);
     }
+    // An internal network never uses a LAN parent (class comment).
+    if (net.internal && net.options.parent !== undefined) return { ...net.options, parent: undefined };
     return net.options;
   }
 

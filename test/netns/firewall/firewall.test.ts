@@ -59,57 +59,71 @@ describe('firewall (netns, real iptables)', function () {
     if (allowed) await resetIptables(); // never touch a firewall outside a private namespace
   });
 
-  it('ensureBase installs chains, base rules and hooks; a second call changes nothing', async () => {
+  it('ensureBase installs chains, base rules, hooks and the egress filter; a second call changes nothing', async () => {
     const c = counting();
     const fw = new Firewall({ backend: 'nft', runner: c.runner, logger: testLogger() });
     await fw.ensureBase();
     const v4 = await save();
     for (const line of [
       ':TSNET-FWD - [0:0]',
-      ':TSNET-ISO - [0:0]',
-      ':TSNET-ISO2 - [0:0]',
+      ':TSNET-GUARD - [0:0]',
+      ':TSNET-GUARD-IN - [0:0]',
+      ':TSNET-MARK - [0:0]',
+      '-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-GUARD',
+      '-A INPUT -m comment --comment "tsnet:tsnet:hook" -j TSNET-GUARD-IN',
+      '-A TSNET-MARK -m comment --comment "tsnet:tsnet:base" -j MARK --set-xmark 0x8000000/0x8000000',
       '-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD',
-      '-A TSNET-FWD -m comment --comment "tsnet:tsnet:base" -j TSNET-ISO',
-      '-A TSNET-ISO2 -o docker0 -m comment --comment "tsnet:tsnet:base" -j DROP',
-      '-A TSNET-ISO2 -o br-+ -m comment --comment "tsnet:tsnet:base" -j DROP',
       '-A POSTROUTING -m comment --comment "tsnet:tsnet:hook" -j TSNET-POSTROUTING',
       '-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "tsnet:tsnet:hook" -j TSNET-DNAT',
       '-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment "tsnet:tsnet:hook" -j TSNET-DNAT',
     ]) {
       assert.ok(v4.split('\n').includes(line), `missing: ${line}\n${v4}`);
     }
+    assert.ok(!v4.includes('TSNET-ISO'));
     assert.ok((await save('ip6tables-nft-save')).includes('-A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL'));
+    const eb = (await save('ebtables-nft-save')).split('\n');
+    for (const line of [':TSNET-EGRESS RETURN', '-A OUTPUT -j TSNET-EGRESS', '-A TSNET-EGRESS --mark 0x8000000/0x8000000 -j DROP']) {
+      assert.ok(eb.includes(line), `ebtables: missing ${line}\n${eb.join('\n')}`);
+    }
     const before = c.restores();
     await fw.ensureBase();
     assert.equal(c.restores(), before, 'a second ensureBase only reads');
   });
 
-  it('hooks first into DOCKER-USER, tolerates dockerd’s jump above it, and restores a flushed hook', async () => {
+  it('keeps its FORWARD hook below -j DOCKER-USER, puts nothing in DOCKER-USER, and moves no rule it does not own', async () => {
+    const hook = '-m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD';
+    // The model before issue 12 left a hook in DOCKER-USER and one at FORWARD 1: both go.
+    await run('iptables-nft', '-N', 'TSNET-FWD');
     await run('iptables-nft', '-N', 'DOCKER-USER');
+    await run('iptables-nft', '-A', 'DOCKER-USER', '-m', 'comment', '--comment', 'tsnet:tsnet:hook', '-j', 'TSNET-FWD');
     await run('iptables-nft', '-A', 'DOCKER-USER', '-j', 'RETURN');
+    await run('iptables-nft', '-A', 'FORWARD', '-m', 'comment', '--comment', 'tsnet:tsnet:hook', '-j', 'TSNET-FWD');
     await run('iptables-nft', '-A', 'FORWARD', '-j', 'DOCKER-USER');
     await run('iptables-nft', '-A', 'FORWARD', '-o', 'docker0', '-j', 'ACCEPT');
     const c = counting();
     const fw = new Firewall({ backend: 'nft', runner: c.runner });
     await fw.ensureBase();
-    const hook = '-m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD';
     const chainRules = async (chain: string) => (await run('iptables-nft', '-S', chain)).stdout.trim().split('\n').slice(1);
-    assert.deepEqual(await chainRules('DOCKER-USER'), [`-A DOCKER-USER ${hook}`, '-A DOCKER-USER -j RETURN']);
-    assert.equal((await chainRules('FORWARD'))[0], `-A FORWARD ${hook}`);
-    // dockerd restarts: it moves its DOCKER-USER jump back to the top. That is fine as it is.
+    assert.deepEqual(await chainRules('DOCKER-USER'), ['-A DOCKER-USER -j RETURN']);
+    assert.deepEqual(await chainRules('FORWARD'), ['-A FORWARD -j DOCKER-USER', `-A FORWARD ${hook}`, '-A FORWARD -o docker0 -j ACCEPT']);
+    // The admin adds rules to DOCKER-USER and FORWARD; dockerd restarts and re-inserts its jump at 1.
+    await run('iptables-nft', '-I', 'DOCKER-USER', '-s', '10.0.0.1', '-j', 'DROP');
+    await run('iptables-nft', '-A', 'FORWARD', '-i', 'eth9', '-j', 'DROP');
     await run('iptables-nft', '-D', 'FORWARD', '-j', 'DOCKER-USER');
     await run('iptables-nft', '-I', 'FORWARD', '-j', 'DOCKER-USER');
     let n = c.restores();
     await fw.ensureBase();
-    assert.equal(c.restores(), n);
-    // Someone flushes FORWARD and puts a rule above ours in DOCKER-USER: both hooks come back, first.
+    assert.equal(c.restores(), n, 'nothing to repair');
+    assert.deepEqual(await chainRules('DOCKER-USER'), ['-A DOCKER-USER -s 10.0.0.1/32 -j DROP', '-A DOCKER-USER -j RETURN']);
+    // Someone flushes FORWARD and puts DOCKER-USER's jump back after an ACCEPT: our hook goes right after it.
     await run('iptables-nft', '-F', 'FORWARD');
-    await run('iptables-nft', '-I', 'DOCKER-USER', '-s', '10.0.0.1', '-j', 'ACCEPT');
+    await run('iptables-nft', '-A', 'FORWARD', '-i', 'eth8', '-j', 'ACCEPT');
+    await run('iptables-nft', '-A', 'FORWARD', '-j', 'DOCKER-USER');
+    await run('iptables-nft', '-A', 'FORWARD', '-i', 'eth9', '-j', 'DROP');
     n = c.restores();
     await fw.ensureBase();
-    assert.equal(c.restores(), n + 1, 'one restore for the IPv4 repairs');
-    assert.deepEqual(await chainRules('FORWARD'), [`-A FORWARD ${hook}`]);
-    assert.equal((await chainRules('DOCKER-USER'))[0], `-A DOCKER-USER ${hook}`);
+    assert.equal(c.restores(), n + 1, 'one restore for the IPv4 repair');
+    assert.deepEqual(await chainRules('FORWARD'), ['-A FORWARD -i eth8 -j ACCEPT', '-A FORWARD -j DOCKER-USER', `-A FORWARD ${hook}`, '-A FORWARD -i eth9 -j DROP']);
   });
 
   it('addNetwork writes exactly the generated IPv4 and IPv6 rules; a repeat is a no-op', async () => {
@@ -122,6 +136,7 @@ describe('firewall (netns, real iptables)', function () {
     for (const r of networkRules(fw.names, fw.markers, 4, firewallNetworkOf(net, 'tsbrA'))) assert.ok(v4.includes(asSaveLine(r)), asSaveLine(r));
     const rules6 = networkRules(fw.names, fw.markers, 6, firewallNetworkOf(net, 'tsbrA'));
     assert.equal(rules6.length, 9);
+    assert.ok(v4.includes('-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-GUARD'));
     for (const r of rules6) assert.ok(v6.includes(asSaveLine(r)), asSaveLine(r));
     const n = c.restores();
     await fw.addNetwork(firewallNetworkOf(net, 'tsbrA'));

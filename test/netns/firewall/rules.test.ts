@@ -6,7 +6,7 @@ import type { NetworkRecord } from '../../../src/model/records';
 import { Firewall } from '../../../src/firewall/firewall';
 import { PortPublisher } from '../../../src/firewall/ports';
 import { execCommand } from '../../../src/firewall/runner';
-import { netnsUnsafeReason, spawnNetnsHolder, bridgeOptions, ipamPool, networkRecord } from '../../lab';
+import { netnsUnsafeReason, spawnNetnsHolder, bridgeOptions, ipamPool, networkRecord, resetIptables } from '../../lab';
 import { firewallNetworkOf, portsNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
 /*
@@ -19,12 +19,14 @@ import { firewallNetworkOf, portsNetworkOf } from '../../../src/datapath/shared/
  *                                      O 192.0.2.2 (the outside; no route back to 10.88/16)
  *
  * Every "host" is a namespace held by a `unshare -n sleep` this test starts; servers and clients are
- * small node processes entered with nsenter. The FORWARD policy is DROP, as dockerd sets it.
+ * small node processes entered with nsenter. The FORWARD policy is DROP, as dockerd sets it. Later
+ * tests add L1 10.88.4.2 on `lan5` (a bridge of another tool, made after tsnet started, with permissive
+ * ACCEPTs) and a server on this namespace itself (port 7100: the host's own services).
  */
 
 const run = (file: string, ...args: string[]) => execCommand(file, args);
 
-const SERVER = `const net=require('net');net.createServer(s=>{s.on('error',()=>{});s.end(s.remoteAddress.replace(/^::ffff:/,'')+'\\n')}).listen(7000,'0.0.0.0',()=>console.log('ready'));`;
+const SERVER = `const net=require('net');net.createServer(s=>{s.on('error',()=>{});s.end(s.remoteAddress.replace(/^::ffff:/,'')+'\\n')}).listen(7000,'::',()=>console.log('ready'));`;
 const CLIENT = `const net=require('net');const [h,p]=process.argv.slice(1);const s=net.connect({host:h,port:+p});let d='';s.setTimeout(1000,()=>process.exit(2));s.on('data',x=>d+=x);s.on('end',()=>{process.stdout.write(d);process.exit(0)});s.on('error',()=>process.exit(1));`;
 
 const NET_A = 'aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111';
@@ -128,11 +130,7 @@ class Fixture {
   async tearDown(): Promise<void> {
     for (const p of this.procs.splice(0)) if (p.exitCode === null) p.kill('SIGKILL');
     for (const l of this.links.splice(0).reverse()) await run('ip', 'link', 'del', l).catch(() => undefined);
-    for (const table of ['filter', 'nat']) {
-      await run('iptables-nft', '-t', table, '-F').catch(() => undefined);
-      await run('iptables-nft', '-t', table, '-X').catch(() => undefined);
-    }
-    await run('iptables-nft', '-P', 'FORWARD', 'ACCEPT').catch(() => undefined);
+    await resetIptables();
     writeFileSync('/proc/sys/net/ipv4/ip_forward', this.ipForward);
   }
 }
@@ -144,6 +142,7 @@ describe('firewall data path (netns, packets through the rules)', function () {
   let ready = false;
   let ports: PortPublisher;
   let bridgeFiltered = false;
+  let uplinks: string[] = [];
   const A = network(NET_A, '10.88.1.0/24');
   const B = network(NET_B, '10.88.2.0/24');
 
@@ -158,7 +157,7 @@ describe('firewall data path (netns, packets through the rules)', function () {
     ready = true;
     try {
       await fx.setUp();
-      fw = new Firewall({ backend: 'nft' });
+      fw = new Firewall({ backend: 'nft', uplinkBridges: async () => uplinks });
       ports = new PortPublisher(fw);
       await fw.ensureBase();
     } catch (e) {
@@ -257,6 +256,134 @@ describe('firewall data path (netns, packets through the rules)', function () {
       await fw.addNetwork(firewallNetworkOf(B, 'tsB'));
     }
     assert.equal(await fx.connect('C3', '192.0.2.2', 7000), '192.0.2.1', 'back to normal');
+  });
+
+  it('reaches no bridge of another tool, whatever its name and however permissive its rules, until it is named an uplink', async () => {
+    await fx.bridge('lan5', '10.88.4.1/24');
+    await fx.host('L1', 'vL1', '10.88.4.2/24', '10.88.4.1', 'lan5');
+    await run('iptables-nft', '-I', 'FORWARD', '-i', 'lan5', '-j', 'ACCEPT');
+    await run('iptables-nft', '-I', 'FORWARD', '-o', 'lan5', '-j', 'ACCEPT');
+    await run('iptables-nft', '-t', 'nat', '-A', 'POSTROUTING', '-s', '10.88.4.0/24', '!', '-o', 'lan5', '-j', 'MASQUERADE');
+    assert.equal(await fx.connect('L1', '192.0.2.2', 7000), '192.0.2.1', 'lan5 itself works');
+    assert.equal(await fx.connect('C1', '10.88.4.2', 7000), undefined, 'A → lan5 (made after tsnet started)');
+    assert.equal(await fx.connect('L1', '10.88.1.2', 7000), undefined, 'lan5 → A');
+    // The bridge family does the egress half: without its chain the packet gets through.
+    await run('ebtables-nft', '-F', fw.names.egress);
+    try {
+      assert.equal(await fx.connect('C1', '10.88.4.2', 7000), '10.88.4.1', 'egress filter flushed: A reaches lan5 (masqueraded)');
+    } finally {
+      await fw.ensureBase();
+    }
+    assert.equal(await fx.connect('C1', '10.88.4.2', 7000), undefined, 'restored by the periodic check');
+    uplinks = ['lan5'];
+    await fw.ensureBase();
+    try {
+      assert.equal(await fx.connect('C1', '10.88.4.2', 7000), '10.88.4.1', 'an uplink bridge is reachable (masqueraded)');
+      assert.equal(await fx.connect('C1', '10.88.3.2', 7000), undefined, 'dockerd bridge still not');
+      assert.equal(await fx.connect('L1', '10.88.1.2', 7000), undefined, 'and nothing enters from it');
+    } finally {
+      uplinks = [];
+      await fw.ensureBase();
+    }
+  });
+
+  it("applies an admin's DOCKER-USER rules to egress, published ports and traffic inside one network", async function () {
+    await run('iptables-nft', '-N', 'DOCKER-USER');
+    await run('iptables-nft', '-A', 'DOCKER-USER', '-j', 'RETURN');
+    await run('iptables-nft', '-I', 'FORWARD', '-j', 'DOCKER-USER');
+    await fw.ensureBase(); // the hook moves below the jump
+    await ports.publishPorts(portsNetworkOf(A), EP1, '10.88.1.2', undefined, [{ Proto: 6, IP: '', Port: 7000, HostIP: '', HostPort: 18083, HostPortEnd: 18083 }]);
+    const admin = [
+      ['-s', '10.88.1.0/24', '-d', '192.0.2.2', '-j', 'DROP'],
+      ['-p', 'tcp', '-m', 'conntrack', '--ctorigdstport', '18083', '-s', '192.0.2.2', '-j', 'DROP'],
+      ['-s', '10.88.1.3', '-d', '10.88.1.2', '-j', 'DROP'],
+    ];
+    try {
+      assert.equal(await fx.connect('C1', '192.0.2.2', 7000), '192.0.2.1', 'before: egress');
+      assert.equal(await fx.connect('O', '192.0.2.1', 18083), '192.0.2.2', 'before: published port');
+      assert.equal(await fx.connect('C2', '10.88.1.2', 7000), '10.88.1.3', 'before: inside the network');
+      for (const rule of admin) await run('iptables-nft', '-I', 'DOCKER-USER', ...rule);
+      await fw.ensureBase();
+      assert.equal(await fx.connect('C1', '192.0.2.2', 7000), undefined, 'egress dropped by the admin');
+      assert.equal(await fx.connect('C3', '192.0.2.2', 7000), '192.0.2.1', 'other sources still leave');
+      assert.equal(await fx.connect('O', '192.0.2.1', 18083), undefined, 'published port dropped for that source');
+      if (bridgeFiltered) assert.equal(await fx.connect('C2', '10.88.1.2', 7000), undefined, 'inside the network dropped');
+    } finally {
+      for (const rule of admin) await run('iptables-nft', '-D', 'DOCKER-USER', ...rule).catch(() => undefined);
+      await ports.unpublishPorts(A, EP1);
+    }
+  });
+
+  it('keeps other bridges out even when their ACCEPT comes before tsnet in FORWARD (the mangle guard)', async () => {
+    // dockerd 20.10 inserts a new network's `-i br ! -o br -j ACCEPT` above everything but its jumps.
+    await run('iptables-nft', '-I', 'FORWARD', '-i', 'br-dockerx', '-j', 'ACCEPT');
+    try {
+      assert.equal(await fx.connect('D1', '10.88.1.2', 7000), undefined, 'dockerd bridge → A');
+      await run('iptables-nft', '-t', 'mangle', '-F', fw.names.guard);
+      assert.equal(await fx.connect('D1', '10.88.1.2', 7000), '10.88.1.1', 'without the guard the earlier ACCEPT lets it in (masqueraded by dockerd\'s rule)');
+    } finally {
+      await run('iptables-nft', '-D', 'FORWARD', '-i', 'br-dockerx', '-j', 'ACCEPT');
+      await fw.addNetwork(firewallNetworkOf(A, 'tsA'));
+      await fw.addNetwork(firewallNetworkOf(B, 'tsB'));
+    }
+    assert.equal(await fx.connect('D1', '10.88.1.2', 7000), undefined, 'guard back');
+  });
+
+  it('keeps an internal network from the host itself (gateway and other addresses), v4 and v6, while the host can still reach in', async () => {
+    const hostServer = net.createServer((s) => s.end(`${s.remoteAddress}\n`));
+    await new Promise<void>((resolve) => hostServer.listen(7100, '::', resolve));
+    const internal = network(NET_B, '10.88.2.0/24', { internal: true });
+    try {
+      assert.equal(await fx.connect('C3', '10.88.2.1', 7100), '::ffff:10.88.2.2', 'before: the gateway address');
+      await fw.addNetwork(firewallNetworkOf(internal, 'tsB'));
+      assert.equal(await fx.connect('C3', '10.88.2.1', 7100), undefined, 'the gateway address');
+      assert.equal(await fx.connect('C3', '192.0.2.1', 7100), undefined, 'another host address');
+      const hostLinkLocal = (await run('ip', '-6', '-o', 'addr', 'show', 'dev', 'tsB', 'scope', 'link')).stdout.split(/\s+/)[3]?.split('/')[0];
+      assert.ok(hostLinkLocal, 'tsB has a link-local address');
+      assert.equal(await fx.connect('C3', `${hostLinkLocal}%eth0`, 7100), undefined, "the bridge's IPv6 link-local address");
+      assert.equal(await fx.connect(undefined, '10.88.2.2', 7000), '10.88.2.1', 'host → container still works');
+    } finally {
+      hostServer.close();
+      await fw.addNetwork(firewallNetworkOf(B, 'tsB'));
+    }
+  });
+
+  it('drops IPv6 link-local between two containers of an icc=false network (no IPv6 pool needed)', async function () {
+    const nf6 = '/proc/sys/net/bridge/bridge-nf-call-ip6tables';
+    if (!existsSync(nf6)) this.skip();
+    const linkLocal = async (ns: string) => (await fx.in(ns, 'ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'link')).stdout.split(/\s+/)[3]!.split('/')[0]!;
+    const c1 = await linkLocal('C1');
+    assert.match(await fx.connect('C2', `${c1}%eth0`, 7000) ?? '', /^fe80:/, 'icc=true: link-local works');
+    const noIcc = network(NET_A, '10.88.1.0/24', {}, false);
+    await fw.addNetwork(firewallNetworkOf(noIcc, 'tsA'));
+    try {
+      assert.equal(await fx.connect('C2', `${c1}%eth0`, 7000), undefined, 'icc=false: link-local dropped');
+      assert.equal(await fx.connect('C2', '10.88.1.2', 7000), undefined, 'and IPv4');
+    } finally {
+      await fw.addNetwork(firewallNetworkOf(A, 'tsA'));
+    }
+  });
+
+  it('lets a second instance coexist: 10 alternating checks change nothing and both keep their isolation', async () => {
+    const two = new Firewall({ backend: 'nft', instance: 'two' });
+    await fx.bridge('tsT', '10.88.5.1/24');
+    await fx.host('T1', 'vT1', '10.88.5.2/24', '10.88.5.1', 'tsT');
+    await two.addNetwork(firewallNetworkOf(network('cccccccccccc3333333333333333333333333333333333333333333333333333', '10.88.5.0/24'), 'tsT'));
+    try {
+      const dump = async () => `${await run('iptables-nft-save').then((r) => r.stdout)}${await run('ip6tables-nft-save').then((r) => r.stdout)}`.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '');
+      const first = await dump();
+      for (let i = 0; i < 10; i++) {
+        await fw.ensureBase();
+        await two.ensureBase();
+      }
+      assert.equal(await dump(), first);
+      assert.equal(await fx.connect('T1', '192.0.2.2', 7000), '192.0.2.1', 'the second instance forwards');
+      assert.equal(await fx.connect('C1', '10.88.5.2', 7000), undefined, 'A → the other instance');
+      assert.equal(await fx.connect('T1', '10.88.1.2', 7000), undefined, 'the other instance → A');
+    } finally {
+      await two.removeAll();
+    }
+    assert.equal(await fx.connect('C1', '192.0.2.2', 7000), '192.0.2.1', "the first instance's rules are untouched by the second's removal");
   });
 
   it('removing the network takes its forwarding away again', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { NetworkRecord } from '../../../src/model/records';
-import { Firewall } from '../../../src/firewall/firewall';
+import { Firewall, type FirewallOptions } from '../../../src/firewall/firewall';
+import type { EgressFilter } from '../../../src/firewall/egress-filter';
 import { CommandFailed, type CommandRunner } from '../../../src/firewall/runner';
 import { firewallNetworkOf } from '../../../src/datapath/shared/firewall-network';
 import { bridgeOptions, ipamPool, networkRecord } from '../../lab';
@@ -16,6 +17,10 @@ class FakeIptables {
   saves = 0;
 
   constructor(readonly family: 4 | 6) {
+    this.tables.set(
+      'mangle',
+      new Map(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'].map((c) => [c, { policy: 'ACCEPT', rules: [] as string[] }])),
+    );
     this.tables.set('filter', new Map([['INPUT', { policy: 'ACCEPT', rules: [] }], ['FORWARD', { policy: 'ACCEPT', rules: [] }], ['OUTPUT', { policy: 'ACCEPT', rules: [] }]]));
     this.tables.set(
       'nat',
@@ -50,7 +55,7 @@ class FakeIptables {
         this.tables.set(table!, work!);
         continue;
       }
-      const m = /^-(N|D|F|I|A) (\S+)(?: (.*))?$/.exec(line);
+      const m = /^-(N|D|F|X|I|A) (\S+)(?: (.*))?$/.exec(line);
       if (!m || !work) throw new Error(`bad line ${line}`);
       const [, op, chain, rest = ''] = m;
       const c = work.get(chain!);
@@ -60,7 +65,11 @@ class FakeIptables {
         continue;
       }
       if (!c) throw new Error(`no chain ${chain}`);
-      if (op === 'F') c.rules = [];
+      if (op === 'X') {
+        if (c.rules.length > 0) throw new Error(`chain ${chain} not empty`);
+        if ([...work.values()].some((o) => o.rules.some((r) => r.endsWith(`-j ${chain}`)))) throw new Error(`chain ${chain} in use`);
+        work.delete(chain!);
+      } else if (op === 'F') c.rules = [];
       else if (op === 'A') c.rules.push(rest);
       else if (op === 'I') {
         const [pos, ...spec] = rest.split(' ');
@@ -78,7 +87,29 @@ class FakeIptables {
   }
 }
 
-function fakeHost(): { runner: CommandRunner; v4: FakeIptables; v6: FakeIptables; calls: string[] } {
+/** The bridge-family egress filter, recorded (its ebtables text is tested in egress-filter.test.ts). */
+class FakeEgress implements EgressFilter {
+  ensured = 0;
+  failWith?: Error;
+  async ensure(): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.ensured++;
+  }
+  async remove(): Promise<void> {
+    this.ensured = 0;
+  }
+}
+
+interface FakeHost {
+  runner: CommandRunner;
+  v4: FakeIptables;
+  v6: FakeIptables;
+  calls: string[];
+  egress: FakeEgress;
+  firewall(opts?: FirewallOptions): Firewall;
+}
+
+function fakeHost(): FakeHost {
   const v4 = new FakeIptables(4);
   const v6 = new FakeIptables(6);
   const calls: string[] = [];
@@ -96,7 +127,8 @@ function fakeHost(): { runner: CommandRunner; v4: FakeIptables; v6: FakeIptables
     }
     throw new CommandFailed(file, args, undefined, 'not found', 'ENOENT');
   };
-  return { runner, v4, v6, calls };
+  const egress = new FakeEgress();
+  return { runner, v4, v6, calls, egress, firewall: (opts = {}) => new Firewall({ runner, backend: 'nft', egress, ...opts }) };
 }
 
 const ID_A = 'aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111';
@@ -106,21 +138,26 @@ function network(id: string, pool: string, over: Partial<NetworkRecord> = {}): N
   return networkRecord(bridgeOptions(), { id, ipv4: [ipamPool(pool)], ...over });
 }
 
+const hook0 = (chain: string) => `-m comment --comment "tsnet:tsnet:hook" -j ${chain}`;
+
 describe('firewall plans (fake iptables)', () => {
   it('creates chains, base rules and hooks in one restore per family, then does nothing', async () => {
     const host = fakeHost();
-    const fw = new Firewall({ runner: host.runner, backend: 'nft' });
+    const fw = host.firewall();
     await fw.ensureBase();
     assert.deepEqual(host.v4.restores, [
       [
+        '*mangle',
+        '-N TSNET-MARK',
+        '-N TSNET-GUARD',
+        '-N TSNET-GUARD-IN',
+        '-A TSNET-MARK -m comment --comment "tsnet:tsnet:base" -j MARK --set-xmark 0x8000000/0x8000000',
+        '-I FORWARD 1 -m comment --comment "tsnet:tsnet:hook" -j TSNET-GUARD',
+        '-I INPUT 1 -m comment --comment "tsnet:tsnet:hook" -j TSNET-GUARD-IN',
+        'COMMIT',
         '*filter',
-        '-N TSNET-ISO2',
-        '-N TSNET-ISO',
         '-N TSNET-FWD',
         '-N TSNET-VXLAN-IN',
-        '-I TSNET-FWD 1 -m comment --comment "tsnet:tsnet:base" -j TSNET-ISO',
-        '-A TSNET-ISO2 -o docker0 -m comment --comment "tsnet:tsnet:base" -j DROP',
-        '-A TSNET-ISO2 -o br-+ -m comment --comment "tsnet:tsnet:base" -j DROP',
         '-I FORWARD 1 -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD',
         '-I INPUT 1 -p udp -m comment --comment "tsnet:tsnet:hook" -j TSNET-VXLAN-IN',
         'COMMIT',
@@ -137,42 +174,107 @@ describe('firewall plans (fake iptables)', () => {
     assert.equal(host.v6.restores.length, 1);
     assert.ok(host.v6.restores[0]!.includes('! -d ::1/128'));
     assert.ok(host.calls.every((c) => !c.includes('restore') || c.endsWith('--noflush --wait=10')));
+    assert.equal(host.egress.ensured, 1, 'the bridge-family egress filter is set too');
     await fw.ensureBase();
     assert.equal(host.v4.restores.length, 1, 'second ensureBase is read-only');
     assert.equal(host.v6.restores.length, 1);
   });
 
-  it('puts the hook first in DOCKER-USER and accepts dockerd’s jump above it in FORWARD', async () => {
+  it('keeps the FORWARD hook below -j DOCKER-USER and never moves a rule it does not own', async () => {
     const host = fakeHost();
-    const fw = new Firewall({ runner: host.runner, backend: 'nft' });
-    await fw.ensureBase();
-    const filter = host.v4.tables.get('filter')!;
-    filter.set('DOCKER-USER', { rules: ['-j RETURN'] });
-    filter.get('FORWARD')!.rules.unshift('-j DOCKER-USER'); // dockerd restarted: its jump is on top again
+    const fw = host.firewall();
     await fw.ensureBase();
     const hook = '-m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD';
-    assert.deepEqual(host.v4.rules('filter', 'DOCKER-USER'), [hook, '-j RETURN']);
+    const filter = () => host.v4.tables.get('filter')!; // a restore replaces the table object
+    filter().set('DOCKER-USER', { rules: ['-j RETURN'] });
+    filter().get('FORWARD')!.rules.unshift('-j DOCKER-USER'); // dockerd started: its jump is on top
+    await fw.ensureBase();
     assert.deepEqual(host.v4.rules('filter', 'FORWARD'), ['-j DOCKER-USER', hook]);
-    // dockerd 20.10 start order: isolation jump inserted at 1, then DOCKER-USER at 1: still fine.
-    const restarted = host.v4.tables.get('filter')!;
-    restarted.get('FORWARD')!.rules = ['-j DOCKER-USER', '-j DOCKER-ISOLATION-STAGE-1', hook];
-    const n = host.v4.restores.length;
+    assert.deepEqual(host.v4.rules('filter', 'DOCKER-USER'), ['-j RETURN'], 'nothing of tsnet inside DOCKER-USER');
+    // dockerd 20.10 restarted: isolation jump at 1, then DOCKER-USER at 1; 28.x: DOCKER-FORWARD after DU.
+    for (const forward of [
+      ['-j DOCKER-USER', '-j DOCKER-ISOLATION-STAGE-1', hook, '-o docker0 -j DOCKER'],
+      ['-j DOCKER-USER', '-j DOCKER-FORWARD', hook],
+    ]) {
+      filter().get('FORWARD')!.rules = [...forward];
+      const n = host.v4.restores.length;
+      await fw.ensureBase();
+      assert.equal(host.v4.restores.length, n, forward.join(', '));
+    }
+    // The admin inserts rules into DOCKER-USER and FORWARD later, and dockerd re-inserts its jump at 1
+    // above our hook while someone else's ACCEPT sits between: only our hook moves, to right after DU.
+    filter().get('DOCKER-USER')!.rules.unshift('-s 10.0.0.1/32 -j DROP');
+    filter().get('FORWARD')!.rules = ['-j ACCEPT', hook, '-j DOCKER-USER', '-i eth9 -j DROP'];
     await fw.ensureBase();
-    assert.equal(host.v4.restores.length, n);
-    restarted.get('FORWARD')!.rules = ['-j DOCKER-USER'];
-    // Someone inserts above our hook in DOCKER-USER and duplicates it in FORWARD: both are repaired.
-    const now = host.v4.tables.get('filter')!; // a restore replaces the table object
-    now.get('DOCKER-USER')!.rules.unshift('-s 10.0.0.1/32 -j ACCEPT');
-    now.get('FORWARD')!.rules.unshift('-j ACCEPT');
-    now.get('FORWARD')!.rules.push(hook);
+    assert.deepEqual(host.v4.rules('filter', 'FORWARD'), ['-j ACCEPT', '-j DOCKER-USER', hook, '-i eth9 -j DROP']);
+    assert.deepEqual(host.v4.rules('filter', 'DOCKER-USER'), ['-s 10.0.0.1/32 -j DROP', '-j RETURN']);
+    // A duplicate of our hook is reduced to one, in place.
+    filter().get('FORWARD')!.rules.push(hook);
     await fw.ensureBase();
-    assert.deepEqual(host.v4.rules('filter', 'DOCKER-USER'), [hook, '-s 10.0.0.1/32 -j ACCEPT', '-j RETURN']);
-    assert.deepEqual(host.v4.rules('filter', 'FORWARD'), [hook, '-j ACCEPT', '-j DOCKER-USER']);
+    assert.deepEqual(host.v4.rules('filter', 'FORWARD'), ['-j ACCEPT', '-j DOCKER-USER', hook, '-i eth9 -j DROP']);
+  });
+
+  it('moves the rules of the model before issue 12 away: the hook in DOCKER-USER and the ISO chains', async () => {
+    const host = fakeHost();
+    const filter = host.v4.tables.get('filter')!;
+    filter.set('DOCKER-USER', { rules: [hook0('TSNET-FWD'), '-s 10.0.0.1/32 -j DROP', '-j RETURN'] });
+    filter.set('TSNET-ISO2', { rules: ['-o docker0 -m comment --comment "tsnet:tsnet:base" -j DROP'] });
+    filter.set('TSNET-ISO', { rules: ['-i tsbrA ! -o tsbrA -m conntrack ! --ctstate DNAT -m comment --comment "tsnet:tsnet:net:aaaaaaaaaaaa" -j TSNET-ISO2'] });
+    filter.set('TSNET-FWD', { rules: ['-m comment --comment "tsnet:tsnet:base" -j TSNET-ISO'] });
+    filter.get('FORWARD')!.rules = [hook0('TSNET-FWD'), '-j DOCKER-USER'];
+    await host.firewall().rebuild([firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA')]);
+    assert.deepEqual(host.v4.rules('filter', 'DOCKER-USER'), ['-s 10.0.0.1/32 -j DROP', '-j RETURN']);
+    assert.deepEqual(host.v4.rules('filter', 'FORWARD'), ['-j DOCKER-USER', hook0('TSNET-FWD')]);
+    assert.ok(!host.v4.save().includes('TSNET-ISO'));
+  });
+
+  it('lets two instances share the chains without ever moving each other (no restore after the first pass)', async () => {
+    const host = fakeHost();
+    const one = host.firewall();
+    const two = host.firewall({ instance: 'two' });
+    host.v4.tables.get('filter')!.set('DOCKER-USER', { rules: [] });
+    host.v4.tables.get('filter')!.get('FORWARD')!.rules.push('-j DOCKER-USER');
+    await one.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
+    await two.addNetwork(firewallNetworkOf(network(ID_B, '10.2.0.0/24'), 'tsbrB'));
+    const settled = [host.v4.save(), host.v6.save()];
+    const restores = host.v4.restores.length + host.v6.restores.length;
+    for (let i = 0; i < 5; i++) {
+      await one.ensureBase();
+      await two.ensureBase();
+    }
+    assert.equal(host.v4.restores.length + host.v6.restores.length, restores);
+    assert.deepEqual([host.v4.save(), host.v6.save()], settled);
+    assert.deepEqual(host.v4.rules('filter', 'INPUT').map((r) => r.split('-j ')[1]), ['TSNET-TWO-VXLAN-IN', 'TSNET-VXLAN-IN']);
+    assert.deepEqual(host.v4.rules('filter', 'FORWARD').map((r) => r.split('-j ')[1]), ['DOCKER-USER', 'TSNET-TWO-FWD', 'TSNET-FWD']);
+  });
+
+  it('marks traffic to every bridge except the uplinks it is told of, re-read at each check', async () => {
+    const host = fakeHost();
+    let uplinks = ['vmbr0'];
+    const fw = host.firewall({ uplinkBridges: async () => uplinks });
+    await fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
+    const base = '-m comment --comment "tsnet:tsnet:base"';
+    const mark = `${base} -j MARK --set-xmark 0x8000000/0x8000000`;
+    assert.deepEqual(host.v4.rules('mangle', 'TSNET-MARK'), [`-o vmbr0 ${base} -j RETURN`, mark]);
+    uplinks = ['br0', 'vmbr0'];
+    await fw.ensureBase();
+    assert.deepEqual(host.v6.rules('mangle', 'TSNET-MARK'), [`-o br0 ${base} -j RETURN`, `-o vmbr0 ${base} -j RETURN`, mark]);
+    uplinks = ['bad name'];
+    await fw.ensureBase(); // logged; the last good set stays
+    assert.equal(host.v4.rules('mangle', 'TSNET-MARK').length, 3);
+  });
+
+  it('refuses a network when the egress filter cannot be set (it would reach other bridges); the periodic check only logs', async () => {
+    const host = fakeHost();
+    host.egress.failWith = new Error('ebtables-nft-restore: Operation not supported');
+    const fw = host.firewall();
+    await fw.ensureBase();
+    await assert.rejects(fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA')), /isolating tsnet networks from other bridges failed: .*Operation not supported/);
   });
 
   it('adds a network’s rules once, removes exactly them, and leaves foreign and neighbour rules', async () => {
     const host = fakeHost();
-    const fw = new Firewall({ runner: host.runner, backend: 'nft' });
+    const fw = host.firewall();
     host.v4.tables.get('nat')!.get('POSTROUTING')!.rules.push('-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE');
     const a = network(ID_A, '10.1.0.0/24');
     const b = network(ID_B, '10.2.0.0/24');
@@ -181,11 +283,15 @@ describe('firewall plans (fake iptables)', () => {
     const restores = host.v4.restores.length;
     await fw.addNetwork(firewallNetworkOf(a, 'tsbrA'));
     assert.equal(host.v4.restores.length, restores, 'repeat addNetwork is a no-op');
-    assert.equal(host.v6.restores.length, 0, 'IPv4-only networks do not touch ip6tables');
-    assert.deepEqual(host.v4.rules('filter', 'TSNET-ISO'), [
-      '-i tsbrA ! -o tsbrA -m conntrack ! --ctstate DNAT -m comment --comment "tsnet:tsnet:net:aaaaaaaaaaaa" -j TSNET-ISO2',
-      '-i tsbrB ! -o tsbrB -m conntrack ! --ctstate DNAT -m comment --comment "tsnet:tsnet:net:bbbbbbbbbbbb" -j TSNET-ISO2',
-    ]);
+    const guard = [
+      '! -i tsbrA -o tsbrA -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment "tsnet:tsnet:net:aaaaaaaaaaaa" -j DROP',
+      '-i tsbrA ! -o tsbrA -m conntrack ! --ctstate DNAT -m comment --comment "tsnet:tsnet:net:aaaaaaaaaaaa" -j TSNET-MARK',
+      '! -i tsbrB -o tsbrB -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment "tsnet:tsnet:net:bbbbbbbbbbbb" -j DROP',
+      '-i tsbrB ! -o tsbrB -m conntrack ! --ctstate DNAT -m comment --comment "tsnet:tsnet:net:bbbbbbbbbbbb" -j TSNET-MARK',
+    ];
+    assert.deepEqual(host.v4.rules('mangle', 'TSNET-GUARD'), guard);
+    assert.deepEqual(host.v6.rules('mangle', 'TSNET-GUARD'), guard, 'IPv4-only networks are guarded in ip6tables too');
+    assert.deepEqual(host.v6.rules('nat', 'TSNET-POSTROUTING'), [], 'but get no IPv6 nat');
     // An endpoint rule of network A (port mapping) also goes with the network.
     host.v4.tables.get('nat')!.get('TSNET-DNAT')!.rules.push(
       '-p tcp -m tcp --dport 80 -m comment --comment "tsnet:tsnet:net:aaaaaaaaaaaa:ep:eeeeeeeeeeee" -j DNAT --to-destination 10.1.0.2:80',
@@ -202,7 +308,7 @@ describe('firewall plans (fake iptables)', () => {
 
   it('replaces a changed network definition instead of adding a second copy', async () => {
     const host = fakeHost();
-    const fw = new Firewall({ runner: host.runner, backend: 'nft' });
+    const fw = host.firewall();
     await fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
     await fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24', {
         options: { type: 'bridge', interfacePrefix: 'eth', enableIcc: false, enableIpMasquerade: true, hostBindingIpv4: '' },
@@ -214,7 +320,7 @@ describe('firewall plans (fake iptables)', () => {
 
   it('programs ip6tables for networks with IPv6 pools and fails loudly when it cannot', async () => {
     const host = fakeHost();
-    const fw = new Firewall({ runner: host.runner, backend: 'nft' });
+    const fw = host.firewall();
     const net = network(ID_A, '10.1.0.0/24', { ipv6: [{ addressSpace: 'x', pool: 'fd00:1::/64', auxAddresses: {} }] });
     await fw.addNetwork(firewallNetworkOf(net, 'tsbrA'));
     assert.ok(host.v6.rules('nat', 'TSNET-POSTROUTING').some((r) => r.startsWith('-s fd00:1::/64 ! -o tsbrA')));
@@ -222,7 +328,7 @@ describe('firewall plans (fake iptables)', () => {
       if (file.startsWith('ip6')) throw new CommandFailed(file, args, 1, 'Could not fetch rule set');
       return host.runner(file, args, input);
     };
-    const fw2 = new Firewall({ runner: broken, backend: 'nft' });
+    const fw2 = host.firewall({ runner: broken });
     await fw2.ensureBase(); // tolerated: logged only
     await assert.rejects(fw2.addNetwork(firewallNetworkOf(net, 'tsbrA')), /Could not fetch rule set/);
   });
@@ -237,14 +343,14 @@ describe('firewall plans (fake iptables)', () => {
       }
       return host.runner(file, args, input);
     };
-    const fw = new Firewall({ runner: flaky, backend: 'nft' });
+    const fw = host.firewall({ runner: flaky });
     await fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
     assert.ok(host.v4.rules('filter', 'TSNET-FWD').length > 1);
   });
 
   it('rebuilds the chains for exactly the listed networks, idempotently, keeping their port rules', async () => {
     const host = fakeHost();
-    const fw = new Firewall({ runner: host.runner, backend: 'nft' });
+    const fw = host.firewall();
     const a = network(ID_A, '10.1.0.0/24');
     const b = network(ID_B, '10.2.0.0/24');
     await fw.addNetwork(firewallNetworkOf(a, 'tsbrA'));
@@ -267,10 +373,11 @@ describe('firewall plans (fake iptables)', () => {
 
   it('uses the instance in chain names and markers', async () => {
     const host = fakeHost();
-    const fw = new Firewall({ runner: host.runner, backend: 'legacy', instance: 'blue' });
+    const fw = host.firewall({ backend: 'legacy', instance: 'blue' });
     await fw.addNetwork(firewallNetworkOf(network(ID_A, '10.1.0.0/24'), 'tsbrA'));
     assert.ok(host.calls.some((c) => c === 'iptables-legacy-restore --noflush --wait=10'));
     assert.deepEqual(host.v4.rules('filter', 'FORWARD'), ['-m comment --comment "tsnet:blue:hook" -j TSNET-BLUE-FWD']);
-    assert.ok(host.v4.rules('filter', 'TSNET-BLUE-FWD').slice(1).every((r) => r.includes('"tsnet:blue:net:aaaaaaaaaaaa"')));
+    assert.ok(host.v4.rules('filter', 'TSNET-BLUE-FWD').every((r) => r.includes('"tsnet:blue:net:aaaaaaaaaaaa"')));
+    assert.ok(host.v4.rules('mangle', 'TSNET-BLUE-GUARD').every((r) => r.includes('"tsnet:blue:net:aaaaaaaaaaaa"')));
   });
 });

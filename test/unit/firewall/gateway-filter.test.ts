@@ -115,6 +115,6 @@ describe('vxlan: anycast gateway', () => {
     const runner: CommandRunner = async (file, args) => {
       throw new CommandFailed(file, args, undefined, '', 'ENOENT');
     };
-    await assert.rejects(new EbtablesGatewayFilter({ instance: 'tsnet', runner }).remove('tsxa'), /need ebtables-nft .*Debian package iptables/);
+    await assert.rejects(new EbtablesGatewayFilter({ instance: 'tsnet', runner }).remove('tsxa'), /needs ebtables-nft .*Debian package iptables/);
   });
 });

@@ -29,11 +29,13 @@ describe('firewall rule text', () => {
   it('names the default instance TSNET-* and other instances TSNET-<INSTANCE>-*', () => {
     assert.deepEqual(names, {
       fwd: 'TSNET-FWD',
-      iso: 'TSNET-ISO',
-      iso2: 'TSNET-ISO2',
+      guard: 'TSNET-GUARD',
+      guardIn: 'TSNET-GUARD-IN',
+      mark: 'TSNET-MARK',
       postrouting: 'TSNET-POSTROUTING',
       dnat: 'TSNET-DNAT',
       vxlanIn: 'TSNET-VXLAN-IN',
+      egress: 'TSNET-EGRESS',
     });
     assert.equal(chainNames('blue').postrouting, 'TSNET-BLUE-POSTROUTING');
     assert.equal(chainNames('TSNET').fwd, 'TSNET-FWD');
@@ -59,41 +61,59 @@ describe('firewall rule text', () => {
     assert.throws(() => new Markers('bad instance'));
   });
 
-  it('generates the IPv4 rules of a default bridge network exactly', () => {
+  const C = '-m comment --comment "tsnet:tsnet:net:0123456789ab"';
+
+  it('generates the IPv4 rules of a default bridge network exactly: drop-only guard, ACCEPTs in TSNET-FWD', () => {
     assert.deepEqual(lines(networkRules(names, markers, 4, firewallNetworkOf(network(), 'tsbr0'))), [
-      'filter -A TSNET-ISO -i tsbr0 ! -o tsbr0 -m conntrack ! --ctstate DNAT -m comment --comment "tsnet:tsnet:net:0123456789ab" -j TSNET-ISO2',
-      'filter -A TSNET-ISO2 -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP',
-      'filter -A TSNET-FWD -o tsbr0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "tsnet:tsnet:net:0123456789ab" -j ACCEPT',
-      'filter -A TSNET-FWD -o tsbr0 -m conntrack --ctstate DNAT -m comment --comment "tsnet:tsnet:net:0123456789ab" -j ACCEPT',
-      'filter -A TSNET-FWD -i tsbr0 -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j ACCEPT',
-      'filter -A TSNET-FWD -i tsbr0 ! -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j ACCEPT',
-      'filter -A TSNET-FWD -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP',
-      'nat -A TSNET-POSTROUTING -s 10.99.0.0/24 ! -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE',
-      'nat -A TSNET-POSTROUTING -s 10.99.0.0/24 -o tsbr0 -m conntrack --ctstate DNAT -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE',
+      `mangle -A TSNET-GUARD ! -i tsbr0 -o tsbr0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT ${C} -j DROP`,
+      `mangle -A TSNET-GUARD -i tsbr0 ! -o tsbr0 -m conntrack ! --ctstate DNAT ${C} -j TSNET-MARK`,
+      `filter -A TSNET-FWD -o tsbr0 -m conntrack --ctstate RELATED,ESTABLISHED ${C} -j ACCEPT`,
+      `filter -A TSNET-FWD -o tsbr0 -m conntrack --ctstate DNAT ${C} -j ACCEPT`,
+      `filter -A TSNET-FWD -i tsbr0 -o tsbr0 ${C} -j ACCEPT`,
+      `filter -A TSNET-FWD -i tsbr0 ! -o tsbr0 ${C} -j ACCEPT`,
+      `filter -A TSNET-FWD -o tsbr0 ${C} -j DROP`,
+      `nat -A TSNET-POSTROUTING -s 10.99.0.0/24 ! -o tsbr0 ${C} -j MASQUERADE`,
+      `nat -A TSNET-POSTROUTING -s 10.99.0.0/24 -o tsbr0 -m conntrack --ctstate DNAT ${C} -j MASQUERADE`,
     ]);
-    assert.deepEqual(networkRules(names, markers, 6, firewallNetworkOf(network(), 'tsbr0')), [], 'no IPv6 pools → no ip6tables rules');
   });
 
-  it('drops intra-bridge traffic without icc and skips the masquerade when disabled', () => {
+  it('writes the filter and mangle rules in ip6tables too for a network without IPv6 pools (link-local), but no nat', () => {
+    const v4 = networkRules(names, markers, 4, firewallNetworkOf(network(), 'tsbr0'));
+    const v6 = networkRules(names, markers, 6, firewallNetworkOf(network(), 'tsbr0'));
+    assert.deepEqual(lines(v6), lines(v4.filter((r) => r.table !== 'nat')));
+  });
+
+  it('drops intra-bridge traffic without icc (after published ports, reachable through a host address as via dockerd\'s proxy) and skips the masquerade when disabled', () => {
     const rules = lines(networkRules(names, markers, 4, firewallNetworkOf(network({}, { enableIcc: false, enableIpMasquerade: false }), 'tsbr0')));
-    assert.ok(rules.includes('filter -A TSNET-FWD -i tsbr0 -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP'));
-    assert.ok(!rules.some((l) => l.includes('! -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE')));
-    assert.ok(rules.some((l) => l.includes('--ctstate DNAT -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE')), 'hairpin stays');
+    assert.equal(rules.filter((l) => l.startsWith('filter'))[2], `filter -A TSNET-FWD -i tsbr0 -o tsbr0 ${C} -j DROP`);
+    assert.ok(!rules.some((l) => l.includes(`! -o tsbr0 ${C} -j MASQUERADE`)));
+    assert.ok(rules.some((l) => l.includes(`--ctstate DNAT ${C} -j MASQUERADE`)), 'hairpin stays');
   });
 
-  it('closes internal networks at the bridge boundary, before any other network can accept', () => {
-    assert.deepEqual(lines(networkRules(names, markers, 4, firewallNetworkOf(network({ internal: true }), 'tsbr1'))), [
-      'filter -A TSNET-ISO -i tsbr1 ! -o tsbr1 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP',
-      'filter -A TSNET-ISO ! -i tsbr1 -o tsbr1 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP',
-      'filter -A TSNET-ISO2 -o tsbr1 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j DROP',
-      'filter -A TSNET-FWD -i tsbr1 -o tsbr1 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j ACCEPT',
+  it('closes internal networks at the bridge boundary in the guard (both directions, and the host itself), both families', () => {
+    const internal = firewallNetworkOf(network({ internal: true }), 'tsbr1');
+    const v4 = [
+      `mangle -A TSNET-GUARD -i tsbr1 ! -o tsbr1 ${C} -j DROP`,
+      `mangle -A TSNET-GUARD ! -i tsbr1 -o tsbr1 ${C} -j DROP`,
+      `mangle -A TSNET-GUARD-IN -i tsbr1 -m conntrack --ctstate RELATED,ESTABLISHED ${C} -j RETURN`,
+      `mangle -A TSNET-GUARD-IN -i tsbr1 ${C} -j DROP`,
+      `filter -A TSNET-FWD -i tsbr1 -o tsbr1 ${C} -j ACCEPT`,
+      `filter -A TSNET-FWD -i tsbr1 ${C} -j DROP`,
+      `filter -A TSNET-FWD -o tsbr1 ${C} -j DROP`,
+    ];
+    assert.deepEqual(lines(networkRules(names, markers, 4, internal)), v4);
+    assert.deepEqual(lines(networkRules(names, markers, 6, internal)), [
+      ...v4.slice(0, 3),
+      `mangle -A TSNET-GUARD-IN -i tsbr1 -p ipv6-icmp -m icmp6 --icmpv6-type 135 ${C} -j RETURN`,
+      `mangle -A TSNET-GUARD-IN -i tsbr1 -p ipv6-icmp -m icmp6 --icmpv6-type 136 ${C} -j RETURN`,
+      ...v4.slice(3),
     ]);
   });
 
-  it('generates ip6tables rules for IPv6 pools with canonical addresses', () => {
+  it('generates ip6tables nat rules for IPv6 pools with canonical addresses', () => {
     const net = network({ ipv6: [{ addressSpace: 'x', pool: 'FD00:0:0:1::/64', auxAddresses: {} }], enableIPv6: true });
     const v6 = lines(networkRules(names, markers, 6, firewallNetworkOf(net, 'tsbr0')));
-    assert.ok(v6.includes('nat -A TSNET-POSTROUTING -s fd00:0:0:1::/64 ! -o tsbr0 -m comment --comment "tsnet:tsnet:net:0123456789ab" -j MASQUERADE'));
+    assert.ok(v6.includes(`nat -A TSNET-POSTROUTING -s fd00:0:0:1::/64 ! -o tsbr0 ${C} -j MASQUERADE`));
     assert.ok(!v6.some((l) => l.includes('10.99.0.0')));
     assert.equal(v6.length, 9);
   });
@@ -109,31 +129,35 @@ describe('firewall rule text', () => {
     assert.throws(() => networkRules(names, markers, 4, firewallNetworkOf(network(), 'a-name-longer-than-15')), /not usable/);
   });
 
-  it('generates the hooks and base rules exactly', () => {
+  it('generates the hooks and base rules exactly: no hook in DOCKER-USER, the FORWARD ACCEPTs after it', () => {
     assert.deepEqual(
       hooks(names, markers, 4).map((h) => `${h.table} ${h.chain} ${h.placement} ${h.spec}`),
       [
-        'filter FORWARD forward -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD',
-        'filter DOCKER-USER first -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD',
+        'mangle FORWARD any -m comment --comment "tsnet:tsnet:hook" -j TSNET-GUARD',
+        'mangle INPUT any -m comment --comment "tsnet:tsnet:hook" -j TSNET-GUARD-IN',
+        'filter FORWARD after-docker-user -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD',
         'nat POSTROUTING any -m comment --comment "tsnet:tsnet:hook" -j TSNET-POSTROUTING',
         'nat PREROUTING any -m addrtype --dst-type LOCAL -m comment --comment "tsnet:tsnet:hook" -j TSNET-DNAT',
         'nat OUTPUT any ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment "tsnet:tsnet:hook" -j TSNET-DNAT',
-        'filter INPUT first -p udp -m comment --comment "tsnet:tsnet:hook" -j TSNET-VXLAN-IN',
+        'filter INPUT ahead -p udp -m comment --comment "tsnet:tsnet:hook" -j TSNET-VXLAN-IN',
       ],
     );
-    assert.equal(hooks(names, markers, 6)[4]!.spec.split(' -m ')[0], '! -d ::1/128');
+    assert.equal(hooks(names, markers, 6)[5]!.spec.split(' -m ')[0], '! -d ::1/128');
     assert.deepEqual(
-      baseRules(names, markers, ['docker0', 'br-+']).map((b) => [b.chain, b.placement, ...b.specs]),
+      baseRules(names, markers, ['vmbr0', 'lan+']).map((b) => [b.table, b.chain, b.placement, ...b.specs]),
       [
-        ['TSNET-FWD', 'first', '-m comment --comment "tsnet:tsnet:base" -j TSNET-ISO'],
         [
-          'TSNET-ISO2',
+          'mangle',
+          'TSNET-MARK',
           'any',
-          '-o docker0 -m comment --comment "tsnet:tsnet:base" -j DROP',
-          '-o br-+ -m comment --comment "tsnet:tsnet:base" -j DROP',
+          '-o vmbr0 -m comment --comment "tsnet:tsnet:base" -j RETURN',
+          '-o lan+ -m comment --comment "tsnet:tsnet:base" -j RETURN',
+          '-m comment --comment "tsnet:tsnet:base" -j MARK --set-xmark 0x8000000/0x8000000',
         ],
       ],
     );
+    assert.throws(() => baseRules(names, markers, ['+']), /not usable/);
+    assert.throws(() => baseRules(names, markers, ['a b']), /not usable/);
   });
 
   it('generates DNAT rules per published mapping', () => {

@@ -13,7 +13,9 @@ import { internalParentName, internalParentPeerName, macvlanName } from '../../.
 import type { EndpointRecord, MacvlanMode, NetworkRecord } from '../../../../src/model/records';
 import { testLogger } from '../../../../src/log';
 import * as nl from '../../../../src/netlink';
-import { endpointRecord, ipamPool, linkNames, macvlanOptions, networkRecord, newId, requireThrowawayNetns, runSync } from '../../../lab';
+import { ChildNs, endpointRecord, ipamPool, linkNames, macvlanOptions, networkRecord, newId, requireThrowawayNetns, resetIptables, runSync } from '../../../lab';
+import { Firewall } from '../../../../src/firewall/firewall';
+import { macvlanSinkOf } from '../../../../src/datapath/shared/firewall-network';
 
 const INSTANCE = 'nstest';
 const PARENT = 'mvp0';
@@ -293,6 +295,50 @@ describe('macvlan data path (netns)', function () {
       await dp.deleteEndpoint(net, ep);
       await dp.deleteNetwork(net);
       assert.deepEqual(linkNames(), [PARENT, PARENT_PEER]);
+    });
+
+    it('--internal with -o parent: the LAN parent is not used, the network gets its own internal parent', async () => {
+      const net = network(newId(), { parent: PARENT, internal: true });
+      const state = await dp.createNetwork(net);
+      assert.equal(state.parent, internalParentName(net.id));
+      assert.equal(state.internalOnly, true);
+      net.datapath = state;
+      const ep = endpoint(net);
+      await dp.createEndpoint(net, ep);
+      assert.equal(ipDetails(macvlanName(ep.id))?.link, internalParentName(net.id), 'not on the LAN parent');
+      await dp.deleteEndpoint(net, ep);
+      await dp.deleteNetwork(net);
+      assert.deepEqual(linkNames(), [PARENT, PARENT_PEER]);
+    });
+
+    it('the sink of the internal parent is a dead end for IP: the firewall drops what reaches the host through it', async () => {
+      const fw = new Firewall({ backend: 'nft' });
+      const fdp = new MacvlanDataPath({ log: testLogger(), instance: INSTANCE, firewall: fw });
+      const net = network(newId());
+      const inside = await ChildNs.start('mvin');
+      try {
+        net.datapath = await fdp.createNetwork(net);
+        const ep = endpoint(net);
+        await fdp.createEndpoint(net, ep);
+        const sink = internalParentPeerName(net.id);
+        const sinkMac = ipDetails(sink)!.address!;
+        // A container that routes through the sink's MAC, and a host address with a way back.
+        runSync('ip', ['link', 'set', macvlanName(ep.id), 'netns', String(inside.pid)]);
+        inside.sh(`ip addr add 192.168.77.2/24 dev ${macvlanName(ep.id)}; ip link set ${macvlanName(ep.id)} up`);
+        inside.sh(`ip neigh add 192.168.77.1 lladdr ${sinkMac} dev ${macvlanName(ep.id)}; ip route add default via 192.168.77.1`);
+        runSync('ip', ['addr', 'add', '10.99.9.1/32', 'dev', PARENT]);
+        runSync('ip', ['route', 'add', '192.168.77.0/24', 'dev', sink]);
+        assert.equal(inside.ping('10.99.9.1'), false, 'with the rules: no host address through the sink');
+        await fw.removeNetwork(macvlanSinkOf(net));
+        assert.equal(inside.ping('10.99.9.1'), true, 'without them the host answers (the test can fail)');
+        await fw.rebuild([macvlanSinkOf(net)]);
+        assert.equal(inside.ping('10.99.9.1'), false, 'rules back');
+        await fdp.deleteNetwork(net);
+        assert.ok(!(await fw.save(4)).includes(`tsnet:tsnet:net:${net.id.slice(0, 12)}`), 'rules gone with the network');
+      } finally {
+        inside.stop();
+        await resetIptables();
+      }
     });
 
     it('an endpoint recreates a missing internal parent', async () => {
