@@ -4,7 +4,7 @@ import type { Settings } from '../config/settings';
 import type { DataPath } from '../datapath/datapath';
 import { NetworkDriver } from '../driver/driver';
 import { describe, kindOf } from '../model/errors';
-import type { NetworkType } from '../model/records';
+import type { NetworkType, NodePeer } from '../model/records';
 import { Ipam } from '../ipam/ipam';
 import { withLinkSnapshot } from '../netlink';
 import type { Logger } from '../log';
@@ -20,6 +20,8 @@ export interface DaemonParts {
   hostNetworks: () => Promise<string[]>;
   /** Called once the store is open, before reconcile: parts that keep state in it attach here. */
   onStoreOpen?: (store: Store) => void;
+  /** This node's own Swarm identity (DiscoverNew Self, or the stored one at start). */
+  onSelf?: (self: NodePeer) => Promise<void>;
 }
 
 export interface StopResult {
@@ -61,7 +63,7 @@ export class Daemon {
       if (rebootedAt) log.info('the host rebooted since the last run: endpoints from before are checked against Docker first');
       const ipam = new Ipam(store, { defaultPools: settings.defaultPools, hostNetworks: parts.hostNetworks, log });
       const datapaths = new Map<NetworkType, DataPath>(parts.datapaths.map((d) => [d.type, d]));
-      const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope, vniRange: settings.vniRange });
+      const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope, vniRange: settings.vniRange, onSelf: parts.onSelf });
       const started = Date.now();
       const cpuBefore = process.cpuUsage();
       // One link dump serves every data path's reconcile until one of them changes a link.

@@ -44,6 +44,11 @@ import { allocateVni, releaseVni, type VniRange } from './vni';
 export interface DriverSettings {
   scope: 'local' | 'global';
   vniRange?: VniRange;
+  /**
+   * Told this node's own Swarm identity: at each DiscoverNew Self, and at reconcile for the stored one
+   * (Docker does not replay it to a restarted plugin). Rejections are logged, never answered.
+   */
+  onSelf?: (self: NodePeer) => Promise<void>;
 }
 
 
@@ -298,6 +303,7 @@ export class NetworkDriver {
     this.store.transact((tx) => tx.put(peerKey(peer.address), peer));
     this.log.info('node discovered', { ...peer });
     for (const datapath of this.datapaths.values()) await datapath.discoverNew(peer);
+    if (peer.self) await this.tellSelf(peer);
     return {};
   }
 
@@ -312,6 +318,7 @@ export class NetworkDriver {
 
   /** Converges the kernel to the stored state, one data path at a time. */
   async reconcile(): Promise<void> {
+    for (const peer of this.peers()) if (peer.self) await this.tellSelf(peer);
     const nets = this.networks();
     const eps = this.endpoints();
     for (const datapath of this.datapaths.values()) {
@@ -321,6 +328,10 @@ export class NetworkDriver {
       const ids = new Set(ours.map((n) => n.id));
       await datapath.reconcile(ours, eps.filter((e) => ids.has(e.networkId)));
     }
+  }
+
+  private async tellSelf(self: NodePeer): Promise<void> {
+    await this.settings.onSelf?.(self).catch((err) => this.log.warn('this node\'s Swarm identity not taken up', { address: self.address, err: String(err) }));
   }
 
   private datapathFor(type: NetworkType): DataPath {

@@ -264,6 +264,16 @@ describe('NetworkDriver protocol (supertest, recording data path)', () => {
       assert.deepEqual(fx.driver.peers(), []);
       assert.deepEqual(fx.bridge.ops(), ['discoverNew', 'discoverDelete']);
     });
+    it("DiscoverNew Self tells the node's own Swarm identity (onSelf), at once and again at reconcile after a restart", async () => {
+      await fx.post('NetworkDriver.DiscoverNew', { DiscoveryType: 1, DiscoveryData: { Address: '10.200.0.3', BindAddress: '', Self: false } }).expect(200, {});
+      assert.deepEqual(fx.selves, [], 'another node is not this one');
+      const self = { address: '10.222.0.2', bindAddress: '10.221.0.2', self: true };
+      await fx.post('NetworkDriver.DiscoverNew', { DiscoveryType: 1, DiscoveryData: { Address: self.address, BindAddress: self.bindAddress, Self: true } }).expect(200, {});
+      assert.deepEqual(fx.selves, [self]);
+      await fx.restart();
+      await fx.driver.reconcile();
+      assert.deepEqual(fx.selves, [self, self], 'Docker does not replay it: the stored one');
+    });
     it('ignores discovery types other than nodes', async () => {
       await fx.post('NetworkDriver.DiscoverNew', { DiscoveryType: 2, DiscoveryData: null }).expect(200, {});
       assert.deepEqual(fx.bridge.calls, []);
