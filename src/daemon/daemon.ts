@@ -9,6 +9,7 @@ import { Ipam } from '../ipam/ipam';
 import { withLinkSnapshot } from '../netlink';
 import type { Logger } from '../log';
 import { createApp } from '../server/app';
+import { createPluginServer } from '../server/http-server';
 import { StateDirLock } from '../store/lock';
 import { Store } from '../store/store';
 import { reportMemoryOnSignal } from './memory-report';
@@ -79,8 +80,7 @@ export class Daemon {
       });
 
       await prepareSocketPath(settings.socketPath);
-      server = http.createServer(createApp({ driver, ipam, log }));
-      server.keepAliveTimeout = 30_000;
+      server = createPluginServer(createApp({ driver, ipam, log }), log);
       await listen(server, settings.socketPath);
       restrictSocket(settings.socketPath, settings.socketGroup);
       log.info('tsnet listening', { socket: settings.socketPath, stateDir: settings.stateDir, instance: settings.instance, scope: settings.scope });
