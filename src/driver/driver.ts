@@ -24,7 +24,7 @@ import {
   type JoinResponse,
 } from '../protocol';
 import type { Store } from '../store/store';
-import { BadRequestError, ConflictError, NotFoundError } from '../model/errors';
+import { BadRequestError, ConflictError, NotFoundError, UnavailableError } from '../model/errors';
 import {
   ALLOCATION_PREFIX,
   allocationKey as allocKey,
@@ -41,9 +41,18 @@ import type { EndpointRecord, IpamConfig, NetworkRecord, NetworkType, NodePeer }
 import { parseNetworkOptions } from '../model/options';
 import { allocateVni, releaseVni, type VniRange } from './vni';
 
+/**
+ * Swarm nodes kept at most (DiscoverNew). Each is a store record and, in the VXLAN data path, flood
+ * entries and a grace timer when it leaves: a caller inventing addresses must not grow them without
+ * bound. Far above any Swarm Docker supports.
+ */
+export const MAX_PEERS = 10_000;
+
 export interface DriverSettings {
   scope: 'local' | 'global';
   vniRange?: VniRange;
+  /** Swarm nodes kept at most (default MAX_PEERS; tests lower it). */
+  maxPeers?: number;
   /**
    * Told this node's own Swarm identity: at each DiscoverNew Self, and at reconcile for the stored one
    * (Docker does not replay it to a restarted plugin). Rejections are logged, never answered.
@@ -94,6 +103,10 @@ export class NetworkDriver {
   /** How many endpoints are stored (keys counted, no record read). */
   endpointCount(): number {
     return this.store.count(ENDPOINT_PREFIX);
+  }
+
+  private get maxPeers(): number {
+    return this.settings.maxPeers ?? MAX_PEERS;
   }
 
   peers(): NodePeer[] {
@@ -300,6 +313,9 @@ export class NetworkDriver {
   async discoverNew(req: DiscoveryRequest): Promise<Record<string, never>> {
     const peer = discoveredPeer(req);
     if (!peer) return {};
+    if (this.store.get<NodePeer>(peerKey(peer.address)) === undefined && this.store.count(PEER_PREFIX) >= this.maxPeers) {
+      throw new UnavailableError(`DiscoverNew ${peer.address}: ${this.maxPeers} Swarm nodes are known already, the most tsnet keeps`);
+    }
     this.store.transact((tx) => tx.put(peerKey(peer.address), peer));
     this.log.info('node discovered', { ...peer });
     for (const datapath of this.datapaths.values()) await datapath.discoverNew(peer);
