@@ -13,6 +13,7 @@ import { createPluginServer } from '../server/http-server';
 import { StateDirLock } from '../store/lock';
 import { Store } from '../store/store';
 import { reportMemoryOnSignal } from './memory-report';
+import { ProcessFigureSource, Watchdog } from './watchdog';
 import { prepareSocketPath, restrictSocket } from './socket';
 
 export interface DaemonParts {
@@ -55,10 +56,18 @@ export class Daemon {
     const lock = await StateDirLock.acquire(settings.stateDir);
     let store: Store | undefined;
     let server: http.Server | undefined;
-    // SIGUSR2 logs what the memory is made of (memory-report.ts).
-    const stopMemoryReports = reportMemoryOnSignal(log);
+    // The watchdog samples fds, event-loop delay and the store's size, and warns when one nears its
+    // limit (watchdog.ts); SIGUSR2 logs what the memory is made of (memory-report.ts) with its figures.
+    let watchdog: Watchdog | undefined;
+    const stopReports = reportMemoryOnSignal(log, 'SIGUSR2', () => watchdog?.figures() ?? {});
+    const stopMemoryReports = () => {
+      stopReports();
+      watchdog?.stop();
+    };
     try {
       store = Store.open(settings.stateDir);
+      watchdog = new Watchdog({ log, source: new ProcessFigureSource(store) });
+      watchdog.start();
       parts.onStoreOpen?.(store);
       const rebootedAt = recordBootId(store, log);
       if (rebootedAt) log.info('the host rebooted since the last run: endpoints from before are checked against Docker first');
