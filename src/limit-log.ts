@@ -17,12 +17,13 @@ export class LimitLog {
     private readonly now: () => number = Date.now,
   ) {}
 
-  hit(): void {
+  /** One more hit; `figures` (what was measured this time) go into the line when one is written. */
+  hit(figures: Record<string, unknown> = {}): void {
     this.hits++;
     const t = this.now();
     if (t - this.last < this.intervalMs) return;
     this.last = t;
-    this.logger?.warn(this.message, { ...this.fields, hits: this.hits, perMs: this.intervalMs });
+    this.logger?.warn(this.message, { ...this.fields, ...figures, hits: this.hits, perMs: this.intervalMs });
     this.hits = 0;
   }
 }

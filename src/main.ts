@@ -57,7 +57,6 @@ async function main(): Promise<void> {
     importLegacyFile(path.join(settings.stateDir, 'vxlan-data-addresses.json'), persistence, log);
     dataAddresses.attach(persistence);
   };
-  await dataAddresses?.listen();
   const vxlan = new VxlanDataPath({
     log,
     instance: settings.instance,
@@ -71,7 +70,13 @@ async function main(): Promise<void> {
 
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start(settings, log, { datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance, firewall }), vxlan], hostNetworks: listHostNetworks, onStoreOpen: attachDataAddresses });
+    daemon = await Daemon.start(settings, log, {
+      datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance, firewall }), vxlan],
+      hostNetworks: listHostNetworks,
+      onStoreOpen: attachDataAddresses,
+      // The answers are given on this node's own Swarm addresses only, once Docker has named them.
+      onSelf: dataAddresses ? (self) => dataAddresses.serveSelf(self) : undefined,
+    });
   } catch (err) {
     log.error('tsnet could not start', { err: (err as Error).message });
     await ports.close().catch(() => undefined);

@@ -4,14 +4,16 @@ import type { Settings } from '../config/settings';
 import type { DataPath } from '../datapath/datapath';
 import { NetworkDriver } from '../driver/driver';
 import { describe, kindOf } from '../model/errors';
-import type { NetworkType } from '../model/records';
+import type { NetworkType, NodePeer } from '../model/records';
 import { Ipam } from '../ipam/ipam';
 import { withLinkSnapshot } from '../netlink';
 import type { Logger } from '../log';
 import { createApp } from '../server/app';
+import { createPluginServer } from '../server/http-server';
 import { StateDirLock } from '../store/lock';
 import { Store } from '../store/store';
 import { reportMemoryOnSignal } from './memory-report';
+import { ProcessFigureSource, Watchdog } from './watchdog';
 import { prepareSocketPath, restrictSocket } from './socket';
 
 export interface DaemonParts {
@@ -20,6 +22,8 @@ export interface DaemonParts {
   hostNetworks: () => Promise<string[]>;
   /** Called once the store is open, before reconcile: parts that keep state in it attach here. */
   onStoreOpen?: (store: Store) => void;
+  /** This node's own Swarm identity (DiscoverNew Self, or the stored one at start). */
+  onSelf?: (self: NodePeer) => Promise<void>;
 }
 
 export interface StopResult {
@@ -52,16 +56,24 @@ export class Daemon {
     const lock = await StateDirLock.acquire(settings.stateDir);
     let store: Store | undefined;
     let server: http.Server | undefined;
-    // SIGUSR2 logs what the memory is made of (memory-report.ts).
-    const stopMemoryReports = reportMemoryOnSignal(log);
+    // The watchdog samples fds, event-loop delay and the store's size, and warns when one nears its
+    // limit (watchdog.ts); SIGUSR2 logs what the memory is made of (memory-report.ts) with its figures.
+    let watchdog: Watchdog | undefined;
+    const stopReports = reportMemoryOnSignal(log, 'SIGUSR2', () => watchdog?.figures() ?? {});
+    const stopMemoryReports = () => {
+      stopReports();
+      watchdog?.stop();
+    };
     try {
       store = Store.open(settings.stateDir);
+      watchdog = new Watchdog({ log, source: new ProcessFigureSource(store) });
+      watchdog.start();
       parts.onStoreOpen?.(store);
       const rebootedAt = recordBootId(store, log);
       if (rebootedAt) log.info('the host rebooted since the last run: endpoints from before are checked against Docker first');
       const ipam = new Ipam(store, { defaultPools: settings.defaultPools, hostNetworks: parts.hostNetworks, log });
       const datapaths = new Map<NetworkType, DataPath>(parts.datapaths.map((d) => [d.type, d]));
-      const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope, vniRange: settings.vniRange });
+      const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope, vniRange: settings.vniRange, onSelf: parts.onSelf });
       const started = Date.now();
       const cpuBefore = process.cpuUsage();
       // One link dump serves every data path's reconcile until one of them changes a link.
@@ -77,8 +89,7 @@ export class Daemon {
       });
 
       await prepareSocketPath(settings.socketPath);
-      server = http.createServer(createApp({ driver, ipam, log }));
-      server.keepAliveTimeout = 30_000;
+      server = createPluginServer(createApp({ driver, ipam, log }), log);
       await listen(server, settings.socketPath);
       restrictSocket(settings.socketPath, settings.socketGroup);
       log.info('tsnet listening', { socket: settings.socketPath, stateDir: settings.stateDir, instance: settings.instance, scope: settings.scope });

@@ -59,10 +59,11 @@ export const MEMORY_REPORT_MESSAGE = 'memory report';
 
 /**
  * Logs a memory report (info) on every SIGUSR2: `kill -USR2 <pid>` tells an operator, or a bench,
- * whether a grown RSS is live heap or V8's sizing. Returns the function that stops listening.
+ * whether a grown RSS is live heap or V8's sizing; `more()` adds figures of its own (the watchdog's:
+ * fds, event-loop delay, store size). Returns the function that stops listening.
  */
-export function reportMemoryOnSignal(log: Logger, signal: NodeJS.Signals = 'SIGUSR2'): () => void {
-  const report = () => log.info(MEMORY_REPORT_MESSAGE, { ...memoryReport() });
+export function reportMemoryOnSignal(log: Logger, signal: NodeJS.Signals = 'SIGUSR2', more: () => object = () => ({})): () => void {
+  const report = () => log.info(MEMORY_REPORT_MESSAGE, { ...memoryReport(), ...more() });
   process.on(signal, report);
   return () => void process.off(signal, report);
 }

@@ -24,7 +24,7 @@ import {
   type JoinResponse,
 } from '../protocol';
 import type { Store } from '../store/store';
-import { BadRequestError, ConflictError, NotFoundError } from '../model/errors';
+import { BadRequestError, ConflictError, NotFoundError, UnavailableError } from '../model/errors';
 import {
   ALLOCATION_PREFIX,
   allocationKey as allocKey,
@@ -41,9 +41,23 @@ import type { EndpointRecord, IpamConfig, NetworkRecord, NetworkType, NodePeer }
 import { parseNetworkOptions } from '../model/options';
 import { allocateVni, releaseVni, type VniRange } from './vni';
 
+/**
+ * Swarm nodes kept at most (DiscoverNew). Each is a store record and, in the VXLAN data path, flood
+ * entries and a grace timer when it leaves: a caller inventing addresses must not grow them without
+ * bound. Far above any Swarm Docker supports.
+ */
+export const MAX_PEERS = 10_000;
+
 export interface DriverSettings {
   scope: 'local' | 'global';
   vniRange?: VniRange;
+  /** Swarm nodes kept at most (default MAX_PEERS; tests lower it). */
+  maxPeers?: number;
+  /**
+   * Told this node's own Swarm identity: at each DiscoverNew Self, and at reconcile for the stored one
+   * (Docker does not replay it to a restarted plugin). Rejections are logged, never answered.
+   */
+  onSelf?: (self: NodePeer) => Promise<void>;
 }
 
 
@@ -89,6 +103,10 @@ export class NetworkDriver {
   /** How many endpoints are stored (keys counted, no record read). */
   endpointCount(): number {
     return this.store.count(ENDPOINT_PREFIX);
+  }
+
+  private get maxPeers(): number {
+    return this.settings.maxPeers ?? MAX_PEERS;
   }
 
   peers(): NodePeer[] {
@@ -295,9 +313,13 @@ export class NetworkDriver {
   async discoverNew(req: DiscoveryRequest): Promise<Record<string, never>> {
     const peer = discoveredPeer(req);
     if (!peer) return {};
+    if (this.store.get<NodePeer>(peerKey(peer.address)) === undefined && this.store.count(PEER_PREFIX) >= this.maxPeers) {
+      throw new UnavailableError(`DiscoverNew ${peer.address}: ${this.maxPeers} Swarm nodes are known already, the most tsnet keeps`);
+    }
     this.store.transact((tx) => tx.put(peerKey(peer.address), peer));
     this.log.info('node discovered', { ...peer });
     for (const datapath of this.datapaths.values()) await datapath.discoverNew(peer);
+    if (peer.self) await this.tellSelf(peer);
     return {};
   }
 
@@ -312,6 +334,7 @@ export class NetworkDriver {
 
   /** Converges the kernel to the stored state, one data path at a time. */
   async reconcile(): Promise<void> {
+    for (const peer of this.peers()) if (peer.self) await this.tellSelf(peer);
     const nets = this.networks();
     const eps = this.endpoints();
     for (const datapath of this.datapaths.values()) {
@@ -321,6 +344,10 @@ export class NetworkDriver {
       const ids = new Set(ours.map((n) => n.id));
       await datapath.reconcile(ours, eps.filter((e) => ids.has(e.networkId)));
     }
+  }
+
+  private async tellSelf(self: NodePeer): Promise<void> {
+    await this.settings.onSelf?.(self).catch((err) => this.log.warn('this node\'s Swarm identity not taken up', { address: self.address, err: String(err) }));
   }
 
   private datapathFor(type: NetworkType): DataPath {

@@ -6,6 +6,8 @@ import type { Logger } from '../log';
 import type { IpamService } from './ipam-service';
 import * as schemas from '../protocol';
 import { describeIssues, PLUGIN_MEDIA_TYPE } from '../protocol';
+import { LimitLog } from '../limit-log';
+import { Admission } from './admission';
 
 /** Request bodies are small JSON objects; anything bigger is refused before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -25,10 +27,12 @@ export interface AppDeps {
   driver: NetworkDriver;
   ipam: IpamService;
   log: Logger;
+  /** How many calls are served at once (default: REQUEST_LIMITS). */
+  admission?: Admission;
 }
 
 /** One table: every endpoint of the protocol, its request schema and its handler. */
-export function routeTable({ driver, ipam }: Omit<AppDeps, 'log'>): Record<string, Route<z.ZodType>> {
+export function routeTable({ driver, ipam }: Pick<AppDeps, 'driver' | 'ipam'>): Record<string, Route<z.ZodType>> {
   return {
     '/Plugin.Activate': route(schemas.empty, false, () => ({ Implements: ['NetworkDriver', 'IpamDriver'] })),
     '/NetworkDriver.GetCapabilities': route(schemas.empty, false, () => driver.getCapabilities()),
@@ -63,6 +67,9 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  // At most admission.limits.inFlight calls are served at once (their bodies read), a bounded number
+  // wait; beyond that the answer is an immediate {"Err"} (admission.ts).
+  app.use(admit(deps.admission ?? new Admission(), log));
   // Docker sends no Content-Type: take every body as raw bytes and parse it ourselves.
   app.use(readRawBody);
 
@@ -105,6 +112,29 @@ export function createApp(deps: AppDeps): express.Express {
     return reply(res, e.status && e.status < 500 ? e.status : 400, { Err: `unreadable request body: ${e.message ?? 'unknown error'}` });
   });
   return app;
+}
+
+/** HTTP status of a call refused because too many are being served; Docker reads only the Err. */
+export const BUSY_STATUS = 503;
+
+function admit(admission: Admission, log: Logger): (req: Request, res: Response, next: NextFunction) => void {
+  const busy = new LimitLog(log, 'plugin socket: too many calls at once; calls refused', { limits: admission.limits });
+  return (_req, res, next) => {
+    const cancel = admission.enter(
+      (release) => {
+        // 'close' comes once the answer is sent, and also when the caller went away first.
+        res.once('close', release);
+        next();
+      },
+      (why) => {
+        busy.hit();
+        const { inFlight, queued } = admission.counts;
+        reply(res, BUSY_STATUS, { Err: `tsnet is busy (${why}: ${inFlight} calls in progress, ${queued} waiting); try again` });
+      },
+    );
+    // A caller that leaves while waiting gives its place up.
+    res.once('close', cancel);
+  };
 }
 
 function reply(res: Response, status: number, body: unknown): void {

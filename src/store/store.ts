@@ -24,6 +24,8 @@ export class Store {
   private constructor(
     private readonly db: RootDatabase,
     private readonly headroom: Headroom,
+    private readonly dataPath: string,
+    private readonly dir: string,
   ) {}
 
   /**
@@ -40,7 +42,8 @@ export class Store {
       // writes at open, so a reader never faults on an unallocated page of it when the disk is full.
       const envDir = path.join(dir, 'tsnet.mdb');
       const db = open({ path: envDir, compression: false, noSubdir: false, noMetaSync: true, maxReaders: 32 });
-      const store = new Store(db, new Headroom(dataFileOn(path.join(envDir, 'data.mdb'), dir), dir));
+      const dataPath = path.join(envDir, 'data.mdb');
+      const store = new Store(db, new Headroom(dataFileOn(dataPath, dir), dir), dataPath, dir);
       store.migrate(migrations);
       return store;
     }
@@ -95,6 +98,25 @@ export class Store {
 
   async close(): Promise<void> {
     await this.db.close();
+  }
+
+  /**
+   * How big the store is, in bytes: what LMDB uses (up to its last page), what the data file holds
+   * (the used part plus the preallocated headroom), and what the state directory's file system has free
+   * (undefined when it cannot be read). For the watchdog; never throws.
+   */
+  size(): { usedBytes: number; fileBytes: number; diskFreeBytes?: number } {
+    const use = this.lmdbUse();
+    let fileBytes = 0;
+    let diskFreeBytes: number | undefined;
+    try {
+      fileBytes = fs.statSync(this.dataPath).size;
+      const fsStats = fs.statfsSync(this.dir);
+      diskFreeBytes = fsStats.bavail * fsStats.bsize;
+    } catch {
+      // reported as unknown
+    }
+    return { usedBytes: (use.lastPage + 1) * use.pageSize, fileBytes, diskFreeBytes };
   }
 
   private lmdbUse(): LmdbUse {

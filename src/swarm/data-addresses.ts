@@ -15,7 +15,9 @@ import { LimitLog } from '../limit-log';
  * endpoints are their data-path addresses (each node learns only its own, from DiscoverNew Self). Docker
  * has no API that pairs the two for a remote driver, so tsnet instances tell each other:
  *
- * - every tsnet answers any TCP connection on `port` with one line naming its own data-path address
+ * - every tsnet answers any TCP connection on `port`, on its own Swarm addresses only (DiscoverNew Self:
+ *   the data-path address and the local address the advertise address leads to; never the wildcard,
+ *   so never a container gateway), with one line naming its own data-path address
  *   (`{"tsnet":"data-path-addr","version":1,"address":"10.222.0.2"}`) and closes it; it reads nothing;
  * - a tsnet connects to each control address Swarm gave it and maps that address to the answer.
  *
@@ -169,7 +171,7 @@ export function importLegacyFile(file: string, persistence: DataAddressPersisten
 
 export interface DataAddressMapOptions {
   log: Logger;
-  /** TCP port answered on every address and asked on the peers. Default 7947; 0 = any (tests). */
+  /** TCP port answered on the node's own Swarm addresses and asked on the peers. Default 7947; 0 = any (tests). */
   port?: number;
   /** Where the map is persisted; undefined: memory only until attach(). */
   persistence?: DataAddressPersistence;
@@ -193,7 +195,12 @@ export class DataAddressMap implements DataAddressLookup {
   /** When each control address is next asked (ms since the epoch); absent: at the next refresh. */
   private readonly due = new Map<string, number>();
   private self?: string;
-  private server?: net.Server;
+  /** The listeners, by the address each is bound to. */
+  private readonly servers = new Map<string, net.Server>();
+  /** The last listen()/close(): they run one after the other. */
+  private listening: Promise<void> = Promise.resolve();
+  /** Answers being sent, in all. */
+  private open = 0;
   /** Answers being sent, by the asker's address. */
   private readonly openBySource = new Map<string, number>();
   private readonly full: LimitLog;
@@ -236,14 +243,56 @@ export class DataAddressMap implements DataAddressLookup {
   }
 
   /**
-   * Answers on every address (IPv6 and IPv4, or IPv4 only where IPv6 is off). A port that cannot be taken
-   * is logged: the other nodes then flood to this node's control address, as without the map.
+   * The addresses a node's own Swarm identity gives it (DiscoverNew Self): its data-path address and
+   * its local (bind) address, the one the other nodes' connections to its advertise address arrive at.
+   * Canonical, without duplicates and without the unspecified address; never a container gateway.
    */
-  async listen(): Promise<void> {
-    const server = net.createServer((socket) => this.answer(socket));
-    server.maxConnections = ANSWER_LIMITS.connections;
-    server.on('drop', () => this.full.hit());
-    for (const host of ['::', '0.0.0.0']) {
+  static ownAddresses(self: { address: string; bindAddress?: string }): string[] {
+    const out: string[] = [];
+    for (const a of [self.bindAddress ?? '', self.address]) {
+      const c = canonicalIp(a);
+      if (c && c !== '0.0.0.0' && c !== '::' && !out.includes(c)) out.push(c);
+    }
+    return out;
+  }
+
+  /**
+   * DiscoverNew Self: answers with `self.address` from now on, and only on the node's own Swarm
+   * addresses (ownAddresses). Never throws.
+   */
+  serveSelf(self: { address: string; bindAddress?: string }): Promise<void> {
+    this.setSelf(self.address);
+    return this.listen(DataAddressMap.ownAddresses(self));
+  }
+
+  /** The addresses answered on now. */
+  get listeningOn(): string[] {
+    return [...this.servers.keys()];
+  }
+
+  /**
+   * Answers on exactly `hosts` (specific addresses: never the wildcard, where container gateways and
+   * every other address of the host would reach it): listeners on addresses no longer wanted are
+   * closed, new ones opened. An address that cannot be taken is logged: the other nodes then flood to
+   * this node's control address, as without the map. Calls are serialised. Never throws.
+   */
+  listen(hosts: readonly string[]): Promise<void> {
+    const run = this.listening.then(() => this.rebind(hosts));
+    this.listening = run;
+    return run;
+  }
+
+  private async rebind(hosts: readonly string[]): Promise<void> {
+    const wanted = new Set(hosts.map((h) => canonicalIp(h)).filter((h): h is string => !!h && h !== '0.0.0.0' && h !== '::'));
+    for (const [host, server] of [...this.servers]) {
+      if (wanted.has(host)) continue;
+      this.servers.delete(host);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      this.log.info('no longer answering Swarm nodes on this address', { host, port: this.port });
+    }
+    for (const host of wanted) {
+      if (this.servers.has(host)) continue;
+      const server = net.createServer((socket) => this.answer(socket));
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -252,19 +301,19 @@ export class DataAddressMap implements DataAddressLookup {
             resolve();
           });
         });
-        this.server = server;
-        this.port = (server.address() as net.AddressInfo).port;
-        this.log.info('answering Swarm nodes with the data-path address', { port: this.port, host });
-        return;
       } catch (err) {
-        if (host === '0.0.0.0' || !isFamilyError(err)) {
-          this.log.error('cannot answer other nodes with the data-path address; they will send VXLAN to its control address', {
-            port: this.port,
-            err: describe(err),
-          });
-          return;
-        }
+        this.log.error('cannot answer other nodes with the data-path address on this address; they will send VXLAN to its control address', {
+          host,
+          port: this.port,
+          err: describe(err),
+        });
+        continue;
       }
+      // Errors after listen (none expected) must not become an unhandled 'error' event.
+      server.on('error', (err) => this.log.warn('data-path address listener error', { host, err: describe(err) }));
+      this.servers.set(host, server);
+      this.port = (server.address() as net.AddressInfo).port;
+      this.log.info('answering Swarm nodes with the data-path address', { port: this.port, host });
     }
   }
 
@@ -278,15 +327,17 @@ export class DataAddressMap implements DataAddressLookup {
     const source = socket.remoteAddress ?? '';
     const open = this.openBySource.get(source) ?? 0;
     socket.on('error', () => undefined);
-    if (open >= ANSWER_LIMITS.perSource) {
+    if (open >= ANSWER_LIMITS.perSource || this.open >= ANSWER_LIMITS.connections) {
       this.full.hit();
       socket.destroy();
       return;
     }
+    this.open++;
     this.openBySource.set(source, open + 1);
     const deadline = setTimeout(() => socket.destroy(), this.timeoutMs).unref();
     socket.on('close', () => {
       clearTimeout(deadline);
+      this.open--;
       const left = (this.openBySource.get(source) ?? 1) - 1;
       if (left > 0) this.openBySource.set(source, left);
       else this.openBySource.delete(source);
@@ -294,10 +345,9 @@ export class DataAddressMap implements DataAddressLookup {
     socket.end(formatAnswer(this.self), () => socket.destroy());
   }
 
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  /** Stops answering (on every address). */
+  close(): Promise<void> {
+    return this.listen([]);
   }
 
   /** This node's data-path address (DiscoverNew Self), what it answers. */
@@ -389,9 +439,3 @@ export class DataAddressMap implements DataAddressLookup {
     }
   }
 }
-
-function isFamilyError(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL';
-}
-

@@ -4,7 +4,7 @@ import path from 'node:path';
 import supertest from 'supertest';
 import type { Express } from 'express';
 import { NetworkDriver } from '../../src/driver/driver';
-import type { NetworkType } from '../../src/model/records';
+import type { NetworkType, NodePeer } from '../../src/model/records';
 import type { DataPath } from '../../src/datapath/datapath';
 import { Ipam } from '../../src/ipam/ipam';
 import { testLogger } from '../../src/log';
@@ -21,6 +21,8 @@ export class ApiFixture {
   ipam!: Ipam;
   app!: Express;
   hostNetworks: string[] = [];
+  /** What the driver told about this node's own Swarm identity (DriverSettings.onSelf), in order. */
+  readonly selves: NodePeer[] = [];
 
   constructor(readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsnet-api-'))) {
     for (const type of ['bridge', 'macvlan', 'vxlan'] as NetworkType[]) this.datapaths.set(type, new RecordingDataPath(type));
@@ -36,7 +38,12 @@ export class ApiFixture {
     const log = testLogger();
     this.store = Store.open(this.dir);
     this.ipam = new Ipam(this.store, { defaultPools: DOCKER_DEFAULT_POOLS, hostNetworks: async () => this.hostNetworks, log });
-    this.driver = new NetworkDriver(this.store, new Map<NetworkType, DataPath>(this.datapaths), log, { scope: 'local' });
+    this.driver = new NetworkDriver(this.store, new Map<NetworkType, DataPath>(this.datapaths), log, {
+      scope: 'local',
+      onSelf: async (self) => {
+        this.selves.push(self);
+      },
+    });
     this.app = createApp({ driver: this.driver, ipam: this.ipam, log });
   }
 

@@ -78,6 +78,12 @@ describe('daemon process duties', () => {
       }
       assert.ok((report.rssKiB as number) > 0 && (report.rssAnonKiB as number) > 0 && (report.heapUsedKiB as number) > 0);
       assert.ok((report.heapUsedKiB as number) <= (report.heapTotalKiB as number));
+      // The watchdog's figures (watchdog.ts).
+      for (const field of ['openFds', 'fdSoftLimit', 'eventLoopDelayP99Ms', 'eventLoopDelayMaxMs', 'storeUsedKiB', 'storeFileKiB', 'diskFreeKiB']) {
+        assert.equal(typeof report[field], 'number', field);
+      }
+      assert.ok((report.openFds as number) > 0 && (report.openFds as number) < (report.fdSoftLimit as number));
+      assert.ok((report.storeUsedKiB as number) > 0 && (report.storeUsedKiB as number) <= (report.storeFileKiB as number));
     } finally {
       await daemon.stop();
     }

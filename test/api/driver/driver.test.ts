@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import type { DataPath } from '../../../src/datapath/datapath';
+import { NetworkDriver } from '../../../src/driver/driver';
+import { testLogger } from '../../../src/log';
+import { kindOf } from '../../../src/model/errors';
+import type { NetworkType } from '../../../src/model/records';
 import { knownNetworkIds } from '../../../src/swarm/known-networks';
 import { ApiFixture, createNetworkBody, EP_ID, EP_ID2, NET_ID, NET_ID2, SWARM_NET_ID } from '../../lab';
 
@@ -263,6 +268,27 @@ describe('NetworkDriver protocol (supertest, recording data path)', () => {
       await fx.post('NetworkDriver.DiscoverDelete', body).expect(200, {});
       assert.deepEqual(fx.driver.peers(), []);
       assert.deepEqual(fx.bridge.ops(), ['discoverNew', 'discoverDelete']);
+    });
+    it("DiscoverNew Self tells the node's own Swarm identity (onSelf), at once and again at reconcile after a restart", async () => {
+      await fx.post('NetworkDriver.DiscoverNew', { DiscoveryType: 1, DiscoveryData: { Address: '10.200.0.3', BindAddress: '', Self: false } }).expect(200, {});
+      assert.deepEqual(fx.selves, [], 'another node is not this one');
+      const self = { address: '10.222.0.2', bindAddress: '10.221.0.2', self: true };
+      await fx.post('NetworkDriver.DiscoverNew', { DiscoveryType: 1, DiscoveryData: { Address: self.address, BindAddress: self.bindAddress, Self: true } }).expect(200, {});
+      assert.deepEqual(fx.selves, [self]);
+      await fx.restart();
+      await fx.driver.reconcile();
+      assert.deepEqual(fx.selves, [self, self], 'Docker does not replay it: the stored one');
+    });
+    it('keeps at most maxPeers nodes: a new one beyond is an {"Err"}, a known one is still accepted', async () => {
+      const driver = new NetworkDriver(fx.store, new Map<NetworkType, DataPath>(fx.datapaths), testLogger(), { scope: 'global', maxPeers: 3 });
+      const node = (i: number) => ({ DiscoveryType: 1, DiscoveryData: { Address: `10.200.0.${i}`, BindAddress: '', Self: false } });
+      for (const i of [1, 2, 3]) await driver.discoverNew(node(i));
+      await assert.rejects(driver.discoverNew(node(4)), (err: Error) => kindOf(err) === 'unavailable' && /3 Swarm nodes are known already/.test(err.message));
+      await driver.discoverNew(node(2));
+      assert.deepEqual(driver.peers().map((p) => p.address), ['10.200.0.1', '10.200.0.2', '10.200.0.3']);
+      await driver.discoverDelete(node(1));
+      await driver.discoverNew(node(4));
+      assert.equal(driver.peers().length, 3);
     });
     it('ignores discovery types other than nodes', async () => {
       await fx.post('NetworkDriver.DiscoverNew', { DiscoveryType: 2, DiscoveryData: null }).expect(200, {});

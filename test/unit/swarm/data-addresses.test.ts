@@ -23,6 +23,18 @@ import { testLogger } from '../../../src/log';
 import { eventually } from '../../lab';
 import { Store, type Tx } from '../../../src/store/store';
 
+/** The error code of a TCP connect to host:port ('connected' when it was accepted). */
+function connectCode(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.on('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
 describe('vxlan (Swarm): data-path address map', () => {
   const log = testLogger();
   let dir: string;
@@ -84,7 +96,7 @@ describe('vxlan (Swarm): data-path address map', () => {
   it('a node asks another over TCP and maps its control address to the data address the other answers', async () => {
     const answering = make();
     answering.setSelf('10.222.0.2');
-    await answering.listen();
+    await answering.listen(['127.0.0.1']);
     const asking = make({ port: answering.listeningPort });
     assert.equal(asking.dataOf('127.0.0.1'), undefined);
     assert.equal(await asking.refresh(['127.0.0.1']), true, 'the map changed');
@@ -96,7 +108,7 @@ describe('vxlan (Swarm): data-path address map', () => {
   it('asks again after expire() (a node re-joined) and takes a changed data address', async () => {
     const answering = make();
     answering.setSelf('10.222.0.2');
-    await answering.listen();
+    await answering.listen(['127.0.0.1']);
     const asking = make({ port: answering.listeningPort });
     await asking.refresh(['127.0.0.1']);
     answering.setSelf('10.222.0.9');
@@ -108,7 +120,7 @@ describe('vxlan (Swarm): data-path address map', () => {
 
   it('a peer that does not know its own address yet, refuses, hangs or answers garbage maps nothing and is retried later', async () => {
     const none = make();
-    await none.listen(); // no setSelf
+    await none.listen(['127.0.0.1']); // no setSelf
     const asking = make({ port: none.listeningPort, retryMs: 60_000 });
     assert.equal(await asking.refresh(['127.0.0.1']), false);
     assert.equal(asking.dataOf('127.0.0.1'), undefined);
@@ -135,7 +147,7 @@ describe('vxlan (Swarm): data-path address map', () => {
   it('keeps an old answer when the node cannot be asked (its tsnet restarting)', async () => {
     const answering = make();
     answering.setSelf('10.222.0.2');
-    await answering.listen();
+    await answering.listen(['127.0.0.1']);
     const asking = make({ port: answering.listeningPort });
     await asking.refresh(['127.0.0.1']);
     await answering.close();
@@ -148,7 +160,7 @@ describe('vxlan (Swarm): data-path address map', () => {
     const persistence = new MemoryDataAddresses();
     const answering = make();
     answering.setSelf('10.222.0.2');
-    await answering.listen();
+    await answering.listen(['127.0.0.1']);
     await make({ port: answering.listeningPort, persistence }).refresh(['127.0.0.1']);
     assert.deepEqual([...persistence.load()], [['127.0.0.1', '10.222.0.2']]);
     assert.equal(make({ persistence }).dataOf('127.0.0.1'), '10.222.0.2');
@@ -174,7 +186,7 @@ describe('vxlan (Swarm): data-path address map', () => {
     };
     const answering = make();
     answering.setSelf('10.222.0.2');
-    await answering.listen();
+    await answering.listen(['127.0.0.1']);
     const m = make({ port: answering.listeningPort, persistence: broken });
     assert.equal(await m.refresh(['127.0.0.1']), true);
     assert.equal(m.dataOf('127.0.0.1'), '10.222.0.2');
@@ -196,7 +208,7 @@ describe('vxlan (Swarm): data-path address map', () => {
     store = openStore();
     const answering = make();
     answering.setSelf('10.222.0.9');
-    await answering.listen();
+    await answering.listen(['127.0.0.1']);
     const m = make({ port: answering.listeningPort, persistence: new StoreDataAddresses(store) });
     assert.equal(m.dataOf('10.221.0.2'), '10.222.0.2');
     assert.equal(m.dataOf('FD00::3'), 'fd01::3');
@@ -259,12 +271,47 @@ describe('vxlan (Swarm): data-path address map', () => {
     assert.equal(fs.readFileSync(file, 'utf8'), '{"10.221.0.5":"10.222.0.5"}', 'kept for the next start');
   });
 
+  it("a node's own Swarm addresses: the bind address and the data-path address, canonical, never the wildcard", () => {
+    assert.deepEqual(DataAddressMap.ownAddresses({ address: '10.222.0.2', bindAddress: '10.221.0.2' }), ['10.221.0.2', '10.222.0.2']);
+    assert.deepEqual(DataAddressMap.ownAddresses({ address: '10.222.0.2', bindAddress: '10.222.0.2' }), ['10.222.0.2']);
+    assert.deepEqual(DataAddressMap.ownAddresses({ address: 'FD00::2', bindAddress: '0.0.0.0' }), ['fd00::2']);
+    assert.deepEqual(DataAddressMap.ownAddresses({ address: '::', bindAddress: '' }), []);
+  });
+
+  it('answers only on the addresses it was given: another local address of the host is refused', async () => {
+    const m = make();
+    await m.serveSelf({ address: '127.0.0.3', bindAddress: '127.0.0.2' });
+    assert.deepEqual(m.listeningOn.sort(), ['127.0.0.2', '127.0.0.3']);
+    const port = m.listeningPort;
+    for (const own of ['127.0.0.2', '127.0.0.3']) {
+      const asking = make({ port });
+      assert.equal(await asking.refresh([own]), true, own);
+      assert.equal(asking.dataOf(own), '127.0.0.3');
+    }
+    // 127.0.0.1 (and every container gateway) is another local address: nothing listens there.
+    assert.equal(await connectCode('127.0.0.1', port), 'ECONNREFUSED');
+    // A new identity (the node re-joined elsewhere) moves the listeners.
+    await m.serveSelf({ address: '127.0.0.4', bindAddress: '127.0.0.4' });
+    assert.deepEqual(m.listeningOn, ['127.0.0.4']);
+    assert.equal(await connectCode('127.0.0.2', port), 'ECONNREFUSED');
+    await m.close();
+    assert.deepEqual(m.listeningOn, []);
+    assert.equal(await connectCode('127.0.0.4', port), 'ECONNREFUSED');
+  });
+
+  it('an address that cannot be taken is logged and the others still answer', async () => {
+    const m = make();
+    // 192.0.2.1 (TEST-NET-1) is not an address of this host: EADDRNOTAVAIL.
+    await m.listen(['192.0.2.1', '127.0.0.2']);
+    assert.deepEqual(m.listeningOn, ['127.0.0.2']);
+  });
+
   it('invalid addresses are neither asked nor mapped; a bad self address is not answered', async () => {
     const m = make();
     assert.equal(await m.refresh(['not-an-ip', '']), false);
     assert.equal(m.dataOf('not-an-ip'), undefined);
     m.setSelf('garbage');
-    await m.listen();
+    await m.listen(['127.0.0.1']);
     const probe = make({ port: m.listeningPort });
     assert.equal(await probe.refresh(['127.0.0.1']), false);
     assert.equal(probe.dataOf('127.0.0.1'), undefined);
@@ -278,7 +325,7 @@ describe('swarm: data-path address answers under a flood', () => {
     this.timeout(20_000);
     const answering = new DataAddressMap({ log, port: 0, timeoutMs: 2000 });
     answering.setSelf('10.222.0.2');
-    await answering.listen();
+    await answering.listen(['127.0.0.1']);
     const slow: net.Socket[] = [];
     let closedByServer = 0;
     const drip = setInterval(() => {
