@@ -175,6 +175,25 @@ describe('docker: macvlan networks on a LAN segment', function () {
     assert.deepEqual((await hostLinks()).filter((l) => l.ifname.startsWith('tsm')).map((l) => l.ifname), [], 'parent and links removed');
   });
 
+  it('--internal with -o parent: the LAN host stays unreachable both ways (the parent is not used); without --internal it is reached', async () => {
+    const h = host();
+    const id = await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '-o', 'type=macvlan', '-o', `parent=${PARENT}`, '--internal',
+      '--subnet', SUBNET, '--aux-address', `lanhost=${LAN_HOST}`, 'mvint');
+    await runSleeper(h, 'c1', 'mvint');
+    await runSleeper(h, 'c2', 'mvint');
+    assert.ok(await pings('c1', await ipOf('c2', 'mvint')), 'c1 reaches c2');
+    assert.equal(await pings('c1', LAN_HOST), false, 'c1 -> LAN host');
+    assert.notEqual((await onLanHost('ping', '-c', '1', '-W', '1', await ipOf('c1', 'mvint'))).code, 0, 'LAN host -> c1');
+    assert.ok((await hostLinks()).some((l) => l.ifname === `tsmp${id.slice(0, 11)}`), 'built on its own internal parent');
+    assert.match(h.tsnetLog(), /--internal macvlan network: -o parent is not used/);
+    await dk(h, 'rm', '-f', 'c1', 'c2');
+    await dk(h, 'network', 'rm', 'mvint');
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '-o', 'type=macvlan', '-o', `parent=${PARENT}`,
+      '--subnet', SUBNET, '--aux-address', `lanhost=${LAN_HOST}`, 'mv');
+    await runSleeper(h, 'c1', 'mv');
+    assert.ok(await pings('c1', LAN_HOST), 'not internal: the LAN host is reached (the test can fail)');
+  });
+
   it('a tsnet restart changes nothing for running containers; the parent stays taken', async () => {
     const h = host();
     const id = await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '-o', 'type=macvlan', '-o', `parent=${PARENT}`,

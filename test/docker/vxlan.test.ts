@@ -197,6 +197,31 @@ describe('docker: vxlan networks across two standalone hosts', function () {
     await dk(h2!, 'rm', '-f', 'web');
   });
 
+  it('--internal: members talk across the hosts; neither reaches the outside, the hosts\' addresses or the gateway, even by its own route', async () => {
+    const create = (h: DockerHost, slice: string) =>
+      dk(h, 'network', 'create', '-d', 'tsnet', '--internal', '-o', 'type=vxlan', '-o', 'vni=44', '-o', `peers=${H1},${H2}`,
+        '--subnet', '10.78.0.0/24', '--gateway', '10.78.0.1', '--ip-range', slice, 'ovint');
+    await create(h1!, '10.78.0.0/25');
+    await create(h2!, '10.78.0.128/25');
+    await runSleeper(h1!, 'i1', 'ovint');
+    await runSleeper(h2!, 'i2', 'ovint');
+    try {
+      const ipI2 = await dk(h2!, 'inspect', '-f', '{{(index .NetworkSettings.Networks "ovint").IPAddress}}', 'i2');
+      assert.equal((await ping(h1!, 'i1', ipI2)).code, 0, 'i1 (h1) -> i2 (h2)');
+      // A container that adds a route through the gateway address it knows still finds no way out.
+      await h1!.inContainerNs('i1', ['ip', 'route', 'replace', 'default', 'via', '10.78.0.1']);
+      for (const target of [OUTSIDE, H1, H2, '10.78.0.1', GATEWAY]) {
+        assert.notEqual((await ping(h1!, 'i1', target)).code, 0, `i1 -> ${target}`);
+      }
+      assert.notEqual((await ping(h1!, 'c1', ipI2)).code, 0, 'another network (c1 on ov) -> i2');
+    } finally {
+      await h1!.docker(['rm', '-f', 'i1'], { allowFail: true });
+      await h2!.docker(['rm', '-f', 'i2'], { allowFail: true });
+      await h1!.docker(['network', 'rm', 'ovint'], { allowFail: true });
+      await h2!.docker(['network', 'rm', 'ovint'], { allowFail: true });
+    }
+  });
+
   it('refuses a second network with the same VNI on a host, and a vxlan network without a VNI', async () => {
     const err = await dkFails(h1!, 'network', 'create', '-d', 'tsnet', '-o', 'type=vxlan', '-o', `vni=${VNI}`, '--subnet', '10.78.0.0/24', 'ov-dup');
     assert.match(err, new RegExp(`VNI ${VNI} \\(UDP port 4789\\) is already used by tsnet vxlan network`));
@@ -211,7 +236,7 @@ describe('docker: vxlan networks across two standalone hosts', function () {
     assert.ok(!(await inputFilter(h1!)).some((l) => l.includes(':vxlan"')), 'h1: no VXLAN input filter');
     assert.equal((await inputFilter(h2!)).filter((l) => l.includes(':vxlan"')).length, 2, 'h2: its input filter remains');
     assert.deepEqual(await vxlanFdb(h1!), [], 'h1: no VXLAN FDB entry');
-    assert.doesNotMatch((await h1!.exec(['ebtables-nft-save'])).stdout, /TSNET/, 'h1: no gateway filter');
+    assert.doesNotMatch((await h1!.exec(['ebtables-nft-save'])).stdout, /TSNET-GW/, 'h1: no gateway filter (the egress filter stays, like the chains, until tsnet stops with no network)');
 
     assert.equal((await ourLinks(h2!)).length, 3, 'h2: bridge, vxlan device and c2\'s veth remain');
     assert.equal((await ping(h2!, 'c2', GATEWAY)).code, 0, 'h2: c2 -> its gateway');

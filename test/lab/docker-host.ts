@@ -115,6 +115,8 @@ export class DockerHost {
   readonly opts: HostOptions;
   private dockerdChild?: DetachedChild;
   private tsnetChild?: DetachedChild;
+  /** Further tsnet instances (startTsnetInstance), stopped with the host. */
+  private readonly extraTsnets: DetachedChild[] = [];
   private stopping?: Promise<void>;
   private readonly record: HostRecord;
 
@@ -444,6 +446,40 @@ export class DockerHost {
     }
   }
 
+  /**
+   * A further tsnet instance on this host (README, "Several instances"): TSNET_INSTANCE=instance, its
+   * socket /run/docker/plugins/<instance>.sock (the driver name `instance`), its own state directory and
+   * log <dir>/tsnet-<instance>.log. Resolves when it answers Plugin.Activate; returns the stop function.
+   */
+  async startTsnetInstance(instance: string, env: Record<string, string> = {}): Promise<{ stop: () => Promise<void>; log: () => string }> {
+    const entry = this.opts.tsnet?.entry;
+    if (!entry) throw new Error(`${this.name}: HostOptions.tsnet.entry not set`);
+    const stateDir = path.join(this.dir, `tsnet-${instance}-state`);
+    const logFile = path.join(this.dir, `tsnet-${instance}.log`);
+    fs.mkdirSync(stateDir, { recursive: true });
+    const socket = `/run/docker/plugins/${instance}.sock`;
+    const childEnv = cleanEnv({ ...this.opts.tsnet?.env, TSNET_SOCKET: socket, TSNET_STATE_DIR: stateDir, TSNET_DOCKER_SOCKET: this.socket, TSNET_INSTANCE: instance, ...env });
+    const child = spawnDetached(binaries().nsenter, [...this.nsenterArgs, process.execPath, path.resolve(entry)], logFile, childEnv);
+    this.extraTsnets.push(child);
+    const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
+    const stop = async () => {
+      if (child.hasExited()) return;
+      await terminate(child.pid, 'SIGTERM', 10_000, true);
+      await Promise.race([child.exited, sleep(1000)]);
+    };
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (child.hasExited()) throw new Error(`${this.name}: tsnet instance ${instance} exited during start:\n${tail(log(), 3000)}`);
+      const r = await unixRequest(`/proc/${child.pid}/root${socket}`, 'POST', '/Plugin.Activate', '', 2000).catch(() => undefined);
+      if (r?.status === 200) return { stop, log };
+      if (Date.now() > deadline) {
+        await terminate(child.pid, 'SIGKILL', 0, true);
+        throw new Error(`${this.name}: tsnet instance ${instance} did not answer within 20 s:\n${tail(log(), 3000)}`);
+      }
+      await sleep(50);
+    }
+  }
+
   /** Stop tsnet: the signal to its process group, SIGKILL after 10 s. Resolves when it is gone. */
   async stopTsnet(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     const child = this.tsnetChild;
@@ -513,6 +549,9 @@ export class DockerHost {
     });
     await step('stop dockerd', () => this.stopDockerd());
     await step('stop tsnet', () => this.stopTsnet());
+    await step('stop further tsnet instances', () =>
+      Promise.all(this.extraTsnets.filter((c) => !c.hasExited()).map((c) => terminate(c.pid, 'SIGTERM', 10_000, true))),
+    );
     await step('keep logs', () => this.keepLogs());
     problems.push(...(await teardownRecord(this.record)));
     if (problems.length) process.stderr.write(`[harness] ${this.name} (${this.id}) teardown problems:\n  ${problems.join('\n  ')}\n`);
