@@ -78,6 +78,35 @@ describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
     }
   });
 
+  it('tsnet IPAM takes an unspecified base (--subnet 0.0.0.0/24, ::/96) as any free subnet of that size (issue 14)', async () => {
+    const h = host();
+    const id = await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--ipv6', '--subnet', '0.0.0.0/24', '--subnet', '::/96', 'n1');
+    // Docker's inspect repeats the configuration as given (0.0.0.0/24); the subnet in use is the one
+    // tsnet chose, on the bridge and in the container.
+    const bridge = `ts-${id.slice(0, 10)}`;
+    const onBridge = (await hostIpJson(h, 'addr', 'show', 'dev', bridge))[0].addr_info
+      .filter((a: any) => a.scope === 'global')
+      .map((a: any) => `${a.local}/${a.prefixlen}`)
+      .sort();
+    assert.equal(onBridge.length, 2, `bridge addresses: ${onBridge}`);
+    const [gw4, gw6] = [onBridge.find((a: string) => !a.includes(':'))!, onBridge.find((a: string) => a.includes(':'))!];
+    assert.match(gw4, /^\d+\.\d+\.\d+\.1\/24$/);
+    assert.ok(!gw4.startsWith('0.'), gw4);
+    assert.match(gw6, /^fd74:736e:6574:[0-9a-f:]*:1\/96$/);
+    await runSleeper(h, 'c1', 'n1');
+    const [ip4, len4, ip6, len6] = (
+      await dk(h, 'inspect', '-f', '{{with .NetworkSettings.Networks.n1}}{{.IPAddress}} {{.IPPrefixLen}} {{.GlobalIPv6Address}} {{.GlobalIPv6PrefixLen}}{{end}}', 'c1')
+    ).split(' ');
+    assert.deepEqual([len4, len6], ['24', '96']);
+    assert.ok(createCIDR(gw4).contains(ip4!), `${ip4} in ${gw4}`);
+    assert.ok(createCIDR(gw6).contains(ip6!), `${ip6} in ${gw6}`);
+    assert.ok(tsnetAllocations(h).includes(ip4!), 'tsnet IPAM holds the address');
+    await dk(h, 'exec', 'c1', 'ping', '-c', '1', '-W', '2', gw4.split('/')[0]!);
+    // The explicit refusals stand: 0.0.0.0/0 is no request for "any size".
+    const all = await dkFails(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '0.0.0.0/0', 'n2');
+    assert.match(all, /pool 0\.0\.0\.0\/0 is too large/);
+  });
+
   it("works with Docker's default IPAM", async () => {
     const h = host();
     await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.98.0.0/24', 'n3');
