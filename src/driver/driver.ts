@@ -272,9 +272,18 @@ export class NetworkDriver {
         this.log.info('Leave for an unknown endpoint: nothing to do', { networkId: req.NetworkID, endpointId: req.EndpointID });
         return {};
       }
-      await this.datapathFor(net.type).leave(net, ep);
-      if (ep.sandboxKey !== undefined) {
-        const { sandboxKey: _left, ...rest } = ep;
+      const datapath = this.datapathFor(net.type);
+      await datapath.leave(net, ep);
+      let left: EndpointRecord = ep;
+      if (ep.externalConnectivity || ep.datapath.publishedPorts !== undefined) {
+        // Docker revokes before Leave, but not always (a gateway change racing a disconnect, a restored
+        // sandbox after a dockerd restart): published ports never outlive the container's attachment.
+        await datapath.revokeExternalConnectivity(net, ep);
+        this.log.info('Leave without RevokeExternalConnectivity: published ports released', { networkId: net.id, endpointId: ep.id });
+        left = revokedRecord(ep);
+      }
+      if (left !== ep || ep.sandboxKey !== undefined) {
+        const { sandboxKey: _left, ...rest } = left;
         this.store.transact((tx) => tx.put(epKey(net.id, ep.id), rest));
       }
       return {};
@@ -303,8 +312,7 @@ export class NetworkDriver {
       }
       await this.datapathFor(net.type).revokeExternalConnectivity(net, ep);
       if (ep.externalConnectivity || ep.datapath.publishedPorts !== undefined) {
-        const { publishedPorts: _revoked, ...datapath } = ep.datapath;
-        this.store.transact((tx) => tx.put(epKey(net.id, ep.id), { ...ep, externalConnectivity: false, datapath }));
+        this.store.transact((tx) => tx.put(epKey(net.id, ep.id), revokedRecord(ep)));
       }
       return {};
     });
@@ -488,6 +496,12 @@ function sameEndpointSettings(a: EndpointRecord, b: EndpointRecord): boolean {
     (b.macFromDriver || a.macAddress === b.macAddress) &&
     canonical(a.portBindings) === canonical(b.portBindings)
   );
+}
+
+/** The endpoint without external connectivity: no published ports to restore at the next start. */
+function revokedRecord(ep: EndpointRecord): EndpointRecord {
+  const { publishedPorts: _revoked, ...datapath } = ep.datapath;
+  return { ...ep, externalConnectivity: false, datapath };
 }
 
 function endpointReply(ep: EndpointRecord): { Interface: { MacAddress?: string } } {
