@@ -6,6 +6,7 @@ import { cidrAddress, isIPv4, macFromBase64 } from '../net/address';
 import { macFromIPv4, randomMac } from '../net/mac';
 import {
   OPTION_ENABLE_IPV6,
+  OPTION_ENDPOINT_IFNAME,
   OPTION_ENDPOINT_MAC,
   OPTION_EXPOSED_PORTS,
   OPTION_GENERIC,
@@ -212,6 +213,17 @@ export class NetworkDriver {
         throw err;
       }
       this.log.info('endpoint created', { networkId: net.id, endpointId: wanted.id, address: wanted.address, mac: wanted.macAddress });
+      const ifname = req.Options?.[OPTION_ENDPOINT_IFNAME];
+      if (ifname !== undefined) {
+        // Accepted as Docker's own drivers accept it; the name is Docker's to give, and for a network
+        // plugin's endpoint Docker gives eth<n> (DstPrefix) whatever was asked.
+        this.log.info('endpoint option not applied: Docker names a network plugin\'s interfaces itself', {
+          networkId: net.id,
+          endpointId: wanted.id,
+          option: OPTION_ENDPOINT_IFNAME,
+          value: ifname,
+        });
+      }
       return endpointReply(wanted);
     });
   }

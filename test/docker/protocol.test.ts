@@ -107,6 +107,24 @@ describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
     assert.match(all, /pool 0\.0\.0\.0\/0 is too large/);
   });
 
+  it('accepts the endpoint options Docker 28 sends: sysctls (Docker applies them), ifname, gw-priority (issue 14)', async function () {
+    const h = host();
+    const major = Number((await dk(h, 'version', '-f', '{{.Server.Version}}')).split('.')[0]);
+    if (major < 28) this.skip(); // the --network name=...,driver-opt=... and gw-priority forms are Docker 25+/28+
+    const logFrom = h.tsnetLog().length;
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.93.0.0/24', 'n1');
+    await runSleeper(h, 'c1', 'name=n1,driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.forwarding=1');
+    assert.equal(await dk(h, 'exec', 'c1', 'cat', '/proc/sys/net/ipv4/conf/eth0/forwarding'), '1', 'Docker applied the sysctl');
+    await runSleeper(h, 'c2', 'name=n1,driver-opt=com.docker.network.endpoint.ifname=foo0');
+    const links = (await dk(h, 'exec', 'c2', 'ls', '/sys/class/net')).split(/\s+/).sort();
+    assert.deepEqual(links, ['eth0', 'lo'], 'Docker names a network plugin\'s interface eth<n>');
+    await runSleeper(h, 'c3', 'name=n1,gw-priority=5');
+    await dk(h, 'exec', 'c3', 'ping', '-c', '1', '-W', '2', 'c1');
+    const log = h.tsnetLog().slice(logFrom);
+    assert.ok(!log.includes('"call failed"'), 'no call failed');
+    assert.match(log, /endpoint option not applied.*com\.docker\.network\.endpoint\.ifname/);
+  });
+
   it("works with Docker's default IPAM", async () => {
     const h = host();
     await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.98.0.0/24', 'n3');
