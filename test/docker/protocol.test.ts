@@ -2,7 +2,8 @@
 // tsnet over /run/docker/plugins/tsnet.sock; networks are created with tsnet's IPAM and with Docker's.
 import assert from 'node:assert/strict';
 import { createCIDR } from 'ip6addr';
-import { dk, dkFails, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../lab';
+import { NFTABLES_WARNING } from '../../src/docker/firewall-backend-check';
+import { dk, dkFails, eventuallyDefined, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../lab';
 
 describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
   const { host } = withTsnetHost('proto');
@@ -123,6 +124,22 @@ describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
     const log = h.tsnetLog().slice(logFrom);
     assert.ok(!log.includes('"call failed"'), 'no call failed');
     assert.match(log, /endpoint option not applied.*com\.docker\.network\.endpoint\.ifname/);
+  });
+
+  it("reads dockerd's firewall backend in the background (GET /info) and, on iptables, does not warn (issue 14)", async () => {
+    const h = host();
+    const records = () =>
+      h
+        .tsnetLog()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const seen = await eventuallyDefined(() => records().find((r) => r.message === 'dockerd firewall backend'), { timeout: 20_000, what: 'the firewall backend read' });
+    const version = await dk(h, 'version', '-f', '{{.Server.Version}}');
+    assert.equal(seen.dockerVersion, version);
+    // 20.10 reports no backend; 28.5.2 reports {"Driver":"iptables"} (API 1.50+).
+    assert.equal(seen.firewallBackend, Number(version.split('.')[0]) >= 28 ? 'iptables' : '(not reported)', JSON.stringify(seen));
+    assert.ok(!records().some((r) => r.message === NFTABLES_WARNING), 'no nftables warning');
   });
 
   it("works with Docker's default IPAM", async () => {
