@@ -299,6 +299,7 @@ describe('docker: published ports on tsnet bridge networks', function () {
 
   it('published ports follow the gateway network (--gw-priority on Docker 28), one DNAT rule at a time, none after rm (issue 14)', async () => {
     const major = Number((await dk(h, 'version', '-f', '{{.Server.Version}}')).split('.')[0]);
+    const failedBefore = logRecords('call failed').length;
     await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.91.0.0/24', 'pa');
     await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.92.0.0/24', 'pb');
     await web('gw', 'pa', '-p', '18110:80', '-p', '18111:80');
@@ -334,7 +335,7 @@ describe('docker: published ports on tsnet bridge networks', function () {
     await dk(h, 'rm', '-f', 'gw');
     assert.deepEqual(await dnat(a.EndpointID), []);
     assert.equal(await fromHost('http://127.0.0.1:18110/'), undefined, 'socket released');
-    assert.deepEqual(logRecords('call failed'), [], 'no call failed');
+    assert.deepEqual(logRecords('call failed').slice(failedBefore), [], 'no call failed');
   });
 
   it('a tsnet restart keeps the ports: rules stay while it is down, the same -P port is held again after', async () => {
