@@ -13,6 +13,7 @@ import { Firewall } from './firewall/firewall';
 import { firewalledNetworks } from './datapath/shared/firewall-network';
 import { PortPublisher } from './firewall/ports';
 import { DockerApiClient } from './docker/api-client';
+import { FirewallBackendCheck } from './docker/firewall-backend-check';
 import { createLogger } from './log';
 import { listHostNetworks, listUplinkBridges } from './netlink';
 import type { Store } from './store/store';
@@ -99,6 +100,9 @@ async function main(): Promise<void> {
     // After a reboot the dead endpoints are looked for as soon as Docker answers, not a period later.
     if (daemon.rebootedAt) void collector.runOnce();
   }
+  // A dockerd on the nftables firewall backend (Docker 29, opt-in) is warned about, in the background.
+  const backendCheck = new FirewallBackendCheck(new DockerApiClient(settings.dockerSocket), log);
+  backendCheck.start();
   // Swarm: warn about services whose VIP cannot work on a tsnet network (managers only answer).
   const vipCheck = dockerForPeers
     ? new VipModeCheck(dockerForPeers, () => knownNetworkIds(daemon.driver), log, VIP_CHECK)
@@ -113,6 +117,7 @@ async function main(): Promise<void> {
     stopWatching();
     void collector.stop();
     void vipCheck?.stop();
+    void backendCheck.stop();
     // Published ports' rules stay (kernel objects outlive tsnet; the next start reconciles them); only
     // the held sockets and their loopback proxies are closed, after the last in-flight call.
     daemon

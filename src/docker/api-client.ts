@@ -25,6 +25,12 @@ export interface DockerServiceView {
   };
 }
 
+/** `GET /info`: only the fields tsnet reads. FirewallBackend is reported from API 1.50 (Docker 28.3) on. */
+export interface DockerInfoView {
+  ServerVersion?: string;
+  FirewallBackend?: { Driver?: string; Info?: Array<[string, string]> | null } | null;
+}
+
 export class DockerUnavailableError extends Error {}
 
 /** Swarm state is answered only by managers: a worker (or a node outside a Swarm) gets HTTP 503. */
@@ -42,6 +48,15 @@ export class DockerApiClient {
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw new DockerUnavailableError(`GET /networks/${id}: HTTP ${res.status}`);
     return JSON.parse(res.body) as DockerNetworkView;
+  }
+
+  /** The daemon's system information. */
+  async info(): Promise<DockerInfoView> {
+    const res = await this.get('/info');
+    if (res.status !== 200) throw new DockerUnavailableError(`GET /info: HTTP ${res.status} ${dockerMessage(res.body)}`);
+    const info: unknown = JSON.parse(res.body);
+    if (!info || typeof info !== 'object' || Array.isArray(info)) throw new DockerUnavailableError('GET /info: the answer is not an object');
+    return info as DockerInfoView;
   }
 
   /** Every Swarm service; NotSwarmManagerError on a worker or a node outside a Swarm. */

@@ -6,6 +6,7 @@ import { cidrAddress, isIPv4, macFromBase64 } from '../net/address';
 import { macFromIPv4, randomMac } from '../net/mac';
 import {
   OPTION_ENABLE_IPV6,
+  OPTION_ENDPOINT_IFNAME,
   OPTION_ENDPOINT_MAC,
   OPTION_EXPOSED_PORTS,
   OPTION_GENERIC,
@@ -212,6 +213,17 @@ export class NetworkDriver {
         throw err;
       }
       this.log.info('endpoint created', { networkId: net.id, endpointId: wanted.id, address: wanted.address, mac: wanted.macAddress });
+      const ifname = req.Options?.[OPTION_ENDPOINT_IFNAME];
+      if (ifname !== undefined) {
+        // Accepted as Docker's own drivers accept it; the name is Docker's to give, and for a network
+        // plugin's endpoint Docker gives eth<n> (DstPrefix) whatever was asked.
+        this.log.info('endpoint option not applied: Docker names a network plugin\'s interfaces itself', {
+          networkId: net.id,
+          endpointId: wanted.id,
+          option: OPTION_ENDPOINT_IFNAME,
+          value: ifname,
+        });
+      }
       return endpointReply(wanted);
     });
   }
@@ -272,9 +284,18 @@ export class NetworkDriver {
         this.log.info('Leave for an unknown endpoint: nothing to do', { networkId: req.NetworkID, endpointId: req.EndpointID });
         return {};
       }
-      await this.datapathFor(net.type).leave(net, ep);
-      if (ep.sandboxKey !== undefined) {
-        const { sandboxKey: _left, ...rest } = ep;
+      const datapath = this.datapathFor(net.type);
+      await datapath.leave(net, ep);
+      let left: EndpointRecord = ep;
+      if (ep.externalConnectivity || ep.datapath.publishedPorts !== undefined) {
+        // Docker revokes before Leave, but not always (a gateway change racing a disconnect, a restored
+        // sandbox after a dockerd restart): published ports never outlive the container's attachment.
+        await datapath.revokeExternalConnectivity(net, ep);
+        this.log.info('Leave without RevokeExternalConnectivity: published ports released', { networkId: net.id, endpointId: ep.id });
+        left = revokedRecord(ep);
+      }
+      if (left !== ep || ep.sandboxKey !== undefined) {
+        const { sandboxKey: _left, ...rest } = left;
         this.store.transact((tx) => tx.put(epKey(net.id, ep.id), rest));
       }
       return {};
@@ -303,8 +324,7 @@ export class NetworkDriver {
       }
       await this.datapathFor(net.type).revokeExternalConnectivity(net, ep);
       if (ep.externalConnectivity || ep.datapath.publishedPorts !== undefined) {
-        const { publishedPorts: _revoked, ...datapath } = ep.datapath;
-        this.store.transact((tx) => tx.put(epKey(net.id, ep.id), { ...ep, externalConnectivity: false, datapath }));
+        this.store.transact((tx) => tx.put(epKey(net.id, ep.id), revokedRecord(ep)));
       }
       return {};
     });
@@ -488,6 +508,12 @@ function sameEndpointSettings(a: EndpointRecord, b: EndpointRecord): boolean {
     (b.macFromDriver || a.macAddress === b.macAddress) &&
     canonical(a.portBindings) === canonical(b.portBindings)
   );
+}
+
+/** The endpoint without external connectivity: no published ports to restore at the next start. */
+function revokedRecord(ep: EndpointRecord): EndpointRecord {
+  const { publishedPorts: _revoked, ...datapath } = ep.datapath;
+  return { ...ep, externalConnectivity: false, datapath };
 }
 
 function endpointReply(ep: EndpointRecord): { Interface: { MacAddress?: string } } {

@@ -68,6 +68,8 @@ interface Target {
 
 interface Publication {
   key: string;
+  /** The key of publishing `result` again (a restore, or a repeated Program): the same publication. */
+  resultKey: string;
   marker: string;
   held: HeldPort[];
   result: PortBinding[];
@@ -78,6 +80,12 @@ function bare(ip: string | undefined): string | undefined {
   if (!ip) return undefined;
   const a = ip.split('/')[0]!;
   return isIP(a) ? canonicalAddress(a) : undefined;
+}
+
+/** What makes two publish requests of an endpoint the same, whatever the key order of the bindings. */
+function publicationKey(net: PortsNetwork, v4: string | undefined, v6: string | undefined, bindings: PortBinding[]): string {
+  const fields = bindings.map((b) => [b.Proto, b.IP ?? '', b.Port, b.HostIP ?? '', b.HostPort, b.HostPortEnd]);
+  return JSON.stringify([net.id, hostBindingOf(net), v4 ?? null, v6 ?? null, fields]);
 }
 
 function isWildcard(ip: string): boolean {
@@ -187,9 +195,9 @@ export class PortPublisher {
     const v4 = bare(req.containerIPv4);
     const v6 = bare(req.containerIPv6);
     const marker = this.firewall.markers.endpoint(net.id, endpointId);
-    const key = JSON.stringify([net.id, hostBindingOf(net), v4, v6, bindings]);
+    const key = publicationKey(net, v4, v6, bindings);
     const previous = this.publications.get(endpointId);
-    if (previous && previous.key === key) {
+    if (previous && (previous.key === key || previous.resultKey === key)) {
       // Same request: re-assert the rules (a no-op when they are intact) and answer the same.
       await this.applyRules(marker, previous.result, previous.hasIPv6);
       return previous.result;
@@ -218,7 +226,8 @@ export class PortPublisher {
       }
       const hasIPv6 = (previous?.hasIPv6 ?? false) || result.some((r) => isIP(r.HostIP) === 6);
       await this.applyRules(marker, result, hasIPv6);
-      this.publications.set(endpointId, { key, marker, held, result, hasIPv6: result.some((r) => isIP(r.HostIP) === 6) });
+      const resultKey = publicationKey(net, v4, v6, result);
+      this.publications.set(endpointId, { key, resultKey, marker, held, result, hasIPv6: result.some((r) => isIP(r.HostIP) === 6) });
       this.logger?.info('ports published', { networkId: net.id, endpointId, mappings: result.length });
       return result;
     } catch (e) {

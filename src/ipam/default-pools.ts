@@ -44,9 +44,13 @@ export function describeDefaultPools(pools: DefaultPool[]): string {
   return pools.map((p) => `${formatCidr(p.base)} split into /${p.size}`).join(', ');
 }
 
-/** The first subnet of the default pools, in order, that overlaps none of `taken`. */
-export function findFreeSubnet(pools: DefaultPool[], taken: Cidr[]): Cidr | undefined {
-  for (const { base, size } of pools) {
+/**
+ * The first subnet of the default pools, in order, that overlaps none of `taken`: of each pool's own
+ * size, or of `size` from every pool whose base can hold one.
+ */
+export function findFreeSubnet(pools: DefaultPool[], taken: Cidr[], size?: number): Cidr | undefined {
+  for (const pool of size === undefined ? pools : poolsHolding(pools, size)) {
+    const { base, size } = pool;
     const step = 1n << BigInt(familyBits(base.family) - size);
     const baseLast = lastAddress(base);
     let start = base.network;
@@ -60,6 +64,11 @@ export function findFreeSubnet(pools: DefaultPool[], taken: Cidr[]): Cidr | unde
     }
   }
   return undefined;
+}
+
+/** The pools whose base can hold a subnet of prefix length `size`, cut into subnets of that size. */
+export function poolsHolding(pools: DefaultPool[], size: number): DefaultPool[] {
+  return pools.filter((p) => p.base.prefix <= size).map((p) => ({ base: p.base, size }));
 }
 
 function alignUp(value: bigint, step: bigint): bigint {

@@ -13,7 +13,14 @@ import { addressHex, cidrsOverlap, familyName, formatCidr, formatIp, type Cidr, 
 import { parseAddressText, readRequestedAddress } from './address-request';
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE } from './address-space';
 import { AllocationCache } from './allocation-cache';
-import { DEFAULT_POOLS6, describeDefaultPools, findFreeSubnet, readDefaultPools, type DefaultPool } from './default-pools';
+import {
+  DEFAULT_POOLS6,
+  describeDefaultPools,
+  findFreeSubnet,
+  poolsHolding,
+  readDefaultPools,
+  type DefaultPool,
+} from './default-pools';
 import { readHostNetworks } from './host-networks';
 import { IpamError } from './ipam-error';
 import { addressKey, addressKeyPrefix, addressOfKey, poolIdOfKey, poolKey, POOLS_PREFIX } from './keys';
@@ -191,16 +198,22 @@ export class Ipam {
     request: Extract<PoolRequest, { kind: 'auto' }>,
     hostNetworks: Cidr[],
   ): RequestPoolResponse {
-    const { addressSpace, family } = request;
+    const { addressSpace, family, size } = request;
     // Auto pools avoid every tsnet pool, in either address space: Docker asks again when it dislikes a
     // pool and releases the rejected ones only afterwards, so each auto request must get a new one.
     if (this.defaults[family].length === 0) {
       throw new IpamError(`no default ${familyName(family)} pools are configured: give the network a subnet`);
     }
+    const defaults = this.defaults[family];
+    if (size !== undefined && poolsHolding(defaults, size).length === 0) {
+      throw new IpamError(
+        `no default ${familyName(family)} pool can hold a /${size}: the default pools are ${describeDefaultPools(defaults)}`,
+      );
+    }
     const taken = [...storedPools(tx).map((p) => p.layout.pool), ...hostNetworks];
-    const pool = findFreeSubnet(this.defaults[family], taken);
+    const pool = findFreeSubnet(defaults, taken, size);
     if (!pool) {
-      const candidates = describeDefaultPools(this.defaults[family]);
+      const candidates = describeDefaultPools(size === undefined ? defaults : poolsHolding(defaults, size));
       throw new IpamError(
         `no available ${familyName(family)} pool: every subnet of the default pools (${candidates}) overlaps a tsnet pool or a host network`,
       );

@@ -37,5 +37,9 @@ export const OPTION_INTERNAL = 'com.docker.network.internal';
 export const OPTION_PORTMAP = 'com.docker.network.portmap';
 export const OPTION_EXPOSED_PORTS = 'com.docker.network.endpoint.exposedports';
 export const OPTION_ENDPOINT_MAC = 'com.docker.network.endpoint.macaddress';
+/** Docker 27+ applies these itself, for every driver; a network plugin only sees them. */
+export const OPTION_ENDPOINT_SYSCTLS = 'com.docker.network.endpoint.sysctls';
+/** Docker 28+: the container interface's name. Docker's remote-driver proxy does not pass it on (DstName ""). */
+export const OPTION_ENDPOINT_IFNAME = 'com.docker.network.endpoint.ifname';
 export const REQUEST_ADDRESS_TYPE = 'RequestAddressType';
 export const GATEWAY_ADDRESS_TYPE = 'com.docker.network.gateway';

@@ -297,6 +297,47 @@ describe('docker: published ports on tsnet bridge networks', function () {
     assert.equal(logRecords('ports unpublished').filter((r) => r.endpointId === EndpointID).length, 1);
   });
 
+  it('published ports follow the gateway network (--gw-priority on Docker 28), one DNAT rule at a time, none after rm (issue 14)', async () => {
+    const major = Number((await dk(h, 'version', '-f', '{{.Server.Version}}')).split('.')[0]);
+    const failedBefore = logRecords('call failed').length;
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.91.0.0/24', 'pa');
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.92.0.0/24', 'pb');
+    await web('gw', 'pa', '-p', '18110:80', '-p', '18111:80');
+    const a = await ids('gw', 'pa');
+    /** Every DNAT rule of the two endpoints, as "<endpoint 12>:<dport>-><to>". */
+    const dnat = async (...eps: string[]) => {
+      const out: string[] = [];
+      for (const ep of eps) {
+        for (const rule of await natRulesOf(ep)) out.push(`${ep.slice(0, 12)}:${/--dport (\d+)/.exec(rule)?.[1]}->${/--to-destination (\S+)/.exec(rule)?.[1]}`);
+      }
+      return out.sort();
+    };
+    const onA = [`${a.EndpointID.slice(0, 12)}:18110->10.91.0.2:80`, `${a.EndpointID.slice(0, 12)}:18111->10.91.0.2:80`];
+    assert.deepEqual(await dnat(a.EndpointID), onA);
+    if (major >= 28) {
+      // Docker 28 moves the gateway: Revoke on pa, Program on pb (the ports follow), and back at disconnect.
+      await dk(h, 'network', 'connect', '--gw-priority', '10', 'pb', 'gw');
+      const b = await ids('gw', 'pb');
+      const onB = [`${b.EndpointID.slice(0, 12)}:18110->10.92.0.2:80`, `${b.EndpointID.slice(0, 12)}:18111->10.92.0.2:80`];
+      assert.deepEqual(await dnat(a.EndpointID, b.EndpointID), onB);
+      assert.equal(await fromOutside(`http://${HOST}:18110/`), 'gw');
+      await dk(h, 'network', 'disconnect', 'pb', 'gw');
+      assert.deepEqual(await dnat(a.EndpointID, b.EndpointID), onA);
+    } else {
+      // Docker 20.10 keeps the first network's gateway: connecting another moves nothing.
+      await dk(h, 'network', 'connect', 'pb', 'gw');
+      const b = await ids('gw', 'pb');
+      assert.deepEqual(await dnat(a.EndpointID, b.EndpointID), onA);
+      await dk(h, 'network', 'disconnect', 'pb', 'gw');
+    }
+    assert.equal(await fromOutside(`http://${HOST}:18110/`), 'gw');
+    assert.equal(await fromOutside(`http://${HOST}:18111/`), 'gw');
+    await dk(h, 'rm', '-f', 'gw');
+    assert.deepEqual(await dnat(a.EndpointID), []);
+    assert.equal(await fromHost('http://127.0.0.1:18110/'), undefined, 'socket released');
+    assert.deepEqual(logRecords('call failed').slice(failedBefore), [], 'no call failed');
+  });
+
   it('a tsnet restart keeps the ports: rules stay while it is down, the same -P port is held again after', async () => {
     await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.88.0.0/24', 'n1');
     await web('auto', 'n1', '--expose', '80', '-P');

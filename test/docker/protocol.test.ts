@@ -2,7 +2,8 @@
 // tsnet over /run/docker/plugins/tsnet.sock; networks are created with tsnet's IPAM and with Docker's.
 import assert from 'node:assert/strict';
 import { createCIDR } from 'ip6addr';
-import { dk, dkFails, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../lab';
+import { NFTABLES_WARNING } from '../../src/docker/firewall-backend-check';
+import { dk, dkFails, eventuallyDefined, hostIpJson, runSleeper, tsnetAllocations, withTsnetHost } from '../lab';
 
 describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
   const { host } = withTsnetHost('proto');
@@ -76,6 +77,69 @@ describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
       const b = createCIDR(dst);
       assert.ok(!a.contains(b.address().toString()) && !b.contains(a.address().toString()), `${subnet} overlaps host route ${dst}`);
     }
+  });
+
+  it('tsnet IPAM takes an unspecified base (--subnet 0.0.0.0/24, ::/96) as any free subnet of that size (issue 14)', async () => {
+    const h = host();
+    const id = await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--ipv6', '--subnet', '0.0.0.0/24', '--subnet', '::/96', 'n1');
+    // Docker's inspect repeats the configuration as given (0.0.0.0/24); the subnet in use is the one
+    // tsnet chose, on the bridge and in the container.
+    const bridge = `ts-${id.slice(0, 10)}`;
+    const onBridge = (await hostIpJson(h, 'addr', 'show', 'dev', bridge))[0].addr_info
+      .filter((a: any) => a.scope === 'global')
+      .map((a: any) => `${a.local}/${a.prefixlen}`)
+      .sort();
+    assert.equal(onBridge.length, 2, `bridge addresses: ${onBridge}`);
+    const [gw4, gw6] = [onBridge.find((a: string) => !a.includes(':'))!, onBridge.find((a: string) => a.includes(':'))!];
+    assert.match(gw4, /^\d+\.\d+\.\d+\.1\/24$/);
+    assert.ok(!gw4.startsWith('0.'), gw4);
+    assert.match(gw6, /^fd74:736e:6574:[0-9a-f:]*:1\/96$/);
+    await runSleeper(h, 'c1', 'n1');
+    const [ip4, len4, ip6, len6] = (
+      await dk(h, 'inspect', '-f', '{{with .NetworkSettings.Networks.n1}}{{.IPAddress}} {{.IPPrefixLen}} {{.GlobalIPv6Address}} {{.GlobalIPv6PrefixLen}}{{end}}', 'c1')
+    ).split(' ');
+    assert.deepEqual([len4, len6], ['24', '96']);
+    assert.ok(createCIDR(gw4).contains(ip4!), `${ip4} in ${gw4}`);
+    assert.ok(createCIDR(gw6).contains(ip6!), `${ip6} in ${gw6}`);
+    assert.ok(tsnetAllocations(h).includes(ip4!), 'tsnet IPAM holds the address');
+    await dk(h, 'exec', 'c1', 'ping', '-c', '1', '-W', '2', gw4.split('/')[0]!);
+    // The explicit refusals stand: 0.0.0.0/0 is no request for "any size".
+    const all = await dkFails(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '0.0.0.0/0', 'n2');
+    assert.match(all, /pool 0\.0\.0\.0\/0 is too large/);
+  });
+
+  it('accepts the endpoint options Docker 28 sends: sysctls (Docker applies them), ifname, gw-priority (issue 14)', async function () {
+    const h = host();
+    const major = Number((await dk(h, 'version', '-f', '{{.Server.Version}}')).split('.')[0]);
+    if (major < 28) this.skip(); // the --network name=...,driver-opt=... and gw-priority forms are Docker 25+/28+
+    const logFrom = h.tsnetLog().length;
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.93.0.0/24', 'n1');
+    await runSleeper(h, 'c1', 'name=n1,driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.forwarding=1');
+    assert.equal(await dk(h, 'exec', 'c1', 'cat', '/proc/sys/net/ipv4/conf/eth0/forwarding'), '1', 'Docker applied the sysctl');
+    await runSleeper(h, 'c2', 'name=n1,driver-opt=com.docker.network.endpoint.ifname=foo0');
+    const links = (await dk(h, 'exec', 'c2', 'ls', '/sys/class/net')).split(/\s+/).sort();
+    assert.deepEqual(links, ['eth0', 'lo'], 'Docker names a network plugin\'s interface eth<n>');
+    await runSleeper(h, 'c3', 'name=n1,gw-priority=5');
+    await dk(h, 'exec', 'c3', 'ping', '-c', '1', '-W', '2', 'c1');
+    const log = h.tsnetLog().slice(logFrom);
+    assert.ok(!log.includes('"call failed"'), 'no call failed');
+    assert.match(log, /endpoint option not applied.*com\.docker\.network\.endpoint\.ifname/);
+  });
+
+  it("reads dockerd's firewall backend in the background (GET /info) and, on iptables, does not warn (issue 14)", async () => {
+    const h = host();
+    const records = () =>
+      h
+        .tsnetLog()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const seen = await eventuallyDefined(() => records().find((r) => r.message === 'dockerd firewall backend'), { timeout: 20_000, what: 'the firewall backend read' });
+    const version = await dk(h, 'version', '-f', '{{.Server.Version}}');
+    assert.equal(seen.dockerVersion, version);
+    // 20.10 reports no backend; 28.5.2 reports {"Driver":"iptables"} (API 1.50+).
+    assert.equal(seen.firewallBackend, Number(version.split('.')[0]) >= 28 ? 'iptables' : '(not reported)', JSON.stringify(seen));
+    assert.ok(!records().some((r) => r.message === NFTABLES_WARNING), 'no nftables warning');
   });
 
   it("works with Docker's default IPAM", async () => {

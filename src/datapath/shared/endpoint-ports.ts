@@ -76,16 +76,20 @@ export class EndpointPorts {
     }
     // Nothing to publish and nothing published before: leave the firewall alone (container start latency).
     if (ep.portBindings.length === 0 && !this.published.has(ep.id)) return {};
+    // Program again without a Revoke in between (Docker 29; a gateway change): what is published stays,
+    // the same host ports (also -P and ranges, and after a restart), no second mapping.
+    const again = ep.externalConnectivity ? ep.datapath.publishedPorts : undefined;
     let mappings: PortBinding[];
     try {
-      mappings = await this.ports.publishPorts(portsNetworkOf(net), ep.id, ep.address, ep.addressIPv6, ep.portBindings);
+      mappings = await this.ports.publishPorts(portsNetworkOf(net), ep.id, ep.address, ep.addressIPv6, again ?? ep.portBindings);
     } catch (err) {
       // The publisher has removed whatever this endpoint had published.
       this.published.delete(ep.id);
       throw err;
     }
     this.published.add(ep.id);
-    this.logMappings(net, ep, mappings, false);
+    if (again === undefined) this.logMappings(net, ep, mappings, false);
+    else this.log.info('ProgramExternalConnectivity repeated: published ports kept', { networkId: net.id, endpointId: ep.id, mappings: mappings.map(describeHost) });
     const state: PublishedPortsState = { publishedPorts: mappings };
     return { ...state };
   }

@@ -228,6 +228,59 @@ describe('NetworkDriver protocol (supertest, recording data path)', () => {
       assert.deepEqual(fx.bridge.ops(), ['createNetwork', 'createEndpoint', 'join', 'programExternalConnectivity', 'revokeExternalConnectivity', 'leave', 'deleteEndpoint']);
       assert.deepEqual(fx.driver.endpoints(), []);
     });
+    it('ProgramExternalConnectivity repeated without a Revoke answers 200 each time and keeps one record (Docker 29, issue 14)', async () => {
+      await createEndpoint(undefined, { 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 }] }).expect(200);
+      await fx.post('NetworkDriver.Join', { NetworkID: NET_ID, EndpointID: EP_ID, SandboxKey: '/var/run/docker/netns/abc' }).expect(200);
+      const program = { NetworkID: NET_ID, EndpointID: EP_ID, Options: { 'com.docker.network.driver.private.no_proxy_6to4': false } };
+      await fx.post('NetworkDriver.ProgramExternalConnectivity', program).expect(200, {});
+      await fx.post('NetworkDriver.ProgramExternalConnectivity', program).expect(200, {});
+      assert.deepEqual(fx.driver.endpoints().map((e) => [e.id, e.externalConnectivity]), [[EP_ID, true]]);
+      // The data path is asked each time; keeping what is published is its part (endpoint-ports.ts).
+      assert.deepEqual(fx.bridge.ops().filter((op) => op === 'programExternalConnectivity').length, 2);
+    });
+    it('Leave without a Revoke first releases the published ports; after a Revoke it does not revoke again (issue 14)', async () => {
+      await createEndpoint().expect(200);
+      await fx.post('NetworkDriver.Join', { NetworkID: NET_ID, EndpointID: EP_ID, SandboxKey: '/var/run/docker/netns/abc' }).expect(200);
+      await fx.post('NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET_ID, EndpointID: EP_ID }).expect(200, {});
+      await fx.post('NetworkDriver.Leave', { NetworkID: NET_ID, EndpointID: EP_ID }).expect(200, {});
+      assert.deepEqual(fx.bridge.ops().slice(-2), ['leave', 'revokeExternalConnectivity']);
+      const [ep] = fx.driver.endpoints(NET_ID);
+      assert.equal(ep!.externalConnectivity, false, 'a restart must not republish them');
+      assert.equal(ep!.sandboxKey, undefined);
+      await fx.post('NetworkDriver.DeleteEndpoint', { NetworkID: NET_ID, EndpointID: EP_ID }).expect(200, {});
+      assert.deepEqual(fx.bridge.ops().slice(-1), ['deleteEndpoint'], 'DeleteEndpoint finds nothing left to revoke');
+
+      await createEndpoint(undefined, {}, EP_ID2).expect(200);
+      await fx.post('NetworkDriver.Join', { NetworkID: NET_ID, EndpointID: EP_ID2, SandboxKey: '/var/run/docker/netns/def' }).expect(200);
+      await fx.post('NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET_ID, EndpointID: EP_ID2 }).expect(200, {});
+      await fx.post('NetworkDriver.RevokeExternalConnectivity', { NetworkID: NET_ID, EndpointID: EP_ID2 }).expect(200, {});
+      await fx.post('NetworkDriver.Leave', { NetworkID: NET_ID, EndpointID: EP_ID2 }).expect(200, {});
+      assert.deepEqual(fx.bridge.ops().slice(-3), ['programExternalConnectivity', 'revokeExternalConnectivity', 'leave']);
+    });
+    it('DeleteEndpoint without Revoke or Leave releases the published ports', async () => {
+      await createEndpoint().expect(200);
+      await fx.post('NetworkDriver.Join', { NetworkID: NET_ID, EndpointID: EP_ID, SandboxKey: '/x' }).expect(200);
+      await fx.post('NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET_ID, EndpointID: EP_ID }).expect(200, {});
+      await fx.post('NetworkDriver.DeleteEndpoint', { NetworkID: NET_ID, EndpointID: EP_ID }).expect(200, {});
+      assert.deepEqual(fx.bridge.ops().slice(-2), ['revokeExternalConnectivity', 'deleteEndpoint']);
+      assert.deepEqual(fx.driver.endpoints(), []);
+    });
+    it("accepts the endpoint options Docker 28 sends (sysctls, ifname) and Program's no_proxy_6to4 (issue 14)", async () => {
+      // As Docker 28.5.2 sends them for --network name=n,driver-opt=com.docker.network.endpoint.sysctls=...
+      // and ...endpoint.ifname=foo0: Docker applies the sysctls itself, and names no remote driver's interface.
+      const options = {
+        'com.docker.network.endpoint.exposedports': [],
+        'com.docker.network.endpoint.sysctls': 'net.ipv4.conf.ifname.forwarding=1',
+        'com.docker.network.endpoint.ifname': 'foo0',
+        'com.docker.network.portmap': [],
+      };
+      await createEndpoint(undefined, options).expect(200);
+      await createEndpoint(undefined, options).expect(200); // and a repeat is the same endpoint
+      const join = { NetworkID: NET_ID, EndpointID: EP_ID, SandboxKey: '/x', Options: { 'com.docker.network.endpoint.exposedports': [], 'com.docker.network.portmap': [] } };
+      await fx.post('NetworkDriver.Join', join).expect(200);
+      await fx.post('NetworkDriver.ProgramExternalConnectivity', { NetworkID: NET_ID, EndpointID: EP_ID, Options: { 'com.docker.network.driver.private.no_proxy_6to4': false, ...options } }).expect(200, {});
+      assert.deepEqual(fx.bridge.ops(), ['createNetwork', 'createEndpoint', 'join', 'programExternalConnectivity']);
+    });
     it('Join on an internal network returns no gateway', async () => {
       await createNetwork(createNetworkBody({ NetworkID: NET_ID2, Options: { 'com.docker.network.internal': true, 'com.docker.network.generic': {} } }));
       await fx.post('NetworkDriver.CreateEndpoint', { NetworkID: NET_ID2, EndpointID: EP_ID2, Interface: { Address: '10.99.0.9/24' } }).expect(200);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DockerApiClient, DockerUnavailableError, NotSwarmManagerError } from '../../../src/docker/api-client';
 
-describe('docker api client: GET /services', () => {
+describe('docker api client: GET /services, GET /info', () => {
   let dir: string;
   let socket: string;
   let server: http.Server;
@@ -48,5 +48,16 @@ describe('docker api client: GET /services', () => {
     answer = { status: 200, body: '{}' };
     await assert.rejects(new DockerApiClient(socket).services(), (e: Error) => e instanceof DockerUnavailableError && /not a list/.test(e.message));
     await assert.rejects(new DockerApiClient(path.join(dir, 'absent.sock')).services(), DockerUnavailableError);
+  });
+
+  it('GET /info: the object as answered (FirewallBackend from API 1.50 on); an error status or non-object is DockerUnavailableError', async () => {
+    const info = { ServerVersion: '29.0.0', FirewallBackend: { Driver: 'nftables', Info: [['ReloadedAt', '2025-11-10T10:00:00Z']] } };
+    answer = { status: 200, body: JSON.stringify(info) };
+    assert.deepEqual(await new DockerApiClient(socket).info(), info);
+    assert.equal(paths.at(-1), 'GET /info');
+    answer = { status: 500, body: '{"message":"boom"}' };
+    await assert.rejects(new DockerApiClient(socket).info(), (e: Error) => e instanceof DockerUnavailableError && /GET \/info: HTTP 500 boom/.test(e.message));
+    answer = { status: 200, body: '[]' };
+    await assert.rejects(new DockerApiClient(socket).info(), (e: Error) => e instanceof DockerUnavailableError && /not an object/.test(e.message));
   });
 });

@@ -25,6 +25,14 @@ describe('ipam default pools', () => {
     assert.equal(findFreeSubnet(pools, [cidrOf('10.0.0.0/8')]), undefined);
   });
 
+  it('cuts subnets of a requested size from every base that can hold one', () => {
+    assert.equal(formatCidr(findFreeSubnet(pools, [], 26)!), '10.10.0.0/26');
+    assert.equal(formatCidr(findFreeSubnet(pools, [cidrOf('10.10.0.0/23')], 23)!), '10.10.2.0/23');
+    // /20 fits only the /16 base; /12 fits none.
+    assert.equal(formatCidr(findFreeSubnet(pools, [], 20)!), '10.20.0.0/20');
+    assert.equal(findFreeSubnet(pools, [], 12), undefined);
+  });
+
   it('jumps past a large blocker without walking every subnet in it', () => {
     const v6 = readDefaultPools([{ base: 'fd00::/16', size: 64 }], 6, 'v6');
     const started = process.hrtime.bigint();

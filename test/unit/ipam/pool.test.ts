@@ -107,12 +107,12 @@ describe('ipam pools', () => {
         ['10.0.0.0/7', false, 'pool 10.0.0.0/7 is too large: IPv4 pools must be /8 or smaller'],
         ['::/0', true, 'pool ::/0 is too large: IPv6 pools must be /16 or smaller'],
         ['fd00::/15', true, 'pool fd00::/15 is too large: IPv6 pools must be /16 or smaller'],
-        ['0.0.0.0/24', false, 'pool 0.0.0.0/24 overlaps the unspecified range ("this network") 0.0.0.0/8, which no network may use'],
+        ['0.1.0.0/24', false, 'pool 0.1.0.0/24 overlaps the unspecified range ("this network") 0.0.0.0/8, which no network may use'],
         ['127.0.0.0/8', false, 'pool 127.0.0.0/8 overlaps the loopback range 127.0.0.0/8, which no network may use'],
         ['127.1.0.0/16', false, 'pool 127.1.0.0/16 overlaps the loopback range 127.0.0.0/8, which no network may use'],
         ['169.254.0.0/24', false, 'pool 169.254.0.0/24 overlaps the link-local range 169.254.0.0/16, which no network may use'],
         ['224.1.0.0/16', false, 'pool 224.1.0.0/16 overlaps the multicast range 224.0.0.0/4, which no network may use'],
-        ['::/96', true, 'pool ::/96 overlaps the unspecified address ::/128, which no network may use'],
+        ['::/128', true, 'pool ::/128 is too small: IPv6 pools must be /126 or larger'],
         ['::1/128', true, 'pool ::1/128 overlaps the loopback address ::1/128, which no network may use'],
         ['fe80::/64', true, 'pool fe80::/64 overlaps the link-local range fe80::/10, which no network may use'],
         ['ff02::/16', true, 'pool ff02::/16 overlaps the multicast range ff00::/8, which no network may use'],
@@ -161,6 +161,9 @@ describe('ipam pools', () => {
       ['IPv6 /127', { AddressSpace: LOCAL, Pool: 'fd00::/127', V6: true }, 'pool fd00::/127 is too small: IPv6 pools must be /126 or larger'],
       ['IPv6 pool without V6', { AddressSpace: LOCAL, Pool: 'fd00::/64', V6: false }, 'pool fd00::/64 is IPv6 but the request is for IPv4 (V6 false)'],
       ['IPv4 pool with V6', { AddressSpace: LOCAL, Pool: '10.0.0.0/24', V6: true }, 'pool 10.0.0.0/24 is IPv4 but the request is for IPv6 (V6 true)'],
+      ['sub-pool with an unspecified base', { AddressSpace: LOCAL, Pool: '0.0.0.0/24', SubPool: '0.0.0.0/25' }, 'sub-pool 0.0.0.0/25 given with pool 0.0.0.0/24, which asks for any free /24: an --ip-range needs an explicit --subnet'],
+      ['unspecified base smaller than /30', { AddressSpace: LOCAL, Pool: '0.0.0.0/31' }, 'pool 0.0.0.0/31 is too small: IPv4 pools must be /30 or larger'],
+      ['unspecified IPv6 base with V6 false', { AddressSpace: LOCAL, Pool: '::/96' }, 'pool ::/96 is IPv6 but the request is for IPv4 (V6 false)'],
       ['sub-pool without pool', { AddressSpace: LOCAL, Pool: '', SubPool: '10.0.0.0/25' }, 'sub-pool 10.0.0.0/25 given without a pool: an --ip-range needs a --subnet'],
       ['sub-pool outside pool', { AddressSpace: LOCAL, Pool: '10.0.0.0/24', SubPool: '10.0.1.0/25' }, 'sub-pool 10.0.1.0/25 is not inside pool 10.0.0.0/24'],
       ['sub-pool larger than pool', { AddressSpace: LOCAL, Pool: '10.0.0.0/24', SubPool: '10.0.0.0/23' }, 'sub-pool 10.0.0.0/23 is not inside pool 10.0.0.0/24'],
@@ -284,6 +287,49 @@ describe('ipam pools', () => {
       assert.equal(asked, 0);
       await ipam.requestPool({ AddressSpace: LOCAL, Pool: '' });
       assert.equal(asked, 1);
+    });
+
+    describe('an unspecified base (0.0.0.0/N, ::/N) asks for any free subnet of that size (Docker 29)', () => {
+      it('cuts a /N from the default pools, skipping what is taken', async () => {
+        fx.hostNetworks = ['10.200.0.0/26'];
+        const first = await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '0.0.0.0/26', SubPool: '', Options: {}, V6: false });
+        assert.deepEqual(first, { PoolID: 'tsnet-local/10.200.0.64/26', Pool: '10.200.0.64/26', Data: {} });
+        const second = await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '0.0.0.0/22' });
+        assert.equal(second.Pool, '10.200.4.0/22');
+        // A default-size request afterwards steps over both.
+        assert.equal((await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '' })).Pool, '10.200.1.0/24');
+        assert.deepEqual(fx.ipam.listPools().map((p) => [p.pool, p.auto]), [
+          ['10.200.0.64/26', true],
+          ['10.200.1.0/24', true],
+          ['10.200.4.0/22', true],
+        ]);
+      });
+
+      it('does the same for IPv6', async () => {
+        const reply = await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '::/96', V6: true });
+        assert.deepEqual(reply, { PoolID: 'tsnet-local/fd74:736e:6574::/96', Pool: 'fd74:736e:6574::/96', Data: {} });
+        assert.equal((await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '::/96', V6: true })).Pool, 'fd74:736e:6574::1:0:0/96');
+        assert.equal((await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '', V6: true })).Pool, 'fd74:736e:6574:1::/64');
+      });
+
+      it('refuses a size no default pool can hold, or one every default pool has used up, naming them', async () => {
+        await assertIpamRejects(
+          fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '0.0.0.0/8' }),
+          'no default IPv4 pool can hold a /8: the default pools are 10.200.0.0/16 split into /24',
+        );
+        fx.hostNetworks = ['10.200.0.0/17', '10.200.128.0/18', '10.200.192.0/19', '10.200.224.0/20'];
+        await assertIpamRejects(
+          fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '0.0.0.0/19' }),
+          'no available IPv4 pool: every subnet of the default pools (10.200.0.0/16 split into /19) overlaps a tsnet pool or a host network',
+        );
+        assert.equal((await fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '0.0.0.0/20' })).Pool, '10.200.240.0/20');
+      });
+
+      it('still refuses 0.0.0.0/0 and ::/0 as too large, with nothing held', async () => {
+        await assertIpamRejects(fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '0.0.0.0/0' }), 'pool 0.0.0.0/0 is too large: IPv4 pools must be /8 or smaller');
+        await assertIpamRejects(fx.ipam.requestPool({ AddressSpace: LOCAL, Pool: '::/0', V6: true }), 'pool ::/0 is too large: IPv6 pools must be /16 or smaller');
+        assert.deepEqual(fx.ipam.listPools(), []);
+      });
     });
 
     it('never gives two concurrent auto requests the same pool', async () => {

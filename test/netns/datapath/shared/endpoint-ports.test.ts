@@ -195,6 +195,16 @@ describe('bridge data path: hairpin and published ports (netns)', function () {
       ]);
     });
 
+    it('Program repeated on a programmed endpoint publishes its stored mappings, not the request again', async () => {
+      const ep = endpoint(n, [tcp(0, 80)]);
+      ep.datapath = await dp.createEndpoint(n, ep);
+      const first = await dp.programExternalConnectivity(n, ep);
+      const programmed = { ...ep, externalConnectivity: true, datapath: { ...ep.datapath, ...first } };
+      assert.deepEqual(await dp.programExternalConnectivity(n, programmed), first);
+      assert.deepEqual(ports.calls, [`publish ${ep.id.slice(0, 6)} 10.77.0.2/24 undefined 1`, `publish ${ep.id.slice(0, 6)} 10.77.0.2/24 undefined 1`]);
+      assert.equal(log.records().filter((r) => r.message === 'ProgramExternalConnectivity repeated: published ports kept').length, 1);
+    });
+
     it('reconcile republishes the stored mappings of endpoints with external connectivity only', async () => {
       const stored: PortBinding[] = [{ Proto: 17, IP: '10.77.0.2', Port: 53, HostIP: '0.0.0.0', HostPort: 41234, HostPortEnd: 41234 }];
       const withStored = endpoint(n, [{ Proto: 17, IP: '', Port: 53, HostIP: '', HostPort: 0, HostPortEnd: 0 }], {
@@ -361,6 +371,41 @@ describe('bridge data path: hairpin and published ports (netns)', function () {
         s.once('error', reject);
         s.listen(18090, '0.0.0.0', () => s.close(() => resolve()));
       });
+      await dp2.deleteEndpoint(n, { ...ep, externalConnectivity: false });
+      await dp2.deleteNetwork(n);
+    });
+
+    it('Program repeated without a Revoke keeps the same ports, one DNAT rule each, also after a restart (issue 14)', async () => {
+      const dp = new BridgeDataPath({ log: log.log, instance: INSTANCE, firewall, ports: publisher });
+      const { n, ep } = await container(dp, [tcp(18093), tcp(0)]);
+      const dnatRules = async () =>
+        (await run2('iptables-nft-save', '-t', 'nat')).stdout.split('\n').filter((l) => l.startsWith('-A') && l.includes(`:ep:${ep.id.slice(0, 12)}`));
+      const first = (await dp.programExternalConnectivity(n, ep)) as { publishedPorts: PortBinding[] };
+      ep.datapath = { ...ep.datapath, ...first };
+      ep.externalConnectivity = true;
+      const rules = await dnatRules();
+      assert.equal(rules.length, 2, rules.join('\n'));
+      for (let i = 0; i < 2; i++) {
+        const again = await dp.programExternalConnectivity(n, ep);
+        assert.deepEqual(again, first, 'the same mappings, the -P port included');
+        assert.deepEqual(await dnatRules(), rules, 'no second rule');
+      }
+      assert.equal(await connect(false, '10.77.0.1', 18093), '10.77.0.1');
+      assert.equal(log.records().filter((r) => r.message === 'published port').length, 2, 'each mapping logged once');
+
+      // After a restart the reconciled publication is the same one a repeated Program asks for.
+      await publisher.close();
+      publisher = new PortPublisher(firewall, { logger: log.log });
+      const dp2 = new BridgeDataPath({ log: log.log, instance: INSTANCE, firewall, ports: publisher });
+      await dp2.reconcile([n], [ep]);
+      assert.deepEqual(await dp2.programExternalConnectivity(n, ep), first);
+      assert.deepEqual(await dnatRules(), rules);
+      const chosen = first.publishedPorts.find((m) => m.HostPort !== 18093)!.HostPort;
+      assert.equal(await connect(false, '127.0.0.1', chosen), '10.77.0.1', 'the -P port is still held (loopback proxy)');
+
+      await dp2.revokeExternalConnectivity(n, ep);
+      assert.deepEqual(await dnatRules(), []);
+      assert.equal(await connect(false, '127.0.0.1', chosen), undefined, 'socket released');
       await dp2.deleteEndpoint(n, { ...ep, externalConnectivity: false });
       await dp2.deleteNetwork(n);
     });
