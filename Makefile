@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
-SYSTEM_PACKAGES := docker.io iptables busybox-static iproute2 util-linux
+SYSTEM_PACKAGES := docker.io iptables busybox-static iproute2 util-linux conntrack
 SOURCES := $(shell find src test bench -name '*.ts' 2>/dev/null)
 
 .PHONY: all deps system-deps build run test check-layers test-unit test-netns test-docker clean
