@@ -16,14 +16,16 @@ import { DockerApiClient } from './docker/api-client';
 import { createLogger } from './log';
 import { listHostNetworks, listUplinkBridges } from './netlink';
 import type { Store } from './store/store';
-import { knownNetworkIds } from './swarm/known-networks';
 import { DockerNetworkPeers } from './swarm/network-peers';
-import { VipModeCheck } from './swarm/vip-mode-check';
+import { VipBalancer } from './swarm/vip-balancer';
+import { VipFirewall } from './firewall/vip-firewall';
+import { Conntrack } from './firewall/conntrack';
+import { ensureVipHost } from './datapath/vxlan/vip-host';
 
 /** How often the firewall hooks are re-checked (dockerd restarts and firewall reloads drop them). */
 const FIREWALL_CHECK_MS = 10_000;
-/** Swarm: how often services are checked for VIP mode on tsnet networks (README.md, "Swarm"). */
-const VIP_CHECK = { intervalMs: 30_000, maxBackoffMs: 300_000, watchMs: 2_000, newNetworkDelayMs: 2_000 };
+/** Swarm: how often the VIPs of services on tsnet networks are read and programmed (README.md, "Swarm"). */
+const VIP_PASS_MS = 1_000;
 
 async function main(): Promise<void> {
   let settings;
@@ -99,11 +101,23 @@ async function main(): Promise<void> {
     // After a reboot the dead endpoints are looked for as soon as Docker answers, not a period later.
     if (daemon.rebootedAt) void collector.runOnce();
   }
-  // Swarm: warn about services whose VIP cannot work on a tsnet network (managers only answer).
-  const vipCheck = dockerForPeers
-    ? new VipModeCheck(dockerForPeers, () => knownNetworkIds(daemon.driver), log, VIP_CHECK)
+  // Swarm: every node balances the VIPs of services on tsnet VXLAN networks for its own containers.
+  const vipBalancer = dockerForPeers
+    ? new VipBalancer({
+        docker: dockerForPeers,
+        networks: () =>
+          daemon.driver
+            .networks()
+            .flatMap((net) => (net.options.type === 'vxlan' && net.datapath.bridgeName ? [{ id: net.id, bridge: net.datapath.bridgeName }] : [])),
+        rules: new VipFirewall({ instance: settings.instance, backendOf: () => firewall.backend(), logger: log }),
+        host: ensureVipHost,
+        conntrack: new Conntrack(),
+        log,
+        dockerSocket: settings.dockerSocket,
+        intervalMs: VIP_PASS_MS,
+      })
     : undefined;
-  vipCheck?.start();
+  vipBalancer?.start();
 
   let signalled = false;
   const shutdown = (signal: string) => {
@@ -112,7 +126,7 @@ async function main(): Promise<void> {
     log.info('signal received', { signal });
     stopWatching();
     void collector.stop();
-    void vipCheck?.stop();
+    void vipBalancer?.stop();
     // Published ports' rules stay (kernel objects outlive tsnet; the next start reconciles them); only
     // the held sockets and their loopback proxies are closed, after the last in-flight call.
     daemon

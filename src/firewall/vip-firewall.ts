@@ -9,6 +9,8 @@ export interface VipFirewallOptions {
   instance: string;
   /** TSNET_IPTABLES_BACKEND; undefined: detected as the Firewall does. */
   backend?: BackendName;
+  /** The flavour the Firewall uses (Firewall.backend()); wins over `backend`. */
+  backendOf?: () => Promise<IptablesBackend>;
   runner?: CommandRunner;
   logger?: Logger;
 }
@@ -26,6 +28,7 @@ export class VipFirewall {
   private readonly logger?: Logger;
   private readonly backendSetting?: BackendName;
   private backendPromise: Promise<IptablesBackend> | undefined;
+  private readonly backendOf?: () => Promise<IptablesBackend>;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: VipFirewallOptions) {
@@ -34,6 +37,7 @@ export class VipFirewall {
     this.run = opts.runner ?? execCommand;
     this.logger = opts.logger;
     this.backendSetting = opts.backend;
+    this.backendOf = opts.backendOf;
   }
 
   /** Makes the VIP chains hold exactly these networks' rules (none: the chains and hooks go). Returns whether anything was written. */
@@ -59,6 +63,7 @@ export class VipFirewall {
   }
 
   private backend(): Promise<IptablesBackend> {
+    if (this.backendOf) return this.backendOf();
     this.backendPromise ??= detectBackend(this.run, this.backendSetting, this.logger);
     return this.backendPromise;
   }
