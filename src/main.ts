@@ -24,8 +24,12 @@ import { ensureVipHost } from './datapath/vxlan/vip-host';
 
 /** How often the firewall hooks are re-checked (dockerd restarts and firewall reloads drop them). */
 const FIREWALL_CHECK_MS = 10_000;
-/** Swarm: how often the VIPs of services on tsnet networks are read and programmed (README.md, "Swarm"). */
-const VIP_PASS_MS = 1_000;
+/**
+ * Swarm: how often the VIPs of services on tsnet networks are read and programmed (README.md, "Swarm"). A task
+ * that goes leaves the rotation within this much of Docker's gossip; each read of a verbose network view makes
+ * dockerd log one "Inconsistent driver and libnetwork state" error per endpoint, so not much more often.
+ */
+const VIP_PASS_MS = 2_000;
 
 async function main(): Promise<void> {
   let settings;

@@ -78,6 +78,7 @@ describe('docker: Swarm VIP services on a tsnet VXLAN network (3 nodes, managed 
         console.error(`--- client on h${n} ---\n${r.stdout}\n${r.stderr}`);
       }
     }
+    if (hosts[0]) figures['h1 dockerd: "Inconsistent driver and libnetwork state" errors (one per endpoint per verbose read)'] = String(hosts[0].dockerdLog().split('\n').filter((l) => l.includes('Inconsistent driver and libnetwork state')).length);
     await Promise.all(hosts.map((host) => host?.stop()));
     await underlay?.destroy();
     printFigures('swarm VIP figures', figures);
