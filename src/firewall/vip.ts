@@ -11,7 +11,8 @@ import type { Ruleset, SavedRule } from './ruleset';
  *   nat PREROUTING (first) ─▶ TSNET-VIP         per VIP, traffic entering from the network's bridge to the
  *                                                VIP is DNAT'd to one task, any protocol and port, spread
  *                                                with `-m statistic --mode random` (rule i of n takes
- *                                                1/(n-i) of what is left, the last takes the rest)
+ *                                                1/(n-i) of what is left, the last takes the rest); a task
+ *                                                of this host reaching its own VIP first, over the others
  *   nat POSTROUTING (ahead of TSNET-POSTROUTING) ─▶ TSNET-VIP-POST   VIP connections leave the nat table
  *                                                unchanged: the client's address is kept, never the anycast
  *                                                gateway's (a task on another host would answer its own
@@ -44,6 +45,11 @@ export function vipChainNames(instance: string): VipChainNames {
 export interface VipService {
   vip: string;
   tasks: string[];
+  /**
+   * Tasks on this host. A task reaching its own service's VIP is spread over the other tasks only: sent
+   * to itself, the frame would have to leave the bridge through the port it came in by.
+   */
+  local?: string[];
 }
 
 /** The VIPs of one network on this host. */
@@ -95,11 +101,15 @@ export function vipRules(names: VipChainNames, markers: Markers, net: VipNetwork
     const vip = checkIPv4(service.vip, 'VIP');
     const tasks = orderedTasks(service.tasks).map((t) => checkIPv4(t, 'task address'));
     if (tasks.length === 0) continue;
-    tasks.forEach((task, i) => {
-      const left = tasks.length - i;
-      const statistic = left > 1 && `-m statistic --mode random --probability ${probabilityText(1 / left)}`;
-      dnat.push({ table: 'nat', chain: names.dnat, spec: spec([`-d ${vip}/32`, `-i ${br}`, statistic], m, `-j DNAT --to-destination ${task}`) });
-    });
+    const spread = (targets: string[], source?: string) =>
+      targets.forEach((task, i) => {
+        const left = targets.length - i;
+        const statistic = left > 1 && `-m statistic --mode random --probability ${probabilityText(1 / left)}`;
+        dnat.push({ table: 'nat', chain: names.dnat, spec: spec([source && `-s ${source}/32`, `-d ${vip}/32`, `-i ${br}`, statistic], m, `-j DNAT --to-destination ${task}`) });
+      });
+    // A local task's own connections first (its rules end unconditionally), then everyone else's.
+    if (tasks.length > 1) for (const own of orderedTasks(service.local ?? []).filter((t) => tasks.includes(t))) spread(tasks.filter((t) => t !== own), own);
+    spread(tasks);
     post.push({ table: 'nat', chain: names.post, spec: spec([`-o ${br}`, `-m conntrack --ctstate DNAT --ctorigdst ${vip}`], m, '-j ACCEPT') });
   }
   return [...dnat, ...post];

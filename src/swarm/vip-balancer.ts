@@ -143,7 +143,7 @@ export class VipBalancer {
   private async program(): Promise<void> {
     const { log } = this.parts;
     this.passFailed = false;
-    const wanted: VipNetwork[] = [...this.known].map(([id, k]) => ({ id, bridge: k.bridge, services: k.services.map((s) => ({ vip: s.vip, tasks: s.tasks })) }));
+    const wanted: VipNetwork[] = [...this.known].map(([id, k]) => ({ id, bridge: k.bridge, services: k.services.map((s) => ({ vip: s.vip, tasks: s.tasks, local: s.tasks.filter((t) => k.local.has(t)) })) }));
     try {
       await this.parts.rules.apply(wanted);
     } catch (err) {

@@ -2,7 +2,7 @@
 // their own dockerd on one underlay, tsnet as the managed plugin (TSNET_SCOPE=global) on each, h1 the
 // manager. A 3-replica VIP service (busybox httpd answering its hostname, one task per node) and a
 // client container on every node: 30 HTTP requests from each client to http://<service>/ reach all three
-// tasks; a UDP server in each task answers through the VIP; scaling to 5 then to 1 leaves only running
+// tasks, and a task reaching its own VIP only the two others; a UDP server in each task answers through the VIP; scaling to 5 then to 1 leaves only running
 // tasks answering within 5 s of Docker's gossip; a plugin kill -9 with its VIP rules flushed meanwhile
 // gets them back; `docker service rm` leaves no VIP rule or address on any node.
 // Prints the figures (time to the first answer through the VIP, answers per task, scale-down delay).
@@ -89,11 +89,11 @@ describe('docker: Swarm VIP services on a tsnet VXLAN network (3 nodes, managed 
    * none). The name is resolved by Docker's DNS with nslookup, and the request made with nc: busybox-static's
    * wget crashes in static glibc's NSS (a service or host lookup) inside a container.
    */
-  const httpFrom = async (from: 1 | 2 | 3, n: number): Promise<string[]> => {
+  const httpFrom = async (from: 1 | 2 | 3, n: number, container = clients[from]!): Promise<string[]> => {
     const script =
       `ip=$(nslookup -type=a ${SVC} | awk '/^Address: /{print $2}' | tail -n 1); [ -n "$ip" ] || { echo NODNS; exit 0; }; ` +
       `for i in $(seq ${n}); do a=$(printf 'GET / HTTP/1.0\\r\\nHost: ${SVC}\\r\\n\\r\\n' | nc -w 2 "$ip" 80 | tail -n 1); echo "\${a:-FAIL}"; done`;
-    return (await dk(h(from), 'exec', clients[from]!, 'sh', '-c', script)).split('\n').filter(Boolean);
+    return (await dk(h(from), 'exec', container, 'sh', '-c', script)).split('\n').filter(Boolean);
   };
   /** Hostnames (short container IDs) of the running tasks of the service, on all nodes. */
   const runningTasks = async (): Promise<string[]> => {
@@ -140,6 +140,14 @@ describe('docker: Swarm VIP services on a tsnet VXLAN network (3 nodes, managed 
       assert.ok(pluginLines(host).some((l) => l.message === 'VIP programmed' && l.fields.vip === vip), `${host.name}: "VIP programmed" logged`);
       assert.ok(!pluginLines(host).some((l) => /will not answer/.test(l.message)), `${host.name}: no VIP-mode warning`);
     }
+  });
+
+  it('a task reaching its own service\'s VIP is answered by the two others, never by itself', async () => {
+    const own = (await dk(h(1), 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${SVC}`, '--filter', 'status=running')).split('\n')[0]!;
+    const tasks = await runningTasks();
+    const answers = await httpFrom(1, 30, own);
+    assert.deepEqual([...new Set(answers)].sort(), tasks.filter((t) => t !== own.slice(0, 12)), `answers ${JSON.stringify(tally(answers))}`);
+    figures['task on h1 → its own VIP, 30 requests, answers per task'] = JSON.stringify(tally(answers));
   });
 
   it('a UDP server in each task answers through the VIP, from every node', async () => {

@@ -109,8 +109,8 @@ describe('Swarm VIP on a bridge (netns, real iptables and conntrack)', function 
   });
 
   const clientNs = () => spaces.find((s) => s.name === 'c')!;
-  function client(dst: string, n: number): { tcp: string[]; udp: string[] } {
-    return JSON.parse(clientNs().exec([process.execPath, '-e', CLIENT_JS, dst, String(n)])) as { tcp: string[]; udp: string[] };
+  function client(dst: string, n: number, from: ChildNs = clientNs()): { tcp: string[]; udp: string[] } {
+    return JSON.parse(from.exec([process.execPath, '-e', CLIENT_JS, dst, String(n)])) as { tcp: string[]; udp: string[] };
   }
 
   it('without VIP rules, the VIP is the host\'s own address and no task answers it', async () => {
@@ -121,7 +121,7 @@ describe('Swarm VIP on a bridge (netns, real iptables and conntrack)', function 
   });
 
   it('spreads TCP and UDP over both tasks; tasks see the client, the client sees the VIP', async () => {
-    await vips.apply([{ id: NET, bridge: BR, services: [{ vip: VIP, tasks: Object.values(TASKS) }] }]);
+    await vips.apply([{ id: NET, bridge: BR, services: [{ vip: VIP, tasks: Object.values(TASKS), local: Object.values(TASKS) }] }]);
     const out = client(VIP, 40);
     const count = (list: string[], name: string) => list.filter((l) => l.startsWith(`${name} `)).length;
     for (const name of ['t1', 't2']) {
@@ -132,6 +132,12 @@ describe('Swarm VIP on a bridge (netns, real iptables and conntrack)', function 
     // The task sees the client's own address (no masquerade), and the UDP answer comes from the VIP.
     for (const l of out.tcp) assert.match(l, new RegExp(` ${CLIENT.replace(/\./g, '\\.')}$`));
     for (const l of out.udp) assert.match(l, new RegExp(` ${CLIENT.replace(/\./g, '\\.')} from ${VIP.replace(/\./g, '\\.')}$`));
+  });
+
+  it('a task reaching its own service\'s VIP is answered by the other task, never by itself', () => {
+    const out = client(VIP, 10, spaces.find((n) => n.name === 't1')!);
+    assert.deepEqual([...new Set(out.tcp)], [`t2 ${TASKS.t1}`]);
+    assert.deepEqual([...new Set(out.udp)], [`t2 ${TASKS.t1} from ${VIP}`]);
   });
 
   it('a task taken out leaves the rotation and its connections lose their NAT state', async () => {

@@ -51,6 +51,22 @@ describe('firewall: Swarm VIP rules', () => {
     );
   });
 
+  it('spreads a local task\'s own connections over the other tasks first (never back to itself)', () => {
+    const rules = vipRules(names, markers, { id: NET, bridge: 'br0', services: [{ vip: '10.0.0.2', tasks: ['10.0.0.3', '10.0.0.4', '10.0.0.5'], local: ['10.0.0.4', '10.0.0.9'] }] });
+    assert.deepEqual(
+      rules.filter((r) => r.chain === names.dnat).map((r) => r.spec.replace(` -m comment --comment "${M}"`, '')),
+      [
+        '-s 10.0.0.4/32 -d 10.0.0.2/32 -i br0 -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.0.0.3',
+        '-s 10.0.0.4/32 -d 10.0.0.2/32 -i br0 -j DNAT --to-destination 10.0.0.5',
+        '-d 10.0.0.2/32 -i br0 -m statistic --mode random --probability 0.33333333349 -j DNAT --to-destination 10.0.0.3',
+        '-d 10.0.0.2/32 -i br0 -m statistic --mode random --probability 0.50000000000 -j DNAT --to-destination 10.0.0.4',
+        '-d 10.0.0.2/32 -i br0 -j DNAT --to-destination 10.0.0.5',
+      ],
+    );
+    // A lone task has nowhere else to go.
+    assert.equal(vipRules(names, markers, { id: NET, bridge: 'br0', services: [{ vip: '10.0.0.2', tasks: ['10.0.0.3'], local: ['10.0.0.3'] }] }).length, 2);
+  });
+
   it('writes nothing for a VIP without tasks and refuses what is not IPv4 or an interface name', () => {
     assert.deepEqual(vipRules(names, markers, { id: NET, bridge: 'br0', services: [{ vip: '10.0.0.2', tasks: [] }] }), []);
     assert.throws(() => vipRules(names, markers, { id: NET, bridge: 'br0', services: [{ vip: 'fd00::2', tasks: ['10.0.0.3'] }] }), /IPv4/);

@@ -101,7 +101,7 @@ describe('swarm: VIP balancer', () => {
 
   it('programs the rules, the VIP address and the remote tasks\' neighbours, and logs each VIP once', async () => {
     await balancer.runOnce();
-    assert.deepEqual(applied.at(-1), [{ id: NET, bridge: 'tsb0', services: [{ vip: '10.0.0.2', tasks: ['10.0.0.3', '10.0.0.4', '10.0.0.5'] }] }]);
+    assert.deepEqual(applied.at(-1), [{ id: NET, bridge: 'tsb0', services: [{ vip: '10.0.0.2', tasks: ['10.0.0.3', '10.0.0.4', '10.0.0.5'], local: ['10.0.0.3'] }] }]);
     assert.deepEqual(host.at(-1), { bridge: 'tsb0', vips: ['10.0.0.2'], remoteTasks: ['10.0.0.4', '10.0.0.5'] });
     await balancer.runOnce();
     const logged = messages('VIP programmed');
