@@ -106,6 +106,7 @@ async function main(): Promise<void> {
     if (daemon.rebootedAt) void collector.runOnce();
   }
   // Swarm: every node balances the VIPs of services on tsnet VXLAN networks for its own containers.
+  const vipRules = new VipFirewall({ instance: settings.instance, backendOf: () => firewall.backend(), logger: log });
   const vipBalancer = dockerForPeers
     ? new VipBalancer({
         docker: dockerForPeers,
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
           daemon.driver
             .networks()
             .flatMap((net) => (net.options.type === 'vxlan' && net.datapath.bridgeName ? [{ id: net.id, bridge: net.datapath.bridgeName }] : [])),
-        rules: new VipFirewall({ instance: settings.instance, backendOf: () => firewall.backend(), logger: log }),
+        rules: vipRules,
         host: ensureVipHost,
         conntrack: new Conntrack(),
         log,
@@ -130,16 +131,20 @@ async function main(): Promise<void> {
     log.info('signal received', { signal });
     stopWatching();
     void collector.stop();
-    void vipBalancer?.stop();
+    const vipStopped = vipBalancer?.stop();
     // Published ports' rules stay (kernel objects outlive tsnet; the next start reconciles them); only
     // the held sockets and their loopback proxies are closed, after the last in-flight call.
     daemon
       .stop()
       .then(async ({ networksLeft }) => {
+        await vipStopped;
         await ports.close();
         // No network left (e.g. before `docker plugin rm`): tsnet's chains and hooks go too; the next
         // network brings them back.
         if (networksLeft === 0) {
+          if (vipBalancer) {
+            await vipRules.apply([]).catch((err) => log.warn('could not remove the VIP chains and hooks', { err: String(err) }));
+          }
           await firewall.removeAll().then(
             () => log.info('no network left: firewall chains and hooks removed'),
             (err) => log.warn('could not remove the firewall chains and hooks', { err: String(err) }),
