@@ -105,8 +105,9 @@ describe('docker: Swarm VIP services on a tsnet VXLAN network (3 nodes, managed 
     const view = JSON.parse(await dk(h(n), 'network', 'inspect', '--verbose', NET)) as Array<{ Services?: Record<string, { Tasks?: Array<{ EndpointIP: string }> }> }>;
     return (view[0]?.Services?.[SVC]?.Tasks ?? []).map((t) => t.EndpointIP).sort();
   };
+  /** The rotation's DNAT rules on a host: one per task (the rules of local tasks' own connections, `-s`, not counted). */
   const vipDnatRules = async (host: DockerHost): Promise<string[]> =>
-    (await host.exec(['iptables-save', '-t', 'nat'])).stdout.split('\n').filter((l) => /^-A TSNET-VIP /.test(l));
+    (await host.exec(['iptables-save', '-t', 'nat'])).stdout.split('\n').filter((l) => /^-A TSNET-VIP -d /.test(l));
   const tally = (answers: string[]) => answers.reduce<Record<string, number>>((acc, a) => ({ ...acc, [a]: (acc[a] ?? 0) + 1 }), {});
 
   it('a 3-replica VIP service, one task per node, and a client on every node: 30 HTTP requests from each reach all three tasks', async () => {
