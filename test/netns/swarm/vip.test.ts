@@ -45,11 +45,16 @@ const udp = () => new Promise((res) => { const u = dgram.createSocket('udp4'); c
 (async () => { const out = { tcp: [], udp: [] }; for (let i = 0; i < n; i++) { out.tcp.push(await tcp()); out.udp.push(await udp()); }
   console.log(JSON.stringify(out)); })();`;
 
+/** A connection to VIP:9090 held open, a byte written every 100 ms; prints the error code that ends it. */
+const HOLD = `const s = require('net').connect(9090, process.argv[1]); s.on('error', (e) => { console.log(e.code); process.exit(0); });
+s.on('connect', () => setInterval(() => s.write('x'), 100));`;
+
 describe('Swarm VIP on a bridge (netns, real iptables and conntrack)', function () {
   this.timeout(60_000);
   const spaces: ChildNs[] = [];
   const servers: ChildProcess[] = [];
   let hold: ChildProcess | undefined;
+  let holdOut = '';
   const firewall = new Firewall({ instance: 'tsnet', backend: 'nft', logger: testLogger() });
   const vips = new VipFirewall({ instance: 'tsnet', backend: 'nft' });
   const conntrack = new Conntrack();
@@ -140,13 +145,15 @@ describe('Swarm VIP on a bridge (netns, real iptables and conntrack)', function 
     assert.deepEqual([...new Set(out.udp)], [`t2 ${TASKS.t1} from ${VIP}`]);
   });
 
-  it('a task taken out leaves the rotation and its connections lose their NAT state', async () => {
+  it('a task taken out leaves the rotation; its connections lose their NAT state and are reset', async () => {
     // A long-lived connection to each task through the VIP (tried until one lands on t2).
     const entriesTo = (task: string) => sh(`conntrack -L -f ipv4 --orig-dst ${VIP} --reply-src ${task} 2>/dev/null || true`).trim();
     await eventually(
       async () => {
         hold?.kill('SIGKILL');
-        hold = spawn('nsenter', ['-t', String(clientNs().pid), '-n', '--', process.execPath, '-e', `require('net').connect(9090, '${VIP}').on('error', () => {}); setInterval(() => {}, 1000)`], { stdio: 'ignore' });
+        hold = spawn('nsenter', ['-t', String(clientNs().pid), '-n', '--', process.execPath, '-e', HOLD, VIP], { stdio: ['ignore', 'pipe', 'ignore'] });
+        holdOut = '';
+        hold.stdout!.on('data', (c: Buffer) => (holdOut += String(c)));
         await new Promise((r) => setTimeout(r, 200));
         assert.match(entriesTo(TASKS.t2), /ESTABLISHED/);
       },
@@ -155,6 +162,8 @@ describe('Swarm VIP on a bridge (netns, real iptables and conntrack)', function 
     await vips.apply([{ id: NET, bridge: BR, services: [{ vip: VIP, tasks: [TASKS.t1] }] }]);
     assert.ok((await conntrack.deleteVipTask(VIP, TASKS.t2)) >= 1);
     assert.equal(entriesTo(TASKS.t2), '');
+    // The held connection's next segment is balanced afresh, to t1, which knows no such connection: reset.
+    await eventually(() => assert.match(holdOut, /ECONNRESET/), { timeout: 5000, interval: 50, what: 'the held connection reset' });
     const out = client(VIP, 20);
     assert.deepEqual([...new Set(out.tcp.map((l) => l.split(' ')[0]))], ['t1']);
     assert.deepEqual([...new Set(out.udp.map((l) => l.split(' ')[0]))], ['t1']);
