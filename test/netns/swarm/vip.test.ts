@@ -14,8 +14,9 @@ import { ChildNs, eventually, netnsUnsafeReason, resetIptables, bridgeOptions, i
  * Root tier: Swarm VIPs (issue 17) on one bridge with tsnet's whole firewall (FORWARD policy DROP, the
  * network's guard and TSNET-FWD rules, its hairpin masquerade) plus the VIP chains: two "task"
  * namespaces and a client namespace on the bridge. Connections to the VIP, TCP and UDP, are spread over
- * both tasks and answered with the VIP as source; a task taken out leaves the rotation and its
- * connection-tracking entries go.
+ * both tasks and answered with the VIP as source; an admin's DOCKER-USER rule applies to them; a task
+ * reaching its own VIP lands on the other; a task taken out leaves the rotation, its connection-tracking
+ * entries go and its held connection is reset.
  */
 
 const NET = 'cccccccccccc3333333333333333333333333333333333333333333333333333';
@@ -75,6 +76,8 @@ describe('Swarm VIP on a bridge (netns, real iptables and conntrack)', function 
     await resetIptables();
     sh(`sysctl -qw net.ipv4.ip_forward=1
         iptables-nft -P FORWARD DROP
+        iptables-nft -N DOCKER-USER
+        iptables-nft -A FORWARD -j DOCKER-USER
         ip link add ${BR} type bridge nf_call_iptables 1
         ip addr add ${GW}/24 dev ${BR}
         ip link set ${BR} up`);
@@ -137,6 +140,20 @@ describe('Swarm VIP on a bridge (netns, real iptables and conntrack)', function 
     // The task sees the client's own address (no masquerade), and the UDP answer comes from the VIP.
     for (const l of out.tcp) assert.match(l, new RegExp(` ${CLIENT.replace(/\./g, '\\.')}$`));
     for (const l of out.udp) assert.match(l, new RegExp(` ${CLIENT.replace(/\./g, '\\.')} from ${VIP.replace(/\./g, '\\.')}$`));
+  });
+
+  it('an admin\'s DOCKER-USER rule applies to VIP traffic (after the DNAT: it names the task)', () => {
+    sh(`iptables-nft -I DOCKER-USER -d ${TASKS.t2}/32 -p tcp --dport 8080 -j REJECT --reject-with tcp-reset`);
+    try {
+      const out = client(VIP, 10);
+      // The connections the rotation gave t2 get no answer (the rule's reset may not reach the client,
+      // which then times out); t1 still answers.
+      assert.ok(!out.tcp.some((l) => l.startsWith('t2 ')), out.tcp.join(', '));
+      assert.ok(out.tcp.some((l) => l.startsWith('t1 ')), out.tcp.join(', '));
+      assert.match(sh('iptables-nft -L DOCKER-USER -v -n -x'), /^\s*[1-9]\d*\s+\d+\s+REJECT/m);
+    } finally {
+      sh(`iptables-nft -D DOCKER-USER -d ${TASKS.t2}/32 -p tcp --dport 8080 -j REJECT --reject-with tcp-reset`);
+    }
   });
 
   it('a task reaching its own service\'s VIP is answered by the other task, never by itself', () => {
