@@ -3,7 +3,7 @@
 
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
-SYSTEM_PACKAGES := docker.io iptables busybox-static iproute2 util-linux
+SYSTEM_PACKAGES := docker.io iptables busybox-static iproute2 util-linux conntrack
 SOURCES := $(shell find src test bench -name '*.ts' 2>/dev/null)
 
 .PHONY: all deps system-deps build run test check-layers test-unit test-netns test-docker clean
@@ -118,7 +118,7 @@ install: system-deps build
 # `make bench` runs every bench with its modest defaults (a few minutes each on 2 cores); each prints a markdown
 # table and the exact command. Sizes: BENCH_ROUNDS, BENCH_CREATES, BENCH_CYCLES, BENCH_ENDPOINTS, ... (see README).
 # `make bench-vxlan` runs only the VXLAN bench (3-node Swarm; BENCH_REPS, BENCH_SECONDS, BENCH_SERVICE_REPS).
-.PHONY: bench bench-deps bench-vxlan
+.PHONY: bench bench-deps bench-vxlan bench-vip
 
 # iperf3 is a bench-only dependency (not in SYSTEM_PACKAGES: `make test` does not need it).
 bench-deps: system-deps build
@@ -130,8 +130,12 @@ bench: bench-deps
 	node dist/bench/bridge.js
 	node dist/bench/macvlan.js
 	node dist/bench/vxlan.js
+	node dist/bench/vip.js
 	node dist/bench/soak.js
 	node dist/bench/reconcile.js
 
 bench-vxlan: bench-deps
 	node dist/bench/vxlan.js
+
+bench-vip: bench-deps
+	node dist/bench/vip.js

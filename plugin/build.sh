@@ -14,6 +14,7 @@
 #                                  source maps, C/C++ sources, docs, native prebuilds for other platforms)
 #   /usr/sbin/xtables-{nft,legacy}-multi + the {ip,ip6}tables-{nft,legacy}-{save,restore} links the firewall
 #                                  runs (src/firewall/backend.ts), /usr/lib/<triplet>/xtables (extensions)
+#   /usr/sbin/conntrack            deletes the connections of a Swarm VIP's task that went (src/firewall/conntrack.ts)
 #   every shared library `ldd` lists for all of the above (libc, libstdc++, libxtables, libnftnl, ... and
 #                                  the dynamic loader), at the path ldd gives
 #   /etc/{passwd,group} (root only), /etc/protocols (iptables names protocols with it),
@@ -90,6 +91,13 @@ for fam in iptables ip6tables; do
     done
   done
 done
+# conntrack (Debian package conntrack): optional; without it a VIP task's connections are left to time out.
+if conntrack_bin=$(command -v conntrack); then
+  copy_file "$conntrack_bin" /usr/sbin/conntrack
+  elf_files+=("$conntrack_bin")
+else
+  step "conntrack not installed: the plugin cannot reset a removed VIP task's connections (apt-get install conntrack)"
+fi
 # Extensions (matches and targets): all of them, so that saving a ruleset never meets one it cannot print
 # (dockerd's and other tools' rules live in the same tables).
 mkdir -p "$rootfs$xt_dir"

@@ -17,14 +17,20 @@ import { FirewallBackendCheck } from './docker/firewall-backend-check';
 import { createLogger } from './log';
 import { listHostNetworks, listUplinkBridges } from './netlink';
 import type { Store } from './store/store';
-import { knownNetworkIds } from './swarm/known-networks';
 import { DockerNetworkPeers } from './swarm/network-peers';
-import { VipModeCheck } from './swarm/vip-mode-check';
+import { VipBalancer } from './swarm/vip-balancer';
+import { VipFirewall } from './firewall/vip-firewall';
+import { Conntrack } from './firewall/conntrack';
+import { ensureVipHost } from './datapath/vxlan/vip-host';
 
 /** How often the firewall hooks are re-checked (dockerd restarts and firewall reloads drop them). */
 const FIREWALL_CHECK_MS = 10_000;
-/** Swarm: how often services are checked for VIP mode on tsnet networks (README.md, "Swarm"). */
-const VIP_CHECK = { intervalMs: 30_000, maxBackoffMs: 300_000, watchMs: 2_000, newNetworkDelayMs: 2_000 };
+/**
+ * Swarm: how often the VIPs of services on tsnet networks are read and programmed (README.md, "Swarm"). A task
+ * that goes leaves the rotation within this much of Docker's gossip; each read of a verbose network view makes
+ * dockerd log one "Inconsistent driver and libnetwork state" error per endpoint, so not much more often.
+ */
+const VIP_PASS_MS = 2_000;
 
 async function main(): Promise<void> {
   let settings;
@@ -103,11 +109,24 @@ async function main(): Promise<void> {
   // A dockerd on the nftables firewall backend (Docker 29, opt-in) is warned about, in the background.
   const backendCheck = new FirewallBackendCheck(new DockerApiClient(settings.dockerSocket), log);
   backendCheck.start();
-  // Swarm: warn about services whose VIP cannot work on a tsnet network (managers only answer).
-  const vipCheck = dockerForPeers
-    ? new VipModeCheck(dockerForPeers, () => knownNetworkIds(daemon.driver), log, VIP_CHECK)
+  // Swarm: every node balances the VIPs of services on tsnet VXLAN networks for its own containers.
+  const vipRules = new VipFirewall({ instance: settings.instance, backendOf: () => firewall.backend(), logger: log });
+  const vipBalancer = dockerForPeers
+    ? new VipBalancer({
+        docker: dockerForPeers,
+        networks: () =>
+          daemon.driver
+            .networks()
+            .flatMap((net) => (net.options.type === 'vxlan' && net.datapath.bridgeName ? [{ id: net.id, bridge: net.datapath.bridgeName }] : [])),
+        rules: vipRules,
+        host: ensureVipHost,
+        conntrack: new Conntrack(),
+        log,
+        dockerSocket: settings.dockerSocket,
+        intervalMs: VIP_PASS_MS,
+      })
     : undefined;
-  vipCheck?.start();
+  vipBalancer?.start();
 
   let signalled = false;
   const shutdown = (signal: string) => {
@@ -116,17 +135,21 @@ async function main(): Promise<void> {
     log.info('signal received', { signal });
     stopWatching();
     void collector.stop();
-    void vipCheck?.stop();
     void backendCheck.stop();
+    const vipStopped = vipBalancer?.stop();
     // Published ports' rules stay (kernel objects outlive tsnet; the next start reconciles them); only
     // the held sockets and their loopback proxies are closed, after the last in-flight call.
     daemon
       .stop()
       .then(async ({ networksLeft }) => {
+        await vipStopped;
         await ports.close();
         // No network left (e.g. before `docker plugin rm`): tsnet's chains and hooks go too; the next
         // network brings them back.
         if (networksLeft === 0) {
+          if (vipBalancer) {
+            await vipRules.apply([]).catch((err) => log.warn('could not remove the VIP chains and hooks', { err: String(err) }));
+          }
           await firewall.removeAll().then(
             () => log.info('no network left: firewall chains and hooks removed'),
             (err) => log.warn('could not remove the firewall chains and hooks', { err: String(err) }),

@@ -12,6 +12,24 @@ export interface DockerNetworkView {
   Peers?: Array<{ Name: string; IP: string }> | null;
 }
 
+/** One task of a service in a verbose network view: its address on the network. */
+export interface DockerServiceTaskView {
+  Name?: string;
+  EndpointID?: string;
+  EndpointIP?: string;
+  Info?: Record<string, string> | null;
+}
+
+/**
+ * `GET /networks/{id}?verbose=true` of a Swarm-scoped network: the plain view plus `Services`, the
+ * services attached to it with their VIP and every task's address, from Docker's gossip (so on workers
+ * too, and following scaling). Containers carry the local endpoints' addresses.
+ */
+export interface DockerVerboseNetworkView extends Omit<DockerNetworkView, 'Containers'> {
+  Containers?: Record<string, { EndpointID?: string; IPv4Address?: string }> | null;
+  Services?: Record<string, { VIP?: string; Tasks?: DockerServiceTaskView[] | null }> | null;
+}
+
 /** A Swarm service as `GET /services` lists it: only the fields tsnet reads. */
 export interface DockerServiceView {
   ID: string;
@@ -57,6 +75,14 @@ export class DockerApiClient {
     const info: unknown = JSON.parse(res.body);
     if (!info || typeof info !== 'object' || Array.isArray(info)) throw new DockerUnavailableError('GET /info: the answer is not an object');
     return info as DockerInfoView;
+  }
+
+  /** The verbose view (services with VIPs and task addresses), or undefined when Docker does not know the network. */
+  async networkVerbose(id: string): Promise<DockerVerboseNetworkView | undefined> {
+    const res = await this.get(`/networks/${encodeURIComponent(id)}?verbose=true`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw new DockerUnavailableError(`GET /networks/${id}?verbose=true: HTTP ${res.status}`);
+    return JSON.parse(res.body) as DockerVerboseNetworkView;
   }
 
   /** Every Swarm service; NotSwarmManagerError on a worker or a node outside a Swarm. */

@@ -4,8 +4,8 @@
 // h1 the manager, h2/h3 workers. An attachable tsnet VXLAN network (VNI from the manager's
 // AllocateNetwork), a dnsrr service with one task per node, an attachable container on a worker; the
 // mesh (every pair of containers, by IP and by name) is checked after the start, after a plugin
-// kill -9 and after a worker left and re-joined; a VIP-mode service gets one warning in the manager's
-// plugin log (the dnsrr one none); Docker's own attachable overlay carries traffic between the same
+// kill -9 and after a worker left and re-joined; a VIP-mode service is programmed on every node (a log
+// line each, no warning) and removed again when switched to dnsrr; Docker's own attachable overlay carries traffic between the same
 // nodes next to tsnet's (both on UDP 4789, VNIs 4096+ vs 1-4095); removing everything leaves no tsnet
 // link or FDB entry.
 // Prints the time from `docker service create` to all tasks reachable, and the recovery times.
@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { DockerHost, formSwarm, installManagedPlugin, pluginLines, Underlay, eventuallyDefined, dk, IMAGE, requireDocker, createSpreadService, floodOf, forgetNeighbours, hostAt, member, type Member, meshReachable, ping, pluginPid, printDockerdLogs, printFigures, skipAfterFirstFailure, startSwarmHosts, taskMembers, tasksOn, tsnetFdb, tsnetLinks, waitForFlood, waitForPluginRestart } from '../lab';
 import { sleep } from '../lab/proc'; // the flood watchers' sampling period and window
 import { vniMatch } from '../../src/firewall/vxlan-input';
-import { VIP_WARNING } from '../../src/swarm/vip-mode-check';
 
 const FULL = 'tsnet:latest';
 const UNDERLAY_NET = '10.220.0';
@@ -25,10 +24,11 @@ const PLUGIN_ENV = { TSNET_SCOPE: 'global', TSNET_LOG_LEVEL: 'debug' };
 const MESH_TIMEOUT_MS = 20_000;
 const REJOIN_TIMEOUT_MS = 60_000;
 const CLEAN_TIMEOUT_MS = 30_000;
-/** The VIP-mode service, and how long the manager's check may take to warn (a pass every 30 s). */
+/** The VIP-mode service, what every node logs for it (swarm/vip-balancer.ts), and how long that may take. */
 const VIP_SVC = 'vip';
-const VIP_WARNING_TIMEOUT_MS = 75_000;
-const VIP_PASS = 'VIP-mode check: services read';
+const VIP_PROGRAMMED = 'VIP programmed';
+const VIP_REMOVED = 'VIP removed';
+const VIP_TIMEOUT_MS = 60_000;
 /** Docker's own attachable overlay, next to tsnet's network on the same nodes. */
 const DOCKER_OV = 'dov';
 const DOCKER_OV_SUBNET = '10.87.0.0/24';
@@ -289,41 +289,28 @@ describe('docker: tsnet VXLAN overlay on a 3-node Swarm (managed plugin, TSNET_S
     await dk(h(1), 'node', 'rm', stale[0]!);
   });
 
-  it('a VIP-mode service on the tsnet network: the manager\'s plugin warns once, naming service, network and fix; none for the dnsrr service', async () => {
+  it('a VIP-mode service on the tsnet network: every node programs its VIP (a log line, no warning); switched to dnsrr, the VIP goes', async () => {
     const t0 = Date.now();
-    const warningsFor = (service: string) =>
-      pluginLines(h(1)).filter((l) => l.level === 'warn' && l.message === VIP_WARNING && l.fields.service === service);
     try {
-      // Default endpoint mode (VIP), as most users would create it.
+      // Default endpoint mode (VIP), as most users would create it (test/docker/swarm-vip.test.ts checks the traffic).
       await dk(h(1), 'service', 'create', '--detach', '--name', VIP_SVC, '--network', NET, '--replicas', '1', '--stop-grace-period', '1s', '--no-resolve-image', IMAGE, 'sleep', '3600');
-      // The manager allocates the VIP (from tsnet's IPAM) although nothing on a tsnet network will answer it.
       const [vip] = await eventuallyDefined(async () => {
         const vips = JSON.parse(await dk(h(1), 'service', 'inspect', '-f', '{{json .Endpoint.VirtualIPs}}', VIP_SVC)) as { Addr: string }[] | null;
         return vips?.length ? vips : undefined;
       }, { what: 'the service VIP allocated', timeout: 15_000 });
       assert.match(vip!.Addr, /^10\.88\.0\.\d+\/24$/, 'a VIP from the tsnet network\'s subnet');
-      figures['VIP-mode service: the VIP Docker allocated on the tsnet network (never programmed)'] = vip!.Addr;
-      const warning = await eventuallyDefined(() => warningsFor(VIP_SVC)[0], { what: 'the VIP-mode warning in h1\'s plugin log', timeout: VIP_WARNING_TIMEOUT_MS });
-      figures['VIP-mode service create → warning in the manager\'s plugin log'] = `${Date.now() - t0} ms`;
-      assert.equal(warning.fields.network, NET);
-      assert.match(String(warning.fields.networkId), /^[a-z0-9]{25}$/);
-      assert.match(String(warning.fields.fix), new RegExp(`--endpoint-mode dnsrr ${VIP_SVC}\\b`));
-      // Not every pass: wait for a later pass that still saw the service in VIP mode; still one warning.
-      await eventuallyDefined(() =>
-        pluginLines(h(1)).find((l) => l.message === VIP_PASS && l.time > warning.time && Number(l.fields.vipOnTsnet) >= 1), { what: 'a later pass of the check on h1 (still VIP)', timeout: VIP_WARNING_TIMEOUT_MS }
-      );
-      assert.equal(warningsFor(VIP_SVC).length, 1, 'one warning per (service, network), not one per pass');
-      assert.deepEqual(warningsFor(SVC), [], `no warning for the dnsrr service ${SVC}`);
-      // Workers cannot list services: no warning there, whatever their task does.
-      for (const n of [2, 3] as const) assert.deepEqual(pluginLines(h(n)).filter((l) => l.message === VIP_WARNING), [], `h${n} (worker) warns nothing`);
-      // The fix the warning names is accepted, and the next pass finds nothing in VIP mode on tsnet.
-      const tFix = Date.now();
+      const addr = vip!.Addr.split('/')[0]!;
+      figures['VIP-mode service: the VIP Docker allocated on the tsnet network'] = vip!.Addr;
+      for (const host of hosts) {
+        await eventuallyDefined(() => pluginLines(host).find((l) => l.message === VIP_PROGRAMMED && l.fields.vip === addr && l.fields.service === VIP_SVC), { what: `${host.name}: "${VIP_PROGRAMMED}" for ${addr}`, timeout: VIP_TIMEOUT_MS });
+        assert.deepEqual(pluginLines(host).filter((l) => l.level === 'warn' && /VIP/.test(l.message)), [], `${host.name}: no VIP warning`);
+      }
+      figures['VIP-mode service create → VIP programmed on every node'] = `${Date.now() - t0} ms`;
       await dk(h(1), 'service', 'update', '--detach', '--endpoint-mode', 'dnsrr', VIP_SVC);
       assert.equal(await dk(h(1), 'service', 'inspect', '-f', '{{.Spec.EndpointSpec.Mode}}', VIP_SVC), 'dnsrr');
-      await eventuallyDefined(() =>
-        pluginLines(h(1)).find((l) => l.message === VIP_PASS && l.time > tFix && Number(l.fields.vipOnTsnet) === 0), { what: 'a pass of the check on h1 finding no VIP-mode service on tsnet', timeout: VIP_WARNING_TIMEOUT_MS }
-      );
-      assert.equal(warningsFor(VIP_SVC).length, 1, 'no new warning after the fix');
+      for (const host of hosts) {
+        await eventuallyDefined(() => pluginLines(host).find((l) => l.message === VIP_REMOVED && l.fields.vip === addr), { what: `${host.name}: "${VIP_REMOVED}" for ${addr}`, timeout: VIP_TIMEOUT_MS });
+      }
     } finally {
       await h(1).docker(['service', 'rm', VIP_SVC], { allowFail: true });
     }

@@ -37,6 +37,17 @@ describe('docker api client: GET /services, GET /info', () => {
     assert.equal(paths.at(-1), 'GET /services');
   });
 
+  it('a verbose network view: GET /networks/{id}?verbose=true, undefined for 404', async () => {
+    const view = { Id: 'n1', Services: { web: { VIP: '10.0.0.2', Tasks: [{ Name: 'web.1', EndpointIP: '10.0.0.3' }] } } };
+    answer = { status: 200, body: JSON.stringify(view) };
+    assert.deepEqual(await new DockerApiClient(socket).networkVerbose('n1'), view);
+    assert.equal(paths.at(-1), 'GET /networks/n1?verbose=true');
+    answer = { status: 404, body: '{"message":"no such network"}' };
+    assert.equal(await new DockerApiClient(socket).networkVerbose('n1'), undefined);
+    answer = { status: 500, body: '{}' };
+    await assert.rejects(new DockerApiClient(socket).networkVerbose('n1'), DockerUnavailableError);
+  });
+
   it('a worker: HTTP 503 is NotSwarmManagerError carrying Docker\'s message', async () => {
     answer = { status: 503, body: JSON.stringify({ message: 'This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state.' }) };
     await assert.rejects(new DockerApiClient(socket).services(), (e: Error) => e instanceof NotSwarmManagerError && /HTTP 503 This node is not a swarm manager/.test(e.message));
