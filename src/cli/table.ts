@@ -11,7 +11,7 @@ export function formatTable(headers: string[], rows: Array<Array<string | number
 /** `Key:   value` lines, the values aligned (as `docker info` prints its first part). */
 export function formatFields(fields: Array<[string, string | number | undefined]>): string {
   const width = Math.max(...fields.map(([k]) => k.length)) + 1;
-  return fields.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}${cellText(v)}`.trimEnd()).join('\n') + '\n';
+  return fields.map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${cellText(v)}`.trimEnd()).join('\n') + '\n';
 }
 
 function cellText(v: string | number | undefined): string {
