@@ -190,6 +190,22 @@ describe('docker: the tsnet command and /metrics', function () {
     await h.exec([ipt, '-D', 'DOCKER-USER', ...rule]);
   });
 
+  it('a removed hook: doctor names it, tsnet\'s firewall check puts it back and tsnet_firewall_repairs_total moves', async () => {
+    const s = await json<StatusView>('status');
+    const ipt = s.firewall.backend === 'legacy' ? 'iptables-legacy' : 'iptables-nft';
+    const hook = s.firewall.hooks.find((x) => x.table === 'filter' && x.chain === 'FORWARD')!;
+    const repairs = async () => sampleValue(await metrics(), 'tsnet_firewall_repairs_total') ?? 0;
+    const before = await repairs();
+    await h.exec(['sh', '-c', `${ipt} -D FORWARD ${hook.spec}`]);
+    const d = await doctor();
+    assert.ok(problems(d).some((x) => x.check === 'hooks' && x.message.includes('missing in filter FORWARD')), JSON.stringify(problems(d)));
+    // The check runs every 10 s.
+    await eventually(async () => assert.ok((await repairs()) > before), { timeout: 25_000, what: 'a firewall repair counted' });
+    assert.equal((await doctor()).code, 0);
+    const check = (await json<StatusView>('status')).tasks.find((t) => t.name === 'firewall check');
+    assert.ok(check && check.runs >= 1 && check.ok === true, JSON.stringify(check));
+  });
+
   it('doctor names a state directory near full and passes once space is freed', async () => {
     const free = (await json<StatusView>('status')).store.diskFreeBytes!;
     const fill = Math.floor(free / 1024 / 1024) - 8; // leave ~8 MiB
