@@ -62,7 +62,7 @@ describe('docker: the tsnet command and /metrics', function () {
     await h.exec(['mkdir', '-p', h.tsnetStateDir]);
     await h.exec(['mount', '-t', 'tmpfs', '-o', `size=${STATE_TMPFS_MB}m,mode=0700`, 'tsnet-state', h.tsnetStateDir]);
     await h.startTsnet();
-    ids.br = await dk(h, 'network', 'create', '-d', 'tsnet', '--subnet', '10.212.0.0/24', 'cbr');
+    ids.br = await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.212.0.0/24', 'cbr');
     ids.vx = await dk(h, 'network', 'create', '-d', 'tsnet', '-o', 'type=vxlan', '-o', 'vni=4242', '-o', `peers=${HOST},${PEER}`, '--subnet', '10.213.0.0/24', '--gateway', '10.213.0.1', 'cvx');
     ids.mv = await dk(h, 'network', 'create', '-d', 'tsnet', '-o', 'type=macvlan', '-o', 'parent=eth0', '--subnet', '10.214.0.0/24', 'cmv');
     await dk(h, 'run', '-d', '--name', 'web', '--network', 'cbr', '--expose', '80', '-P', IMAGE, 'sh', '-c', 'mkdir -p /www && echo web > /www/index.html && exec httpd -f -p 80 -h /www');
@@ -84,7 +84,7 @@ describe('docker: the tsnet command and /metrics', function () {
     assert.match(text, /^Firewall backend: +iptables (nft|legacy)/m);
     assert.match(text, /^reconcile +1 +0 +\S.* ok /m);
     const s = await json<StatusView & { engine: { version?: string } }>('status');
-    assert.deepEqual(s.counts, { networks: 3, endpoints: 3, pools: 0 });
+    assert.deepEqual(s.counts, { networks: 3, endpoints: 3, pools: 1 });
     assert.equal(s.scope, 'local');
     assert.ok(s.engine.version, 'engine version read through the Docker API');
     assert.deepEqual(s.tasks.map((t) => t.name), ['reconcile', 'firewall check', 'peer refresh', 'leak collector']);
@@ -149,6 +149,8 @@ describe('docker: the tsnet command and /metrics', function () {
     await h.exec(['ip', 'link', 'del', bridge]);
     const d = await doctor();
     assert.equal(d.code, 1);
+    const shown = await tsnet('doctor');
+    console.log(`      tsnet doctor (bridge deleted), exit ${shown.code}:\n${shown.stdout.replace(/^/gm, '        ')}`);
     const f = problems(d).find((x) => x.message.includes(`bridge ${bridge} of network cbr`));
     assert.ok(f, JSON.stringify(problems(d)));
     assert.match(f.fix ?? '', /restart tsnet/);
@@ -226,6 +228,8 @@ describe('docker: the tsnet command and /metrics', function () {
     const creates = (m: typeof before) => sampleValue(m, 'tsnet_calls_total', { call: '/NetworkDriver.CreateEndpoint', status: '200' }) ?? 0;
     await dk(h, 'run', '-d', '--name', 'extra', '--network', 'cbr', IMAGE, 'sleep', '3600');
     const after = await metrics();
+    const raw = await unixRequest(h.pluginSocketPath(), 'GET', '/metrics', undefined, 5000);
+    console.log(`      /metrics (tsnet_ lines):\n${raw.body.split('\n').filter((l) => /^tsnet_(calls_total\{call="\/NetworkDriver\.(Join|CreateEndpoint)"|endpoints|ipam|vxlan|firewall|leak|reconcile)/.test(l)).join('\n').replace(/^/gm, '        ')}`);
     assert.equal(joins(after) - joins(before), 1);
     assert.equal(creates(after) - creates(before), 1);
     assert.equal(sampleValue(after, 'tsnet_endpoints', { network: ids.br!.slice(0, 12), type: 'bridge' }), 2);

@@ -222,7 +222,8 @@ export function linkChecks(f: DoctorFacts): Finding[] {
     expect(e.hostIfname, e.linkMarker, 'veth', owner, 'veth');
     const bridge = netById.get(e.networkId)?.bridge;
     const l = e.hostIfname ? byName.get(e.hostIfname) : undefined;
-    if (out.length === before && l && bridge && l.master !== bridge) {
+    // A missing bridge is already a finding (its fix puts the veths back on it too).
+    if (out.length === before && l && bridge && byName.has(bridge) && l.master !== bridge) {
       out.push({ check: 'links', level: 'fail', message: `veth ${l.name} of ${owner} is not on bridge ${bridge} (master ${l.master ?? 'none'})`, fix: `ip link set ${l.name} master ${bridge}` });
     }
   }
