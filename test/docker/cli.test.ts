@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { EndpointView, NetworkView, PeerView, StatusView } from '../../src/protocol';
-import { dk, DockerHost, ensureBusyboxImage, eventually, IMAGE, parsePromText, requireDocker, sampleValue, TSNET_ENTRY, Underlay, unixRequest } from '../lab';
+import { buildPluginDir, dk, DockerHost, ensureBusyboxImage, eventually, IMAGE, installManagedPlugin, parsePromText, requireDocker, sampleValue, TSNET_ENTRY, Underlay, unixRequest } from '../lab';
 
 const CLI = path.resolve(__dirname, '../../src/cli/main.js');
 const HOST = '10.211.0.1';
@@ -243,5 +243,55 @@ describe('docker: the tsnet command and /metrics', function () {
     const notThere = await h.exec([process.execPath, '-e', HTTP_GET, `http://${METRICS_ADDR}/tsnet/v1/status`]);
     assert.match(notThere.stdout, /only GET \/metrics/);
     await dk(h, 'rm', '-f', 'extra');
+  });
+});
+
+describe('docker: the tsnet command against the managed plugin (tsnet:latest)', function () {
+  this.timeout(300_000);
+  let h: DockerHost | undefined;
+
+  async function tsnet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const r = await h!.exec([process.execPath, CLI, ...args], { allowFail: true, timeoutMs: 60_000 });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  before(async function () {
+    await requireDocker(this, 'managed plugin');
+    h = await DockerHost.start({ name: 'clip' });
+    await ensureBusyboxImage(h, IMAGE);
+    await installManagedPlugin(h, await buildPluginDir());
+    // Docker puts a managed plugin's sockets in /run/docker/plugins/<plugin id>/ (whatever its exec-root).
+    await dk(h, 'network', 'create', '-d', 'tsnet:latest', '--ipam-driver', 'tsnet:latest', '--subnet', '10.215.0.0/24', 'mnet');
+    await dk(h, 'run', '-d', '--name', 'mweb', '--network', 'mnet', '--expose', '80', '-P', IMAGE, 'sleep', '3600');
+  });
+
+  after(async function () {
+    if (h) {
+      await h.docker(['rm', '-f', 'mweb'], { allowFail: true });
+      await h.docker(['network', 'rm', 'mnet'], { allowFail: true });
+      await h.docker(['plugin', 'disable', '-f', 'tsnet'], { allowFail: true, timeoutMs: 60_000 });
+    }
+    await h?.stop();
+  });
+
+  it('finds the plugin\'s socket under /run/docker/plugins/<id>/ by itself; every subcommand answers', async () => {
+    const pluginId = await dk(h!, 'plugin', 'inspect', '-f', '{{.Id}}', 'tsnet');
+    const status = await tsnet('--json', 'status');
+    assert.equal(status.code, 0, status.stderr);
+    const s = JSON.parse(status.stdout) as StatusView;
+    assert.equal(s.counts.networks, 1);
+    assert.equal(s.stateDir, '/var/lib/tsnet');
+    const text = await tsnet('status');
+    assert.match(text.stdout, /^Instance: +tsnet$/m);
+    const nets = await tsnet('networks');
+    assert.match(nets.stdout, /^\S{12} +mnet +bridge +10\.215\.0\.0\/24 +ts-/m);
+    const eps = await tsnet('endpoints', 'mnet');
+    assert.match(eps.stdout, /^\S{12} +mweb +mnet +bridge +10\.215\.0\.\d+\/24 /m);
+    const ports = await tsnet('ports', 'mweb');
+    assert.match(ports.stdout, /^80\/tcp -> 0\.0\.0\.0:\d+$/m);
+    assert.equal((await tsnet('peers')).code, 0);
+    const doctor = await tsnet('doctor');
+    console.log(`      tsnet doctor (managed plugin ${pluginId.slice(0, 12)}):\n${doctor.stdout.replace(/^/gm, '        ')}`);
+    assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
   });
 });

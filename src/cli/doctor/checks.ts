@@ -261,7 +261,7 @@ export function diskChecks(f: DoctorFacts): Finding[] {
   const free = f.status.store.diskFreeBytes;
   const dir = f.status.stateDir;
   if (free === undefined) return [{ check: 'state dir', level: 'warn', message: `free space of ${dir} unknown` }];
-  const mib = (b: number) => `${Math.round(b / 1024 / 102.4) / 10} MiB`;
+  const mib = (b: number) => (b >= 1024 ** 3 ? `${Math.round(b / 1024 ** 3 * 10) / 10} GiB` : `${Math.round(b / 1024 / 102.4) / 10} MiB`);
   if (free < DISK_FAIL_BYTES) return [{ check: 'state dir', level: 'fail', message: `${mib(free)} free for ${dir}: new networks and endpoints are refused below a few MiB`, fix: `free space on the file system of ${dir} (at least ${mib(DISK_WARN_BYTES)})` }];
   if (free < DISK_WARN_BYTES) return [{ check: 'state dir', level: 'warn', message: `${mib(free)} free for ${dir}`, fix: `free space on the file system of ${dir}` }];
   return [{ check: 'state dir', level: 'ok', message: `${mib(free)} free for ${dir}` }];
