@@ -142,6 +142,7 @@ describe('docker: the tsnet command and /metrics', function () {
     assert.match(r.stdout, /^CHECK +RESULT +DETAIL$/m);
     const d = await doctor();
     assert.deepEqual(problems(d).filter((f) => f.level === 'fail'), []);
+    assert.ok(d.findings.some((f) => f.check === 'egress filter' && f.level === 'ok'), 'the ebtables egress filter was checked');
   });
 
   it('doctor names a deleted bridge and passes after the restart it names as the fix', async () => {

@@ -35,6 +35,8 @@ export interface DoctorFacts {
   brNetfilter?: string;
   /** iptables-save of tsnet's backend; undefined when it could not run. */
   ruleset?: SavedRuleset;
+  /** ebtables-save of the bridge family's filter table (nft); undefined when it could not run. */
+  ebtables?: string;
   /** The iptables backends whose tables hold Docker's chains (DOCKER-USER or DOCKER). */
   dockerBackends: string[];
   links: LinkFacts[];
@@ -151,8 +153,22 @@ export function firewallChecks(f: DoctorFacts): Finding[] {
       }
     }
   }
+  out.push(...egressChecks(f));
   out.push(...oneOk('admin rules', admin, 'no rule in DOCKER-USER or FORWARD placed where it cannot apply'));
   return out;
+}
+
+/** The bridge family's egress filter (ebtables TSNET-EGRESS from OUTPUT): without it containers reach other bridge networks. */
+export function egressChecks(f: DoctorFacts): Finding[] {
+  if (!f.networks.some((n) => n.bridge)) return [];
+  const chain = f.status.firewall.ebtablesChain;
+  const fix = `tsnet's firewall check puts it back within 10 s; if it stays missing, ${RESTART_FIX}`;
+  if (f.ebtables === undefined) return [{ check: 'egress filter', level: 'warn', message: 'ebtables-nft-save could not run: the egress filter was not checked', fix: 'install ebtables (nft)' }];
+  const lines = f.ebtables.split('\n');
+  if (!lines.some((l) => l.startsWith(`:${chain} `))) return [{ check: 'egress filter', level: 'fail', message: `ebtables chain ${chain} missing: containers of tsnet networks can reach other bridge networks`, fix }];
+  if (!lines.some((l) => l.startsWith(`-A ${chain} `) && /-j DROP/.test(l))) return [{ check: 'egress filter', level: 'fail', message: `ebtables chain ${chain} has no DROP rule (flushed?)`, fix }];
+  if (!lines.some((l) => l.startsWith('-A OUTPUT ') && l.includes(`-j ${chain}`))) return [{ check: 'egress filter', level: 'fail', message: `ebtables OUTPUT does not jump to ${chain}`, fix }];
+  return [{ check: 'egress filter', level: 'ok', message: `ebtables OUTPUT -j ${chain} drops marked frames into other bridges` }];
 }
 
 export function engineChecks(f: DoctorFacts): Finding[] {

@@ -35,6 +35,8 @@ export async function gatherFacts(ctx: CommandContext): Promise<DoctorFacts> {
   const brNetfilter = readSysctl('/proc/sys/net/bridge/bridge-nf-call-iptables');
   if (brNetfilter !== undefined) facts.brNetfilter = brNetfilter;
   if (saved !== undefined) facts.ruleset = parseIptablesSave(saved);
+  const ebtables = await runTool('ebtables-nft-save', []).catch(() => runTool('xtables-nft-multi', ['ebtables-save'])).catch(() => undefined);
+  if (ebtables !== undefined) facts.ebtables = ebtables;
   return facts;
 }
 

@@ -63,6 +63,7 @@ function facts(over: Partial<DoctorFacts> = {}, save = SAVE): DoctorFacts {
     ],
     fdb: new Map(),
     localAddresses: ['10.0.0.1'],
+    ebtables: '*filter\n:INPUT ACCEPT\n:FORWARD ACCEPT\n:OUTPUT ACCEPT\n:TSNET-EGRESS ACCEPT\n-A OUTPUT -j TSNET-EGRESS\n-A TSNET-EGRESS --mark 0x2000000/0x2000000 -j DROP\n',
     ...over,
   };
 }
@@ -107,6 +108,14 @@ describe('tsnet doctor checks', () => {
   it('ip_forward off, br_netfilter missing, FORWARD policy ACCEPT, backends apart', () => {
     const f = notOk(runChecks(facts({ ipForward: '0', brNetfilter: undefined, dockerBackends: ['legacy'] }, SAVE.replace(':FORWARD DROP', ':FORWARD ACCEPT'))));
     assert.deepEqual(f.map((x) => [x.check, x.level]), [['ip_forward', 'fail'], ['br_netfilter', 'fail'], ['forward policy', 'warn'], ['firewall backend', 'fail']]);
+  });
+
+  it('the egress filter: a missing ebtables chain or a flushed one fails', () => {
+    const missing = notOk(runChecks(facts({ ebtables: '*filter\n:OUTPUT ACCEPT\n' })));
+    assert.deepEqual(missing.map((x) => [x.check, x.level]), [['egress filter', 'fail']]);
+    assert.match(missing[0]!.message, /ebtables chain TSNET-EGRESS missing/);
+    const flushed = notOk(runChecks(facts({ ebtables: '*filter\n:OUTPUT ACCEPT\n:TSNET-EGRESS ACCEPT\n-A OUTPUT -j TSNET-EGRESS\n' })));
+    assert.match(flushed[0]!.message, /has no DROP rule/);
   });
 
   it('an orphan link with tsnet\'s marker is a warning', () => {
