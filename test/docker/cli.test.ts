@@ -191,6 +191,18 @@ describe('docker: the tsnet command and /metrics', function () {
     await h.exec([ipt, '-I', 'DOCKER-USER', ...rule]);
     assert.equal((await doctor()).code, 0);
     await h.exec([ipt, '-D', 'DOCKER-USER', ...rule]);
+    // Docker 20.10's DOCKER-USER ends in -j RETURN (28.2 dropped it): a rule appended with -A lands after it.
+    const userChain = (await h.exec([`${ipt}-save`, '-t', 'filter'])).stdout;
+    if (/^-A DOCKER-USER -j RETURN$/m.test(userChain)) {
+      const admin = ['-s', '10.9.9.9/32', '-j', 'DROP'];
+      await h.exec([ipt, '-A', 'DOCKER-USER', ...admin]);
+      const late = problems(await doctor()).find((x) => x.check === 'admin rules');
+      assert.ok(late && late.level === 'fail' && late.message.includes("comes after the chain's unconditional -j RETURN"), JSON.stringify(late));
+      await h.exec(['sh', '-c', late.fix!.replace(/iptables /g, `${ipt} `)]);
+      assert.equal((await doctor()).code, 0);
+      await h.exec([ipt, '-D', 'DOCKER-USER', ...admin]);
+      console.log(`      (DOCKER-USER ends in -j RETURN here: a rule appended after it was named and fixed)`);
+    }
   });
 
   it('a removed hook: doctor names it, tsnet\'s firewall check puts it back and tsnet_firewall_repairs_total moves', async () => {
