@@ -139,7 +139,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 
 /** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all addresses). */
 export function parseMetricsAddr(text: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || !(port >= 1 && port <= 65535)) {
     throw new SettingsError(`TSNET_METRICS_ADDR must be HOST:PORT, [IPv6]:PORT or :PORT with a port 1-65535, not "${text}"`);

@@ -111,9 +111,18 @@ export class Daemon {
       await listen(server, settings.socketPath);
       restrictSocket(settings.socketPath, settings.socketGroup);
       if (settings.metricsAddr) {
-        metricsServer = createMetricsServer(metrics, log);
-        await listenTcp(metricsServer, settings.metricsAddr.host, settings.metricsAddr.port);
-        log.info('metrics served over TCP', { address: `${settings.metricsAddr.host}:${settings.metricsAddr.port}`, path: '/metrics' });
+        // A port taken or an address not on this host must not keep Docker's networks from their plugin:
+        // logged, and /metrics stays on the plugin socket.
+        const address = `${settings.metricsAddr.host}:${settings.metricsAddr.port}`;
+        const tcp = createMetricsServer(metrics, log);
+        try {
+          await listenTcp(tcp, settings.metricsAddr.host, settings.metricsAddr.port);
+          metricsServer = tcp;
+          log.info('metrics served over TCP', { address, path: '/metrics' });
+        } catch (err) {
+          tcp.close();
+          log.error('TSNET_METRICS_ADDR: cannot listen; /metrics is served on the plugin socket only', { address, err: describe(err) });
+        }
       }
       log.info('tsnet listening', { socket: settings.socketPath, stateDir: settings.stateDir, instance: settings.instance, scope: settings.scope });
       return new Daemon(settings, store, lock, driver, ipam, rebootedAt, server, log, stopMemoryReports, metrics, introspection, metricsServer);

@@ -127,6 +127,18 @@ export function firewallChecks(f: DoctorFacts): Finding[] {
       }
     }
   }
+  // Rules with a network's marker whose network the store no longer holds.
+  const known = new Set(f.networks.map((n) => n.id.slice(0, 12)));
+  const netPrefix = `${fw.commentPrefix}net:`;
+  const orphans = new Map<string, number>();
+  for (const r of rs.rules) {
+    if (!r.comment?.startsWith(netPrefix)) continue;
+    const id = r.comment.slice(netPrefix.length).split(':')[0]!;
+    if (!known.has(id)) orphans.set(id, (orphans.get(id) ?? 0) + 1);
+  }
+  for (const [id, n] of orphans) {
+    chains.push({ check: 'chains', level: 'warn', message: `${n} rules carry the marker of network ${id}, which the store does not hold (orphans)`, fix: `tsnet's next start removes them (its firewall rebuild keeps only the stored networks' rules)` });
+  }
   out.push(...oneOk('chains', chains, `${fw.chains.length} chains present, every network's rules in ${fwd ?? 'TSNET-FWD'}`));
 
   // Admin rules that can never apply.

@@ -90,6 +90,11 @@ describe('tsnet doctor checks', () => {
     assert.match(f[0]!.message, /network n1 \(aaaaaaaaaaaa\) has no rule in filter TSNET-FWD \(chain flushed\?\)/);
   });
 
+  it('rules with the marker of a network the store does not hold are orphans', () => {
+    const f = notOk(runChecks(facts({}, SAVE.replace('COMMIT\n*filter', '-A TSNET-GUARD -i ts-bbbbbbbbbb -m comment --comment "tsnet:tsnet:net:bbbbbbbbbbbb" -j DROP\nCOMMIT\n*filter'))));
+    assert.deepEqual(f.map((x) => [x.check, x.level, x.message]), [['chains', 'warn', '1 rules carry the marker of network bbbbbbbbbbbb, which the store does not hold (orphans)']]);
+  });
+
   it('tsnet\'s hook above -j DOCKER-USER, or missing', () => {
     const above = SAVE.replace('-A FORWARD -j DOCKER-USER\n-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD', '-A FORWARD -m comment --comment "tsnet:tsnet:hook" -j TSNET-FWD\n-A FORWARD -j DOCKER-USER');
     assert.match(notOk(runChecks(facts({}, above)))[0]!.message, /comes before -j DOCKER-USER/);
