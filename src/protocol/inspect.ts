@@ -102,7 +102,7 @@ export interface EndpointView {
   address?: string;
   addressIPv6?: string;
   mac: string;
-  /** The host-side link: the veth's host end (bridge, vxlan) or the macvlan link before Join. */
+  /** The host-side link: the veth's host end (bridge, vxlan), or the macvlan link until Join moves it into the container. */
   hostIfname?: string;
   /** Joined to a container (its sandbox). */
   joined: boolean;

@@ -68,7 +68,8 @@ export function endpointView(ep: EndpointRecord, type: NetworkRecord['type'], in
   };
   if (ep.address) view.address = ep.address;
   if (ep.addressIPv6) view.addressIPv6 = ep.addressIPv6;
-  const host = d.hostIfname ?? d.ifname;
+  // A macvlan link is the container's own interface once joined: no host side then.
+  const host = d.hostIfname ?? (ep.sandboxKey === undefined ? d.ifname : undefined);
   if (host) view.hostIfname = host;
   return view;
 }
