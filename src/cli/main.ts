@@ -6,7 +6,12 @@
  */
 import { DockerApiClient } from '../docker/api-client';
 import { dockerSocketOf, parseArgs, UsageError, USAGE } from './args';
-import { endpoints, networks, peers, ports, status, type CommandContext, type Output } from './commands';
+import type { CommandContext, Output } from './commands/context';
+import { endpoints } from './commands/endpoints';
+import { networks } from './commands/networks';
+import { peers } from './commands/peers';
+import { ports } from './commands/ports';
+import { status } from './commands/status';
 import { DaemonClient } from './daemon-client';
 import { doctor } from './doctor/doctor';
 import { findSocket } from './socket';

@@ -1,5 +1,5 @@
-import type { CommandContext, Output } from '../commands';
-import { readEngine } from '../commands';
+import type { CommandContext, Output } from '../commands/context';
+import { readEngine } from '../commands/status';
 import { readDockerNames } from '../docker-names';
 import { formatTable } from '../table';
 import { runChecks, type DoctorFacts, type Finding } from './checks';
