@@ -11,9 +11,10 @@ const LAYERS = [
   ['datapath'],
   ['driver'],
   ['swarm', 'collector'],
-  ['server'],
+  ['server', 'metrics'],
   ['daemon'],
   ['main.ts'],
+  ['cli'],
 ];
 
 const pathOf = (names) => `^src/(${names.map((n) => n.replace('.', '\\.')).join('|')})($|/)`;
@@ -33,6 +34,13 @@ module.exports = {
         },
       ];
     }),
+    {
+      name: 'cli-reads-the-daemon-over-its-socket',
+      comment: 'the tsnet command (src/cli) talks to the daemon over the plugin socket; it imports only the wire format, the model, the Docker client and layer 0',
+      severity: 'error',
+      from: { path: '^src/cli/' },
+      to: { path: '^src/(store|netlink|ipam|firewall|datapath|driver|swarm|collector|server|metrics|daemon|main\\.ts)($|/)' },
+    },
     {
       name: 'no-circular',
       severity: 'error',

@@ -104,6 +104,8 @@ plugin-enable:
 
 # ---- socket install (README.md, "Installing as a service") ---------------------------------------------------
 PREFIX ?= /opt/tsnet
+# The operator's command (README.md, "Troubleshooting") goes here, on the PATH.
+BINDIR ?= /usr/local/bin
 
 .PHONY: install
 install: system-deps build
@@ -112,6 +114,8 @@ install: system-deps build
 	cp -a dist package.json package-lock.json README.md $(PREFIX)/
 	cd $(PREFIX) && npm ci --omit=dev --no-audit --no-fund
 	install -m 0644 systemd/tsnet.service /etc/systemd/system/tsnet.service
+	printf '#!/bin/sh\nexec node $(PREFIX)/dist/src/cli/main.js "$$@"\n' > $(BINDIR)/tsnet && chmod 0755 $(BINDIR)/tsnet
+	@echo "installed the tsnet command as $(BINDIR)/tsnet (tsnet --help)"
 	@echo "now: systemctl daemon-reload && systemctl enable --now tsnet"
 
 # ---- benchmarks (README.md, "Benchmarks") ---------------------------------------------------------------------

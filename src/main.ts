@@ -5,6 +5,7 @@ import { IpamRelease } from './collector/ipam-release';
 import { LeakCollector } from './collector/leak-collector';
 import { readSettings } from './config/settings';
 import { Daemon } from './daemon/daemon';
+import type { IntrospectionParts } from './daemon/introspection';
 import { BridgeDataPath } from './datapath/bridge/bridge';
 import { MacvlanDataPath } from './datapath/macvlan/macvlan';
 import { VxlanDataPath } from './datapath/vxlan/vxlan';
@@ -75,12 +76,21 @@ async function main(): Promise<void> {
     peerLists: dockerForPeers ? new DockerNetworkPeers({ docker: dockerForPeers, log }) : undefined,
   });
 
+  // What `tsnet status` and the metrics read; the leak collector's part is added once it exists.
+  const introspection: IntrospectionParts = {
+    tasks: [firewall.checkTask, vxlan.peerTask],
+    firewallBackend: async () => (await firewall.backend()).name,
+    peers: () => vxlan.peerReport(),
+    firewallRepairs: () => firewall.repairs,
+  };
+
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(settings, log, {
       datapaths: [bridge, new MacvlanDataPath({ log, instance: settings.instance, firewall }), vxlan],
       hostNetworks: listHostNetworks,
       onStoreOpen: attachDataAddresses,
+      introspection,
       // The answers are given on this node's own Swarm addresses only, once Docker has named them.
       onSelf: dataAddresses ? (self) => dataAddresses.serveSelf(self) : undefined,
     });
@@ -101,6 +111,8 @@ async function main(): Promise<void> {
     graceMs: settings.gcGraceMs,
     bootedAt: daemon.rebootedAt,
   });
+  introspection.tasks.push(collector.task);
+  introspection.leakReleases = () => collector.released;
   if (settings.gcIntervalMs > 0) {
     collector.start();
     // After a reboot the dead endpoints are looked for as soon as Docker answers, not a period later.

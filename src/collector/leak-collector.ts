@@ -1,6 +1,7 @@
 import type { NetworkDriver } from '../driver/driver';
 import type { EndpointRecord } from '../model/records';
 import type { Logger } from '../log';
+import { TaskStatus } from '../model/task-status';
 import { DockerUnavailableError, type DockerApiClient, type DockerNetworkView } from '../docker/api-client';
 import type { IpamRelease } from './ipam-release';
 
@@ -23,6 +24,10 @@ export class LeakCollector {
   private running: Promise<void> | undefined;
   /** Endpoints seen missing once: released when seen missing again. */
   private readonly suspects = new Set<string>();
+  /** Passes and their outcome (`tsnet status`). */
+  readonly task = new TaskStatus('leak collector');
+  /** What the passes released, since the start (metrics). */
+  readonly released = { endpoints: 0, networks: 0 };
 
   constructor(
     private readonly driver: NetworkDriver,
@@ -55,6 +60,8 @@ export class LeakCollector {
 
   private async collect(): Promise<void> {
     const now = Date.now();
+    const before = { ...this.released };
+    const done = (ok: boolean, detail: string) => this.task.record(ok, Date.now() - now, detail);
     try {
       const local = this.driver.networks().filter((net) => /^[0-9a-f]{64}$/.test(net.id));
       const views = new Map<string, DockerNetworkView | undefined>();
@@ -64,6 +71,7 @@ export class LeakCollector {
       const knowsAny = [...views.values()].some((v) => v !== undefined);
       if (local.length > 0 && !knowsAny) {
         this.log.warn('leak collector: Docker knows none of tsnet\'s networks; is TSNET_DOCKER_SOCKET the daemon that uses tsnet? Releasing nothing', { networks: local.length });
+        done(false, 'Docker knows none of tsnet\'s networks: released nothing');
         return;
       }
       // A suspect Docker removed meanwhile (the normal way) is forgotten, or the set would only grow.
@@ -89,6 +97,7 @@ export class LeakCollector {
           if (this.suspects.has(ep.id) || this.createdBeforeBoot(ep)) {
             this.suspects.delete(ep.id);
             await this.driver.deleteEndpoint({ NetworkID: net.id, EndpointID: ep.id });
+            this.released.endpoints += 1;
             const addresses = this.ipam.endpoint(net, ep);
             this.log.info('released an endpoint Docker no longer lists', { networkId: net.id, endpointId: ep.id, addresses });
           } else {
@@ -96,7 +105,9 @@ export class LeakCollector {
           }
         }
       }
+      done(true, `released ${this.released.endpoints - before.endpoints} endpoints, ${this.released.networks - before.networks} networks`);
     } catch (err) {
+      done(false, err instanceof Error ? err.message : String(err));
       if (err instanceof DockerUnavailableError) {
         this.log.debug('leak collector: Docker not reachable, trying later', { err: err.message });
         return;
@@ -115,6 +126,7 @@ export class LeakCollector {
     }
     this.suspects.delete(key);
     await this.driver.deleteNetwork(networkId);
+    this.released.networks += 1;
     const pools = this.ipam.network(net);
     this.log.info('released a network Docker no longer has', { networkId, pools });
   }

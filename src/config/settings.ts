@@ -38,6 +38,8 @@ export interface Settings {
    * iptables `+` suffix wildcard), on top of the bridges holding a default route. See README "Firewall".
    */
   uplinkBridges: string[];
+  /** TCP address for GET /metrics besides the plugin socket (TSNET_METRICS_ADDR `HOST:PORT`); unset: off. */
+  metricsAddr?: { host: string; port: number };
 }
 
 export interface VniRange {
@@ -131,7 +133,19 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     peerCidrs: parsePeerCidrs(env.TSNET_PEER_CIDRS),
     dataAddrPort: parsePort(env, 'TSNET_DATA_ADDR_PORT', 7947),
     uplinkBridges: parseUplinkBridges(env.TSNET_UPLINK_BRIDGES),
+    ...(env.TSNET_METRICS_ADDR ? { metricsAddr: parseMetricsAddr(env.TSNET_METRICS_ADDR) } : {}),
   };
+}
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all addresses). */
+export function parseMetricsAddr(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) {
+    throw new SettingsError(`TSNET_METRICS_ADDR must be HOST:PORT, [IPv6]:PORT or :PORT with a port 1-65535, not "${text}"`);
+  }
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
 function parseUplinkBridges(text: string | undefined): string[] {

@@ -8,7 +8,11 @@ import type { NetworkType, NodePeer } from '../model/records';
 import { Ipam } from '../ipam/ipam';
 import { withLinkSnapshot } from '../netlink';
 import type { Logger } from '../log';
-import { createApp } from '../server/app';
+import { callNames, createApp } from '../server/app';
+import { createMetricsServer } from '../server/metrics-server';
+import { TsnetMetrics } from '../metrics/metrics';
+import { TaskStatus } from '../model/task-status';
+import { Introspection, type IntrospectionParts } from './introspection';
 import { createPluginServer } from '../server/http-server';
 import { StateDirLock } from '../store/lock';
 import { Store } from '../store/store';
@@ -24,6 +28,8 @@ export interface DaemonParts {
   onStoreOpen?: (store: Store) => void;
   /** This node's own Swarm identity (DiscoverNew Self, or the stored one at start). */
   onSelf?: (self: NodePeer) => Promise<void>;
+  /** What `tsnet status` and the metrics read from the other parts (main fills it in). */
+  introspection?: IntrospectionParts;
 }
 
 export interface StopResult {
@@ -48,6 +54,9 @@ export class Daemon {
     private readonly server: http.Server,
     private readonly log: Logger,
     private readonly stopMemoryReports: () => void,
+    readonly metrics: TsnetMetrics,
+    readonly introspection: Introspection,
+    private readonly metricsServer: http.Server | undefined,
   ) {}
 
   static async start(settings: Settings, log: Logger, parts: DaemonParts): Promise<Daemon> {
@@ -56,6 +65,8 @@ export class Daemon {
     const lock = await StateDirLock.acquire(settings.stateDir);
     let store: Store | undefined;
     let server: http.Server | undefined;
+    let metricsServer: http.Server | undefined;
+    const metrics = new TsnetMetrics(callNames());
     // The watchdog samples fds, event-loop delay and the store's size, and warns when one nears its
     // limit (watchdog.ts); SIGUSR2 logs what the memory is made of (memory-report.ts) with its figures.
     let watchdog: Watchdog | undefined;
@@ -74,10 +85,16 @@ export class Daemon {
       const ipam = new Ipam(store, { defaultPools: settings.defaultPools, hostNetworks: parts.hostNetworks, log });
       const datapaths = new Map<NetworkType, DataPath>(parts.datapaths.map((d) => [d.type, d]));
       const driver = new NetworkDriver(store, datapaths, log, { scope: settings.scope, vniRange: settings.vniRange, onSelf: parts.onSelf });
+      const introspectionParts = parts.introspection ?? { tasks: [] };
+      const introspection = new Introspection(settings, store, driver, ipam, introspectionParts);
+      const reconcileTask = new TaskStatus('reconcile');
+      introspectionParts.tasks.unshift(reconcileTask);
       const started = Date.now();
       const cpuBefore = process.cpuUsage();
       // One link dump serves every data path's reconcile until one of them changes a link.
-      await withLinkSnapshot(() => driver.reconcile());
+      await reconcileTask.track(() => withLinkSnapshot(() => driver.reconcile()), () => `${driver.networkCount()} networks, ${driver.endpointCount()} endpoints`);
+      metrics.setReconcileDuration((Date.now() - started) / 1000);
+      metrics.attach(introspection.metricSources());
       const cpu = process.cpuUsage(cpuBefore);
       // ms is wall time; cpuMs this process's CPU in it (user + system, the kernel's netlink work
       // included), which a busy host inflates far less than the wall time.
@@ -89,14 +106,30 @@ export class Daemon {
       });
 
       await prepareSocketPath(settings.socketPath);
-      server = createPluginServer(createApp({ driver, ipam, log }), log);
+      const inspect = { driver, instance: settings.instance, status: () => introspection.status(), peers: () => introspection.peers() };
+      server = createPluginServer(createApp({ driver, ipam, log, inspect, metrics }), log);
       await listen(server, settings.socketPath);
       restrictSocket(settings.socketPath, settings.socketGroup);
+      if (settings.metricsAddr) {
+        // A port taken or an address not on this host must not keep Docker's networks from their plugin:
+        // logged, and /metrics stays on the plugin socket.
+        const address = `${settings.metricsAddr.host}:${settings.metricsAddr.port}`;
+        const tcp = createMetricsServer(metrics, log);
+        try {
+          await listenTcp(tcp, settings.metricsAddr.host, settings.metricsAddr.port);
+          metricsServer = tcp;
+          log.info('metrics served over TCP', { address, path: '/metrics' });
+        } catch (err) {
+          tcp.close();
+          log.error('TSNET_METRICS_ADDR: cannot listen; /metrics is served on the plugin socket only', { address, err: describe(err) });
+        }
+      }
       log.info('tsnet listening', { socket: settings.socketPath, stateDir: settings.stateDir, instance: settings.instance, scope: settings.scope });
-      return new Daemon(settings, store, lock, driver, ipam, rebootedAt, server, log, stopMemoryReports);
+      return new Daemon(settings, store, lock, driver, ipam, rebootedAt, server, log, stopMemoryReports, metrics, introspection, metricsServer);
     } catch (err) {
       stopMemoryReports();
       server?.close();
+      metricsServer?.close();
       await store?.close();
       await lock.release();
       throw err;
@@ -112,6 +145,8 @@ export class Daemon {
       this.log.info('shutting down');
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeIdleConnections();
+      this.metricsServer?.close();
+      this.metricsServer?.closeAllConnections();
       const force = setTimeout(() => this.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(force);
@@ -134,6 +169,16 @@ function listen(server: http.Server, socketPath: string): Promise<void> {
     server.once('error', reject);
     server.listen(socketPath, () => {
       process.umask(previous);
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function listenTcp(server: http.Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });

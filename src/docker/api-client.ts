@@ -8,7 +8,7 @@ import http from 'node:http';
 export interface DockerNetworkView {
   Id: string;
   Name?: string;
-  Containers?: Record<string, { EndpointID?: string }> | null;
+  Containers?: Record<string, { Name?: string; EndpointID?: string }> | null;
   Peers?: Array<{ Name: string; IP: string }> | null;
 }
 
@@ -47,6 +47,17 @@ export interface DockerServiceView {
 export interface DockerInfoView {
   ServerVersion?: string;
   FirewallBackend?: { Driver?: string; Info?: Array<[string, string]> | null } | null;
+}
+
+export interface DockerVersionView {
+  Version?: string;
+  ApiVersion?: string;
+}
+
+export interface DockerContainerView {
+  Id: string;
+  Name?: string;
+  NetworkSettings?: { Networks?: Record<string, { NetworkID?: string; EndpointID?: string }> | null } | null;
 }
 
 export class DockerUnavailableError extends Error {}
@@ -93,6 +104,25 @@ export class DockerApiClient {
     const list: unknown = JSON.parse(res.body);
     if (!Array.isArray(list)) throw new DockerUnavailableError('GET /services: the answer is not a list');
     return list as DockerServiceView[];
+  }
+
+  /** The engine's version (`GET /version`), for the tsnet command. */
+  async version(): Promise<DockerVersionView> {
+    return this.getJson<DockerVersionView>('/version');
+  }
+
+  /** A container by name or ID, or undefined when Docker does not know it (404). */
+  async container(nameOrId: string): Promise<DockerContainerView | undefined> {
+    const res = await this.get(`/containers/${encodeURIComponent(nameOrId)}/json`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw new DockerUnavailableError(`GET /containers/${nameOrId}/json: HTTP ${res.status} ${dockerMessage(res.body)}`);
+    return JSON.parse(res.body) as DockerContainerView;
+  }
+
+  private async getJson<T>(path: string): Promise<T> {
+    const res = await this.get(path);
+    if (res.status !== 200) throw new DockerUnavailableError(`GET ${path}: HTTP ${res.status} ${dockerMessage(res.body)}`);
+    return JSON.parse(res.body) as T;
   }
 
   private get(path: string): Promise<{ status: number; body: string }> {

@@ -21,6 +21,7 @@ import { parseSave, type Ruleset, type SavedRule } from './ruleset';
 import { execCommand, type CommandRunner } from './runner';
 import { wantsFamily, type FirewallNetwork } from './network';
 import { vxlanInputRules, type VxlanInputFilter } from './vxlan-input';
+import { TaskStatus } from '../model/task-status';
 
 export interface FirewallOptions {
   /** Settings' instance name (TSNET_INSTANCE); marks chains and rules. Default 'tsnet'. */
@@ -113,10 +114,24 @@ export class Firewall {
     });
   }
 
+  /** The periodic base check's last run (`tsnet status`). */
+  readonly checkTask = new TaskStatus('firewall check');
+  /** How many periodic checks found something missing or moved and rewrote it (metrics). */
+  repairs = 0;
+  /** ensureBase batches applied (a check that applied one repaired something). */
+  private baseWrites = 0;
+
   /** Calls ensureBase every intervalMs (errors logged); returns the function that stops it. */
   watch(intervalMs: number): () => void {
     const timer = setInterval(() => {
-      this.ensureBase().catch((e) => this.logger?.error('firewall base check failed', { error: String(e) }));
+      const before = this.baseWrites;
+      this.checkTask
+        .track(() => this.ensureBase(), () => {
+          if (this.baseWrites === before) return 'intact';
+          this.repairs += 1;
+          return 'repaired';
+        })
+        .catch((e) => this.logger?.error('firewall base check failed', { error: String(e) }));
     }, intervalMs);
     timer.unref();
     return () => clearInterval(timer);
@@ -435,6 +450,7 @@ export class Firewall {
       const started = Date.now();
       try {
         await this.run(backend.restore(family), backend.restoreArgs(), batch.render());
+        if (op === 'ensureBase') this.baseWrites += 1;
         this.logger?.debug('firewall batch applied', { op, family, commands: batch.size, ms: Date.now() - started });
         return;
       } catch (e) {

@@ -8,6 +8,9 @@ import * as schemas from '../protocol';
 import { describeIssues, PLUGIN_MEDIA_TYPE } from '../protocol';
 import { LimitLog } from '../limit-log';
 import { Admission } from './admission';
+import { answerInspect, INSPECT_ROUTES, type InspectSources } from './inspect';
+import type { TsnetMetrics } from '../metrics/metrics';
+import { METRICS_PATH } from '../protocol';
 
 /** Request bodies are small JSON objects; anything bigger is refused before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -29,6 +32,15 @@ export interface AppDeps {
   log: Logger;
   /** How many calls are served at once (default: REQUEST_LIMITS). */
   admission?: Admission;
+  /** tsnet's read-only API (GET /tsnet/v1/...); absent: those paths answer 404. */
+  inspect?: InspectSources;
+  /** Counts every call and serves GET /metrics; absent: no metrics. */
+  metrics?: TsnetMetrics;
+}
+
+/** The call names metrics label calls with (anything else is "other"): the protocol's, the read-only API's, /metrics. */
+export function callNames(): Set<string> {
+  return new Set([...Object.keys(routeTable({} as never)), ...INSPECT_ROUTES, METRICS_PATH]);
 }
 
 /** One table: every endpoint of the protocol, its request schema and its handler. */
@@ -67,6 +79,15 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  // Every call is counted with the status it got, the busy refusals below included.
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const started = process.hrtime.bigint();
+      res.once('finish', () => metrics.observeCall(req.path, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
+      next();
+    });
+  }
   // At most admission.limits.inFlight calls are served at once (their bodies read), a bounded number
   // wait; beyond that the answer is an immediate {"Err"} (admission.ts).
   app.use(admit(deps.admission ?? new Admission(), log));
@@ -77,6 +98,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(async (req: Request, res: Response) => {
     const started = process.hrtime.bigint();
     const path = req.path;
+    if (req.method === 'GET') {
+      if (path === METRICS_PATH && metrics) return replyText(res, 200, metrics.contentType, await metrics.text());
+      const answer = deps.inspect ? await answerInspect(deps.inspect, path, req.query as Record<string, unknown>).catch((err: unknown) => ({ status: 500, body: { Err: describe(err) } })) : undefined;
+      if (answer) return reply(res, answer.status, answer.body);
+    }
     const entry = routes[path];
     if (!entry) return reply(res, 404, { Err: `unknown endpoint ${req.method} ${path}: tsnet serves the libnetwork NetworkDriver and IpamDriver protocols` });
     if (req.method !== 'POST') return reply(res, 405, { Err: `${path} takes POST, not ${req.method}` });
@@ -135,6 +161,11 @@ function admit(admission: Admission, log: Logger): (req: Request, res: Response,
     // A caller that leaves while waiting gives its place up.
     res.once('close', cancel);
   };
+}
+
+function replyText(res: Response, status: number, contentType: string, text: string): void {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 function reply(res: Response, status: number, body: unknown): void {

@@ -8,7 +8,11 @@ import type { NetworkType, NodePeer } from '../../src/model/records';
 import type { DataPath } from '../../src/datapath/datapath';
 import { Ipam } from '../../src/ipam/ipam';
 import { testLogger } from '../../src/log';
-import { createApp } from '../../src/server/app';
+import { callNames, createApp } from '../../src/server/app';
+import { TsnetMetrics } from '../../src/metrics/metrics';
+import { Introspection, type IntrospectionParts } from '../../src/daemon/introspection';
+import { readSettings } from '../../src/config/settings';
+import type { PeerView } from '../../src/protocol';
 import { Store } from '../../src/store/store';
 import { DOCKER_DEFAULT_POOLS } from '../../src/config/settings';
 import { RecordingDataPath } from './recording-datapath';
@@ -20,6 +24,9 @@ export class ApiFixture {
   driver!: NetworkDriver;
   ipam!: Ipam;
   app!: Express;
+  metrics!: TsnetMetrics;
+  /** What the read-only API's status and peers read (tests add tasks and peers here). */
+  readonly introspectionParts: IntrospectionParts & { peerList: PeerView[] } = { tasks: [], peerList: [], peers: () => this.introspectionParts.peerList };
   hostNetworks: string[] = [];
   /** What the driver told about this node's own Swarm identity (DriverSettings.onSelf), in order. */
   readonly selves: NodePeer[] = [];
@@ -44,7 +51,11 @@ export class ApiFixture {
         this.selves.push(self);
       },
     });
-    this.app = createApp({ driver: this.driver, ipam: this.ipam, log });
+    const settings = readSettings({ TSNET_STATE_DIR: this.dir, TSNET_SOCKET: path.join(this.dir, 'tsnet.sock') });
+    const introspection = new Introspection(settings, this.store, this.driver, this.ipam, this.introspectionParts);
+    this.metrics = new TsnetMetrics(callNames(), introspection.metricSources());
+    const inspect = { driver: this.driver, instance: settings.instance, status: () => introspection.status(), peers: () => introspection.peers() };
+    this.app = createApp({ driver: this.driver, ipam: this.ipam, log, inspect, metrics: this.metrics });
   }
 
   async restart(): Promise<void> {
@@ -55,6 +66,10 @@ export class ApiFixture {
   post(endpoint: string, body?: unknown): supertest.Test {
     const req = supertest(this.app).post(`/${endpoint}`);
     return body === undefined ? req : req.send(typeof body === 'string' ? body : JSON.stringify(body));
+  }
+
+  get(path: string): supertest.Test {
+    return supertest(this.app).get(path);
   }
 
   async close(): Promise<void> {

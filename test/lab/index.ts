@@ -30,3 +30,4 @@ export * from './capturing-logger';
 export * from './records';
 export * from './recording-datapath';
 export * from './fake-clock';
+export * from './prom-text';

@@ -112,6 +112,16 @@ export class PeerSet {
     ];
   }
 
+  /** A network's peers from this set by where each came from (diagnostics: `tsnet peers`, metrics). */
+  sourcesOf(networkId: string): { swarm: string[]; docker: string[]; learned: string[]; carried: string[] } {
+    return {
+      swarm: [...this.discovered],
+      docker: [...(this.listed.get(networkId) ?? [])],
+      learned: [...(this.learned.get(networkId) ?? [])],
+      carried: [...(this.carried.get(networkId) ?? [])],
+    };
+  }
+
   /** Cancels the pending grace timers (shutdown). */
   stop(): void {
     for (const timer of this.leaving.values()) this.options.clock.clearTimeout(timer);

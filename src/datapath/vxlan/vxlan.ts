@@ -4,6 +4,8 @@ import * as nl from '../../netlink';
 import { EbtablesGatewayFilter, type GatewayFilter, type GatewayFilterEntry } from '../../firewall/gateway-filter';
 import { systemClock, type Clock, type ClockTimer } from '../../model/clock';
 import { describe } from '../../model/errors';
+import { TaskStatus } from '../../model/task-status';
+import type { PeerSource, PeerView } from '../../protocol';
 import type { BridgeFirewall } from '../bridge/bridge';
 import { ensureContainerEnd, ensureVeth, vethNamesOf, type VethSpec, deleteUnmarkedLeftovers, reconcileEndpointVeths } from '../shared/bridge-links';
 import type { DataPath, JoinResult } from '../datapath';
@@ -290,6 +292,36 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
     }
   }
 
+  /**
+   * Every network's peers with where each came from and the address flooded to (`tsnet peers`, metrics):
+   * from memory only, no kernel read.
+   */
+  peerReport(): PeerView[] {
+    const out = new Map<string, PeerView>();
+    const add = (networkId: string, address: string, source: PeerSource) => {
+      const key = `${networkId}/${address}`;
+      const seen = out.get(key);
+      if (seen) {
+        if (!seen.sources.includes(source)) seen.sources.push(source);
+        return;
+      }
+      const dataAddress = source === 'swarm' || source === 'docker' ? (this.dataAddresses?.dataOf(address) ?? address) : address;
+      out.set(key, { networkId, address, sources: [source], dataAddress });
+    };
+    for (const net of this.networks.values()) {
+      if (net.options.type === 'vxlan') for (const p of net.options.peers) add(net.id, p, 'static');
+      const from = this.peers.sourcesOf(net.id);
+      for (const p of from.swarm) add(net.id, p, 'swarm');
+      for (const p of from.docker) add(net.id, p, 'docker');
+      for (const p of from.learned) add(net.id, p, 'learned');
+      for (const p of from.carried) add(net.id, p, 'carried');
+    }
+    return [...out.values()];
+  }
+
+  /** The background peer task's last run (`tsnet status`). */
+  readonly peerTask = new TaskStatus('peer refresh');
+
   /** The flood destinations of a network now (tests, diagnostics). */
   async floodPeersOf(net: NetworkRecord): Promise<string[]> {
     return (await this.configOf(net, net.datapath)).peers;
@@ -303,6 +335,8 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
   async refreshPeers(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
+    const started = Date.now();
+    let failed: string | undefined;
     try {
       const lists = await this.peerLists?.readIfDue([...this.networks.keys()]);
       for (const [networkId, listed] of lists ?? []) {
@@ -329,9 +363,11 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
         }
       }
     } catch (err) {
-      this.log.warn('peer refresh failed', { err: describe(err) });
+      failed = describe(err);
+      this.log.warn('peer refresh failed', { err: failed });
     } finally {
       this.ticking = false;
+      this.peerTask.record(failed === undefined, Date.now() - started, failed ?? `${this.networks.size} networks`);
     }
   }
 
