@@ -91,7 +91,10 @@ export class VipBalancer {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = this.clock.setTimeout(() => {
-      void this.runOnce().then(() => this.schedule(this.parts.intervalMs));
+      // A pass that throws after all (a bug, not Docker or the kernel) is logged and the next one still comes.
+      void this.runOnce()
+        .catch((err: unknown) => this.parts.log.error('background pass failed', { err: String(err) }))
+        .then(() => this.schedule(this.parts.intervalMs));
     }, delayMs);
   }
 
