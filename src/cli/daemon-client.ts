@@ -1,4 +1,4 @@
-import http from 'node:http';
+import { unixGet } from '../net/unix-get';
 import { INSPECT_PATHS, METRICS_PATH, type EndpointView, type NetworkView, type PeerView, type StatusView } from '../protocol';
 
 export class DaemonError extends Error {}
@@ -48,15 +48,6 @@ export class DaemonClient {
   }
 
   private get(path: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socketPath, path, method: 'GET', timeout: this.timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      });
-      req.on('timeout', () => req.destroy(new DaemonError(`tsnet at ${this.socketPath} did not answer in ${this.timeoutMs} ms`)));
-      req.on('error', (err) => reject(err instanceof DaemonError ? err : new DaemonError(`tsnet at ${this.socketPath}: ${err.message}`)));
-      req.end();
-    });
+    return unixGet(this.socketPath, path, this.timeoutMs, (m) => new DaemonError(`tsnet at ${this.socketPath}: ${m}`));
   }
 }

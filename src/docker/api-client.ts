@@ -1,4 +1,4 @@
-import http from 'node:http';
+import { unixGet } from '../net/unix-get';
 
 /**
  * The few Docker Engine API reads tsnet makes, over Docker's unix socket. Only background tasks use
@@ -126,16 +126,7 @@ export class DockerApiClient {
   }
 
   private get(path: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socketPath, path, method: 'GET', timeout: this.timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      });
-      req.on('timeout', () => req.destroy(new DockerUnavailableError(`Docker API at ${this.socketPath} did not answer in ${this.timeoutMs} ms`)));
-      req.on('error', (err) => reject(err instanceof DockerUnavailableError ? err : new DockerUnavailableError(`Docker API at ${this.socketPath}: ${err.message}`)));
-      req.end();
-    });
+    return unixGet(this.socketPath, path, this.timeoutMs, (m) => new DockerUnavailableError(`Docker API at ${this.socketPath}: ${m}`));
   }
 }
 
