@@ -1,5 +1,6 @@
 import type { Logger } from '../log';
-import { systemClock, type Clock, type ClockTimer } from '../model/clock';
+import { systemClock, type Clock } from '../model/clock';
+import { PeriodicTask } from '../model/periodic-task';
 import { describe } from '../model/errors';
 import type { DockerInfoView } from './api-client';
 
@@ -31,9 +32,7 @@ export const NFTABLES_WARNING =
  * answer it looks again now and then, and warns again only after the backend changed back and forth.
  */
 export class FirewallBackendCheck {
-  private timer: ClockTimer | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = true;
+  private readonly task: PeriodicTask;
   private failures = 0;
   /** The backend last reported (undefined until Docker answered once). */
   private backend: string | undefined;
@@ -42,20 +41,23 @@ export class FirewallBackendCheck {
     private readonly docker: FirewallBackendDocker,
     private readonly log: Logger,
     private readonly options: FirewallBackendCheckOptions = FIREWALL_BACKEND_CHECK,
-    private readonly clock: Clock = systemClock,
-  ) {}
+    clock: Clock = systemClock,
+  ) {
+    this.task = new PeriodicTask({
+      pass: () => this.check(),
+      nextDelayMs: () => this.nextDelayMs(),
+      onError: (err) => this.log.error('background pass failed', { err: String(err) }),
+      clock,
+    });
+  }
 
   /** The first look comes at once (in the background); then the schedule above. */
   start(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.task.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** The backend dockerd reported last ("iptables" when it reports none: Docker before 28.3). */
@@ -65,18 +67,7 @@ export class FirewallBackendCheck {
 
   /** One look; overlapping looks are not started. */
   runOnce(): Promise<void> {
-    this.running ??= this.check().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = this.clock.setTimeout(() => {
-      // A pass that throws after all (a bug, not Docker or the kernel) is logged and the next one still comes.
-      void this.runOnce()
-        .catch((err: unknown) => this.log.error('background pass failed', { err: String(err) }))
-        .then(() => this.schedule(this.nextDelayMs()));
-    }, delayMs);
+    return this.task.runOnce();
   }
 
   private nextDelayMs(): number {

@@ -2,7 +2,8 @@ import type { DockerVerboseNetworkView } from '../docker/api-client';
 import type { VipNetwork } from '../firewall/vip';
 import type { VipHostChange, VipHostWanted } from '../datapath/vxlan/vip-host';
 import type { Logger } from '../log';
-import { systemClock, type Clock, type ClockTimer } from '../model/clock';
+import type { Clock } from '../model/clock';
+import { PeriodicTask } from '../model/periodic-task';
 import { describe } from '../model/errors';
 import { networkVipsOf, type VipServiceView } from './vip-services';
 
@@ -55,10 +56,7 @@ interface Programmed {
  * boot dockerd waits for the plugin). A network Docker does not answer for keeps what it had.
  */
 export class VipBalancer {
-  private timer: ClockTimer | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
-  private readonly clock: Clock;
+  private readonly task: PeriodicTask;
   /** network ID → the last VIPs read (kept while Docker does not answer). */
   private readonly known = new Map<string, { bridge: string; services: VipServiceView[]; local: Set<string> }>();
   /** "vip" → what is programmed for it. */
@@ -68,34 +66,25 @@ export class VipBalancer {
   private passFailed = false;
 
   constructor(private readonly parts: VipBalancerParts) {
-    this.clock = parts.clock ?? systemClock;
+    this.task = new PeriodicTask({
+      pass: () => this.pass(),
+      nextDelayMs: () => parts.intervalMs,
+      onError: (err) => parts.log.error('background pass failed', { err: String(err) }),
+      ...(parts.clock ? { clock: parts.clock } : {}),
+    });
   }
 
   start(): void {
-    this.stopped = false;
-    this.schedule(0);
+    this.task.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One pass; overlapping passes are not started. */
   runOnce(): Promise<void> {
-    this.running ??= this.pass().finally(() => (this.running = undefined));
-    return this.running;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = this.clock.setTimeout(() => {
-      // A pass that throws after all (a bug, not Docker or the kernel) is logged and the next one still comes.
-      void this.runOnce()
-        .catch((err: unknown) => this.parts.log.error('background pass failed', { err: String(err) }))
-        .then(() => this.schedule(this.parts.intervalMs));
-    }, delayMs);
+    return this.task.runOnce();
   }
 
   private async pass(): Promise<void> {
