@@ -24,7 +24,7 @@ import { VxlanDataPath, vxlanName, type VxlanNetworkState } from '../../../../sr
 import type { EndpointRecord, NetworkRecord } from '../../../../src/model/records';
 import { testLogger } from '../../../../src/log';
 import { DockerNetworkPeers } from '../../../../src/swarm/network-peers';
-import { ChildNs, DF_PING, ipLink, requireThrowawayNetns, runSync as run, moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../lab';
+import { ChildNs, DF_PING, eventually, ipLink, requireThrowawayNetns, runSync as run, moveIntoContainer, unwireRemoteHost, wireRemoteHost } from '../../../lab';
 import { fakeClock, type FakeClock } from '../../../lab/fake-clock';
 import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../../lab/records';
 import type { FirewallNetwork } from '../../../../src/firewall/network';
@@ -226,12 +226,10 @@ describe('vxlan data path (netns)', function () {
     const server = spawn('nsenter', ['-t', String(cB.pid), '-n', '--', 'busybox', 'nc', '-l', '-p', '5001'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let got = '';
     server.stdout.on('data', (b: Buffer) => (got += b.toString()));
-    const closed = new Promise((r) => server.on('close', r));
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await eventually(() => assert.match(cB.exec(['busybox', 'netstat', '-ltn']), /:5001\b/), { timeout: 5000, what: 'the listener on c2:5001' });
       execFileSync('nsenter', ['-t', String(cA.pid), '-n', '--', 'busybox', 'nc', '-w', '3', '10.77.0.130', '5001'], { input: 'hello over vxlan\n' });
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
-      assert.equal(got, 'hello over vxlan\n');
+      await eventually(() => assert.equal(got, 'hello over vxlan\n'), { timeout: 3000, what: 'the line at c2' });
     } finally {
       server.kill();
     }
