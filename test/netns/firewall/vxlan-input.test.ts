@@ -17,7 +17,7 @@ import type { EndpointRecord, NetworkRecord } from '../../../src/model/records';
 import { Firewall } from '../../../src/firewall/firewall';
 import { execCommand, type CommandRunner } from '../../../src/firewall/runner';
 import { testLogger } from '../../../src/log';
-import { ChildNs, resetIptables, requireThrowawayNetns, runSync as run } from '../../lab';
+import { ChildNs, eventually, resetIptables, requireThrowawayNetns, runSync as run } from '../../lab';
 import { endpointRecord, ipamPool, networkRecord, newId, vxlanOptions } from '../../lab/records';
 import { firewallNetworkOf } from '../../../src/datapath/shared/firewall-network';
 
@@ -333,8 +333,7 @@ describe('vxlan input filter over an IPv6 underlay (netns, packets)', function (
   it('drops a VXLAN packet whose extension header would move the VNI past the u32 match', async () => {
     const ext = countOf(extDrop);
     s.exec(['perl', '-e', VXLAN_WITH_DSTOPTS, 'fd00:212::1', String(VNI6)]);
-    await new Promise((res) => setTimeout(res, 200));
-    assert.equal(countOf(extDrop), ext + 1, 'counted by the extension-header DROP');
+    await eventually(() => assert.equal(countOf(extDrop), ext + 1, 'counted by the extension-header DROP'), { timeout: 2000, interval: 20 });
     assert.equal(learnedCraftedSender(), false, 'the VXLAN device never saw it (it would have learned the inner source MAC)');
   });
 
@@ -359,8 +358,7 @@ describe('vxlan input filter over an IPv6 underlay (netns, packets)', function (
     const line = counters().find((c) => extDrop.test(c.line))!.line;
     run('ip6tables-nft', ['-D', CHAIN6, ...splitRule(line.replace(/^-A \S+ /, ''))]);
     s.exec(['perl', '-e', VXLAN_WITH_DSTOPTS, 'fd00:212::1', String(VNI6)]);
-    await new Promise((res) => setTimeout(res, 200));
-    assert.equal(learnedCraftedSender(), true, 'the VXLAN device took it and learned its inner source MAC');
+    await eventually(() => assert.equal(learnedCraftedSender(), true, 'the VXLAN device took it and learned its inner source MAC'), { timeout: 2000, interval: 20 });
   });
 });
 
