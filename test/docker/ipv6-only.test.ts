@@ -13,6 +13,10 @@ import { IPV6_FORWARDING_WARNING } from '../../src/datapath/shared/ipv6-forwardi
 import { DockerHost, ensureBusyboxImage, IMAGE, requireDocker, run, runSleeper, TSNET_ENTRY, tsnetAllocations, Underlay, dk, eventually } from '../lab';
 
 const OUTSIDE6 = 'fd00:211::fe';
+/** node -e HTTP_GET <url>: prints the body, exit 0; 1 on error, 2 on timeout (2 s). */
+const HTTP_GET =
+  "const r=require('http').get(process.argv[1],{timeout:2000},res=>{let d='';res.on('data',c=>d+=c);res.on('end',()=>{process.stdout.write(d);process.exit(0)})});" +
+  "r.on('timeout',()=>{r.destroy();process.exit(2)});r.on('error',()=>process.exit(1));";
 const H1 = '10.211.0.1';
 const H2 = '10.211.0.2';
 const H1_6 = 'fd00:211::1';
@@ -149,6 +153,28 @@ describe('docker: IPv6-only networks (--ipv4=false --ipv6, Docker 28)', function
     await dk(h, 'rm', '-f', 'c4', 'c5');
     await dk(h, 'network', 'rm', 't6', 't6auto');
     assert.deepEqual(tsnetAllocations(h), [], 'all released');
+  });
+
+  it('published ports of an IPv6-only container: [::] only, reached from another host over IPv6 and not over IPv4, as on a Docker IPv6-only bridge beside it (28.5.2)', async () => {
+    const h = h1!;
+    await h.exec(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--ipv4=false', '--ipv6', '--subnet', 'fd10:66::/64', 'p6');
+    await dk(h, 'network', 'create', '--ipv4=false', '--ipv6', '--subnet', 'fd10:67::/64', 'd6p');
+    for (const [name, net, port] of [['tweb', 'p6', 8080], ['dweb', 'd6p', 9090]] as const) {
+      await dk(h, 'run', '-d', '--name', name, '--network', net, '-p', `${port}:80`, IMAGE, 'sh', '-c', `mkdir -p /www && echo ${name} > /www/index.html && exec httpd -f -p 80 -h /www`);
+    }
+    const get = async (url: string) => {
+      const r = await h2!.exec([process.execPath, '-e', HTTP_GET, url], { allowFail: true, timeoutMs: 10_000 });
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    };
+    const reach = async (port: number) => ({ v6: await get(`http://[${H1_6}]:${port}/`), v4: await get(`http://${H1}:${port}/`) });
+    await eventually(async () => assert.deepEqual(await reach(9090), { v6: 'dweb', v4: undefined }), { timeout: 10_000, what: "Docker's IPv6-only published port (the reference)" });
+    await eventually(async () => assert.deepEqual(await reach(8080), { v6: 'tweb', v4: undefined }), { timeout: 10_000, what: "tsnet's IPv6-only published port" });
+    const listening = (await h.exec(['ss', '-Hltn'])).stdout;
+    assert.match(listening, /\[::\]:8080\s/);
+    assert.doesNotMatch(listening, /0\.0\.0\.0:8080\s/, 'no IPv4 socket held for it');
+    await dk(h, 'rm', '-f', 'tweb', 'dweb');
+    await dk(h, 'network', 'rm', 'p6', 'd6p');
   });
 
   it("macvlan on the underlay, Docker's IPAM and tsnet's: only IPv6, straight onto the LAN (28.5.2)", async () => {
