@@ -41,6 +41,8 @@ import { KeyedMutex } from './keyed-mutex';
 import type { EndpointRecord, IpamConfig, NetworkRecord, NetworkType, NodePeer } from '../model/records';
 import { parseNetworkOptions } from '../model/options';
 import { allocateVni, releaseVni, type VniRange } from './vni';
+import { parseCidr } from '../ipam/address';
+import { specialRangeOf } from '../ipam/special-ranges';
 
 /**
  * Swarm nodes kept at most (DiscoverNew). Each is a store record and, in the VXLAN data path, flood
@@ -434,11 +436,31 @@ function checkFamily(config: IpamConfig, family: 4 | 6): void {
   if (isV4 !== (family === 4)) {
     throw new BadRequestError(`IPv${family}Data pool ${config.pool} is not an IPv${family} subnet`);
   }
+  checkUsablePool(config.pool);
   const pool = createCIDR(config.pool);
   const addresses = [config.gateway, ...Object.values(config.auxAddresses)].filter((a): a is string => !!a);
   for (const address of addresses) {
     if (!pool.contains(cidrAddress(address))) throw new BadRequestError(`address ${address} is outside pool ${config.pool}`);
   }
+}
+
+/**
+ * A pool no network can be built on. tsnet's IPAM refuses these at RequestPool; Docker's default IPAM
+ * passes some on: Docker 28.5.2 and 20.10 hand `--subnet 0.0.0.0/24` to CreateNetwork as the pool
+ * 0.0.0.0/24 with gateway 0.0.0.1 (only Docker 29's own IPAM reads it as "any free /24").
+ */
+function checkUsablePool(pool: string): void {
+  const parsed = parseCidr(pool);
+  if (!parsed) throw new BadRequestError(`pool ${pool} is not a CIDR`);
+  const special = specialRangeOf(parsed.cidr);
+  if (!special) return;
+  const unspecified = parsed.cidr.network === 0n;
+  throw new BadRequestError(
+    `pool ${pool} overlaps ${special}, which no network may use` +
+      (unspecified
+        ? `; Docker's default IPAM passes --subnet ${pool} on as that literal subnet: give a real subnet, or use --ipam-driver tsnet, which takes it as any free /${parsed.cidr.prefix}`
+        : ''),
+  );
 }
 
 function sameNetworkSettings(a: NetworkRecord, b: NetworkRecord): boolean {

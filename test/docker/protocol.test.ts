@@ -108,6 +108,19 @@ describe('docker: tsnet as a socket plugin (driver + IPAM)', function () {
     assert.match(all, /pool 0\.0\.0\.0\/0 is too large/);
   });
 
+  it("refuses --subnet 0.0.0.0/24 with Docker's default IPAM at CreateNetwork, naming the problem, and leaves nothing behind (issue 14; 28.5.2, 20.10)", async () => {
+    const h = host();
+    const before = (await hostIpJson(h, 'link', 'show')).map((l: any) => l.ifname).sort();
+    // Docker's default IPAM passes the literal pool on: CreateNetwork IPv4Data [{Pool 0.0.0.0/24, Gateway 0.0.0.1/24}].
+    const err = await dkFails(h, 'network', 'create', '-d', 'tsnet', '--subnet', '0.0.0.0/24', 'n1');
+    assert.match(err, /NetworkDriver\.CreateNetwork: pool 0\.0\.0\.0\/24 overlaps the unspecified range \("this network"\) 0\.0\.0\.0\/8, which no network may use; .*use --ipam-driver tsnet, which takes it as any free \/24/);
+    assert.ok(!(await dk(h, 'network', 'ls', '--format', '{{.Name}}')).split('\n').includes('n1'), 'no network left in Docker');
+    assert.deepEqual((await hostIpJson(h, 'link', 'show')).map((l: any) => l.ifname).sort(), before, 'no link left');
+    assert.deepEqual((await h.exec(['iptables-save'])).stdout.split('\n').filter((l) => l.includes('tsnet:tsnet:net:')), [], 'no rule left');
+    // The same subnet size through tsnet's IPAM is "any free /24" and works.
+    await dk(h, 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '0.0.0.0/24', 'n1');
+  });
+
   it('accepts the endpoint options Docker 28 sends: sysctls (Docker applies them), ifname, gw-priority (issue 14)', async function () {
     const h = host();
     const major = Number((await dk(h, 'version', '-f', '{{.Server.Version}}')).split('.')[0]);

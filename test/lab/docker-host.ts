@@ -265,8 +265,11 @@ export class DockerHost {
     }
   }
 
-  /** Start (or restart after stopDockerd) this host's dockerd; resolves when it answers (≤ 30 s). */
-  async startDockerd(): Promise<void> {
+  /**
+   * Start (or restart after stopDockerd) this host's dockerd; resolves when it answers (within
+   * `answerWithinMs`, default 30 s: more for a restore that waits on an absent plugin, ~15 s per lookup).
+   */
+  async startDockerd(answerWithinMs = 30_000): Promise<void> {
     if (this.dockerdChild && !this.dockerdChild.hasExited()) throw new Error(`${this.name}: dockerd already running`);
     const drivers: Array<'overlay2' | 'vfs'> = this.opts.storageDriver
       ? [this.opts.storageDriver]
@@ -276,7 +279,7 @@ export class DockerHost {
     let lastErr: Error | undefined;
     for (const drv of drivers) {
       try {
-        await this.tryDockerd(drv);
+        await this.tryDockerd(drv, answerWithinMs);
         if (!this.opts.storageDriver) workingStorageDriver = drv;
         return;
       } catch (e) {
@@ -293,7 +296,7 @@ export class DockerHost {
     throw lastErr ?? new Error('no storage driver');
   }
 
-  private async tryDockerd(storageDriver: string): Promise<void> {
+  private async tryDockerd(storageDriver: string, answerWithinMs: number): Promise<void> {
     const b = binaries();
     const args = [
       ...this.nsenterArgs,
@@ -316,7 +319,7 @@ export class DockerHost {
     const PATH = [...prefix, process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
     const child = spawnDetached(b.nsenter, args, this.dockerdLogFile, cleanEnv({ DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1', PATH }));
     this.dockerdChild = child;
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + answerWithinMs;
     for (;;) {
       if (child.hasExited()) {
         throw new Error(`${this.name}: dockerd exited during start; log ${this.dockerdLogFile}:\n${tail(this.dockerdLog(), 3000)}`);
@@ -324,7 +327,7 @@ export class DockerHost {
       if (await this.dockerdAlive()) return;
       if (Date.now() > deadline) {
         await terminate(child.pid, 'SIGKILL', 0, false);
-        throw new Error(`${this.name}: dockerd did not answer within 30 s; log:\n${tail(this.dockerdLog(), 3000)}`);
+        throw new Error(`${this.name}: dockerd did not answer within ${answerWithinMs / 1000} s; log:\n${tail(this.dockerdLog(), 3000)}`);
       }
       await sleep(100);
     }

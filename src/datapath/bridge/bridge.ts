@@ -12,6 +12,7 @@ import { describe } from '../../model/errors';
 import { DEFAULT_MTU, mtuOption } from '../shared/mtu';
 import type { FirewallNetwork } from '../../firewall/network';
 import { firewallNetworkOf } from '../shared/firewall-network';
+import { warnIfNoIPv6Forwarding } from '../shared/ipv6-forwarding';
 
 export { BRIDGE_MAX_PORTS } from '../shared/bridge-links';
 export type { BridgePorts } from '../shared/endpoint-ports';
@@ -75,6 +76,7 @@ export class BridgeDataPath implements DataPath<BridgeNetworkState, BridgeEndpoi
       }
       throw err;
     }
+    warnIfNoIPv6Forwarding(net, this.log);
     const state: BridgeNetworkState = { bridgeName: name };
     return { ...state };
   }

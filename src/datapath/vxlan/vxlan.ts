@@ -21,6 +21,7 @@ import { canonicalIp, floodEntries, insideCidrs, learnedVteps } from './flood';
 import { VxlanInputFilters, type VxlanInputFirewall } from './input-filter';
 import { ensureNetwork, removeNetwork, storedGatewayFilterEntry, type NetworkParts } from './network';
 import { PeerSet } from './peers';
+import { warnIfNoIPv6Forwarding } from '../shared/ipv6-forwarding';
 
 export type { VxlanNetworkState };
 export type { DataAddressLookup, PeerListSource, PeerLists } from './control-plane';
@@ -179,6 +180,7 @@ export class VxlanDataPath implements DataPath<VxlanNetworkState, VxlanEndpointS
     this.peerLists?.markDirty(); // a network Docker's peer list has not been read for
     this.startBackground();
     this.log.info('vxlan network ready', { networkId: net.id, ...state, peers: config.peers });
+    warnIfNoIPv6Forwarding(net, this.log);
     return { ...state };
   }
 

@@ -116,6 +116,42 @@ describe('NetworkDriver protocol (supertest, recording data path)', () => {
         assert.deepEqual(fx.driver.networks(), []);
       });
     }
+    it("refuses the literal pool 0.0.0.0/24 Docker 28.5.2's default IPAM sends for --subnet 0.0.0.0/24, naming it and the way out (issue 14)", async () => {
+      // Verbatim from 28.5.2 (logging proxy): `docker network create -d tsnet --subnet 0.0.0.0/24 z4`.
+      const body = {
+        NetworkID: NET_ID,
+        Options: { 'com.docker.network.enable_ipv4': true, 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
+        IPv4Data: [{ AddressSpace: 'LocalDefault', Gateway: '0.0.0.1/24', Pool: '0.0.0.0/24' }],
+        IPv6Data: [],
+      };
+      const res = await fx.post('NetworkDriver.CreateNetwork', body).expect(400);
+      assert.deepEqual(JSON.parse(res.text), {
+        Err:
+          'pool 0.0.0.0/24 overlaps the unspecified range ("this network") 0.0.0.0/8, which no network may use; ' +
+          "Docker's default IPAM passes --subnet 0.0.0.0/24 on as that literal subnet: give a real subnet, or use --ipam-driver tsnet, which takes it as any free /24",
+      });
+      const v6 = { ...body, Options: { ...body.Options, 'com.docker.network.enable_ipv6': true }, IPv4Data: [], IPv6Data: [{ AddressSpace: 'LocalDefault', Gateway: '::1/96', Pool: '::/96' }] };
+      const res6 = await fx.post('NetworkDriver.CreateNetwork', v6).expect(400);
+      assert.match(JSON.parse(res6.text).Err, /^pool ::\/96 overlaps the unspecified address ::\/128, which no network may use; .* any free \/96$/);
+      const loopback = await fx.post('NetworkDriver.CreateNetwork', { ...body, IPv4Data: [{ Pool: '127.1.0.0/24', Gateway: '127.1.0.1/24' }] }).expect(400);
+      assert.deepEqual(JSON.parse(loopback.text), { Err: 'pool 127.1.0.0/24 overlaps the loopback range 127.0.0.0/8, which no network may use' });
+      assert.deepEqual(fx.bridge.calls, []);
+      assert.deepEqual(fx.driver.networks(), []);
+    });
+    it("creates an IPv6-only network as Docker 28.5.2 sends it (--ipv4=false --ipv6: IPv4Data empty) (issue 14)", async () => {
+      await createNetwork({
+        NetworkID: NET_ID,
+        Options: { 'com.docker.network.enable_ipv4': false, 'com.docker.network.enable_ipv6': true, 'com.docker.network.generic': {} },
+        IPv4Data: [],
+        IPv6Data: [{ AddressSpace: 'LocalDefault', Gateway: 'fd10:1::1/64', Pool: 'fd10:1::/64' }],
+      });
+      await createEndpoint({ Address: '', AddressIPv6: 'fd10:1::2/64', MacAddress: '' }).expect(200);
+      const join = await fx.post('NetworkDriver.Join', { NetworkID: NET_ID, EndpointID: EP_ID, SandboxKey: '/var/run/docker/netns/x' }).expect(200);
+      const reply = JSON.parse(join.text);
+      assert.equal(reply.GatewayIPv6, 'fd10:1::1');
+      assert.equal(reply.Gateway, undefined, 'no IPv4 gateway');
+      assert.deepEqual(fx.driver.network(NET_ID)!.ipv4, []);
+    });
     it('ignores Docker-internal com.docker.network.* keys', async () => {
       await createNetwork(createNetworkBody({}, { 'com.docker.network.bridge.inhibit_ipv4': 'false' }));
       assert.ok(fx.driver.network(NET_ID));
