@@ -13,6 +13,8 @@ import { DataAddressMap, importLegacyFile, StoreDataAddresses } from './swarm/da
 import { Firewall } from './firewall/firewall';
 import { firewalledNetworks } from './datapath/shared/firewall-network';
 import { PortPublisher } from './firewall/ports';
+import { RelayBudget } from './firewall/relay-budget';
+import { fdSoftLimit } from './daemon/watchdog';
 import { DockerApiClient } from './docker/api-client';
 import { FirewallBackendCheck } from './docker/firewall-backend-check';
 import { createLogger } from './log';
@@ -49,7 +51,14 @@ async function main(): Promise<void> {
     uplinkBridges: async () => [...settings.uplinkBridges, ...(await listUplinkBridges())],
   });
   // Published ports: DNAT rules plus a socket holding each host port (reconciled from the store at start).
-  const ports = new PortPublisher(firewall, { logger: log });
+  // The loopback relays of all published ports share a descriptor budget under the fd limit, so the plugin
+  // socket, the store and spawns keep their headroom under any flood (firewall/relay-budget.ts).
+  const relayBudget = RelayBudget.forSoftLimit(fdSoftLimit(), log);
+  log.info('loopback relay descriptor budget', {
+    budget: Number.isFinite(relayBudget.limit) ? relayBudget.limit : 'unlimited',
+    fdSoftLimit: fdSoftLimit() ?? 'unlimited',
+  });
+  const ports = new PortPublisher(firewall, { logger: log, relayBudget });
   const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall, ports });
   // In Swarm, VXLAN also reads each network's peers from Docker (in the background only).
   const dockerForPeers = settings.scope === 'global' ? new DockerApiClient(settings.dockerSocket) : undefined;
