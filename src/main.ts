@@ -44,11 +44,14 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(settings.logLevel);
+  // Swarm: tsnet answers other nodes on this port (swarm/data-addresses.ts); no container may reach it.
+  const servesDataAddresses = settings.scope === 'global' && settings.dataAddrPort > 0;
   const firewall = new Firewall({
     instance: settings.instance,
     backend: settings.iptablesBackend,
     logger: log,
     uplinkBridges: async () => [...settings.uplinkBridges, ...(await listUplinkBridges())],
+    closedHostPorts: servesDataAddresses ? [settings.dataAddrPort] : [],
   });
   // Published ports: DNAT rules plus a socket holding each host port (reconciled from the store at start).
   // The loopback relays of all published ports share a descriptor budget under the fd limit, so the plugin
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
   const dockerForPeers = settings.scope === 'global' ? new DockerApiClient(settings.dockerSocket) : undefined;
   // In Swarm, nodes tell each other their data-path addresses (--data-path-addr); see swarm/data-addresses.ts.
   const dataAddresses =
-    settings.scope === 'global' && settings.dataAddrPort > 0
+    servesDataAddresses
       ? new DataAddressMap({ log, port: settings.dataAddrPort })
       : undefined;
   // The map is persisted in the store (opened by Daemon.start); versions before kept it in this file.
