@@ -103,6 +103,7 @@ async function main(): Promise<void> {
       hostNetworks: listHostNetworks,
       onStoreOpen: attachDataAddresses,
       introspection,
+      relays: relayBudget,
       // The answers are given on this node's own Swarm addresses only, once Docker has named them.
       onSelf: dataAddresses ? (self) => dataAddresses.serveSelf(self) : undefined,
     });
