@@ -296,12 +296,23 @@ describe('docker: tsnet under a flood of published loopback ports by an unprivil
     // A Docker call that changes state still works (a network created and removed).
     await dk(host(), 'network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.97.0.0/24', 'fl2');
     await dk(host(), 'network', 'rm', 'fl2');
+    // The watchdog's report (SIGUSR2) shows the relays against their budget.
+    process.kill(pid, 'SIGUSR2');
+    const report = await eventually(() => {
+      const line = host().tsnetLog().split('\n').find((l) => l.includes('"memory report"') && l.includes('"relayFdBudget"'));
+      assert.ok(line, 'the memory report');
+      return JSON.parse(line) as { relayFdsInUse: number; relayFdBudget: number; openFds: number; fdSoftLimit: number };
+    }, { timeout: 10_000, what: 'the SIGUSR2 report' });
+    assert.equal(report.relayFdBudget, budget);
+    assert.equal(report.fdSoftLimit, LOW_FD_LIMIT);
+    assert.ok(report.relayFdsInUse >= 0 && report.relayFdsInUse <= budget, `relays hold ${report.relayFdsInUse}`);
     const log = host().tsnetLog();
     assert.doesNotMatch(log, /Unhandled 'error' event|uncaughtException|FATAL ERROR/);
     const budgetLines = log.split('\n').filter((l) => l.includes('descriptor budget reached'));
     assert.ok(budgetLines.length >= 1 && budgetLines.length <= 2, `the budget hit logged once a minute: ${budgetLines.length} lines`);
     console.log(
       `      ${f.summary}; tsnet fds ${before} before, ${f.maxFds} at most (limit ${LOW_FD_LIMIT}, relay budget ${budget}, bound ${bound}); ` +
+        `SIGUSR2 report: relays ${report.relayFdsInUse}/${report.relayFdBudget} fds, ${report.openFds} open of ${report.fdSoftLimit}; ` +
         `EMFILE lines in the log: ${(log.match(/EMFILE/g) ?? []).length}; budget line: ${budgetLines[0]?.slice(0, 300)}`,
     );
   });
