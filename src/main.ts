@@ -13,6 +13,8 @@ import { DataAddressMap, importLegacyFile, StoreDataAddresses } from './swarm/da
 import { Firewall } from './firewall/firewall';
 import { firewalledNetworks } from './datapath/shared/firewall-network';
 import { PortPublisher } from './firewall/ports';
+import { RelayBudget } from './firewall/relay-budget';
+import { fdSoftLimit } from './daemon/watchdog';
 import { DockerApiClient } from './docker/api-client';
 import { FirewallBackendCheck } from './docker/firewall-backend-check';
 import { createLogger } from './log';
@@ -42,20 +44,30 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(settings.logLevel);
+  // Swarm: tsnet answers other nodes on this port (swarm/data-addresses.ts); no container may reach it.
+  const servesDataAddresses = settings.scope === 'global' && settings.dataAddrPort > 0;
   const firewall = new Firewall({
     instance: settings.instance,
     backend: settings.iptablesBackend,
     logger: log,
     uplinkBridges: async () => [...settings.uplinkBridges, ...(await listUplinkBridges())],
+    closedHostPorts: servesDataAddresses ? [settings.dataAddrPort] : [],
   });
   // Published ports: DNAT rules plus a socket holding each host port (reconciled from the store at start).
-  const ports = new PortPublisher(firewall, { logger: log });
+  // The loopback relays of all published ports share a descriptor budget under the fd limit, so the plugin
+  // socket, the store and spawns keep their headroom under any flood (firewall/relay-budget.ts).
+  const relayBudget = RelayBudget.forSoftLimit(fdSoftLimit(), log);
+  log.info('loopback relay descriptor budget', {
+    budget: Number.isFinite(relayBudget.limit) ? relayBudget.limit : 'unlimited',
+    fdSoftLimit: fdSoftLimit() ?? 'unlimited',
+  });
+  const ports = new PortPublisher(firewall, { logger: log, relayBudget });
   const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall, ports });
   // In Swarm, VXLAN also reads each network's peers from Docker (in the background only).
   const dockerForPeers = settings.scope === 'global' ? new DockerApiClient(settings.dockerSocket) : undefined;
   // In Swarm, nodes tell each other their data-path addresses (--data-path-addr); see swarm/data-addresses.ts.
   const dataAddresses =
-    settings.scope === 'global' && settings.dataAddrPort > 0
+    servesDataAddresses
       ? new DataAddressMap({ log, port: settings.dataAddrPort })
       : undefined;
   // The map is persisted in the store (opened by Daemon.start); versions before kept it in this file.
@@ -91,6 +103,7 @@ async function main(): Promise<void> {
       hostNetworks: listHostNetworks,
       onStoreOpen: attachDataAddresses,
       introspection,
+      relays: relayBudget,
       // The answers are given on this node's own Swarm addresses only, once Docker has named them.
       onSelf: dataAddresses ? (self) => dataAddresses.serveSelf(self) : undefined,
     });

@@ -17,7 +17,7 @@ import { createPluginServer } from '../server/http-server';
 import { StateDirLock } from '../store/lock';
 import { Store } from '../store/store';
 import { reportMemoryOnSignal } from './memory-report';
-import { ProcessFigureSource, Watchdog } from './watchdog';
+import { ProcessFigureSource, Watchdog, type RelayFigures } from './watchdog';
 import { prepareSocketPath, restrictSocket } from './socket';
 
 export interface DaemonParts {
@@ -30,6 +30,8 @@ export interface DaemonParts {
   onSelf?: (self: NodePeer) => Promise<void>;
   /** What `tsnet status` and the metrics read from the other parts (main fills it in). */
   introspection?: IntrospectionParts;
+  /** The loopback relays' descriptors against their budget, for the watchdog's figures. */
+  relays?: RelayFigures;
 }
 
 export interface StopResult {
@@ -77,7 +79,7 @@ export class Daemon {
     };
     try {
       store = Store.open(settings.stateDir);
-      watchdog = new Watchdog({ log, source: new ProcessFigureSource(store) });
+      watchdog = new Watchdog({ log, source: new ProcessFigureSource(store, parts.relays) });
       watchdog.start();
       parts.onStoreOpen?.(store);
       const rebootedAt = recordBootId(store, log);

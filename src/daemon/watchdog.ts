@@ -5,7 +5,8 @@ import type { Logger } from '../log';
 import { systemClock, type Clock, type ClockTimer } from '../model/clock';
 
 /**
- * The process's own view of what an outsider could exhaust: open fds against the soft RLIMIT_NOFILE,
+ * The process's own view of what an outsider could exhaust: open fds against the soft RLIMIT_NOFILE (and
+ * what the loopback relays hold of their share),
  * event-loop delay (a loop kept busy answers Docker late), the store's size and the state directory's
  * free space. Sampled periodically; a crossed threshold is a warning at most once a minute per kind,
  * with its figure. The last figures also go into the SIGUSR2 report (memory-report.ts).
@@ -20,6 +21,15 @@ export interface ProcessFigures {
   storeUsedKiB?: number;
   storeFileKiB?: number;
   diskFreeKiB?: number;
+  /** Descriptors the loopback relays of published ports hold, and their shared budget (absent: unlimited). */
+  relayFdsInUse?: number;
+  relayFdBudget?: number;
+}
+
+/** What the loopback relays hold against their budget (firewall/relay-budget.ts); limit Infinity: none. */
+export interface RelayFigures {
+  inUse: number;
+  limit: number;
 }
 
 export interface WatchdogThresholds {
@@ -67,7 +77,10 @@ export interface FigureSource {
 export class ProcessFigureSource implements FigureSource {
   private readonly delay: IntervalHistogram;
 
-  constructor(private readonly store?: { size(): { usedBytes: number; fileBytes: number; diskFreeBytes?: number } }) {
+  constructor(
+    private readonly store?: { size(): { usedBytes: number; fileBytes: number; diskFreeBytes?: number } },
+    private readonly relays?: RelayFigures,
+  ) {
     this.delay = monitorEventLoopDelay({ resolution: 20 });
     this.delay.enable();
   }
@@ -81,6 +94,10 @@ export class ProcessFigureSource implements FigureSource {
       eventLoopDelayMaxMs: this.delay.count > 0 ? ms(this.delay.max) : 0,
     };
     if (endWindow) this.delay.reset();
+    if (this.relays) {
+      figures.relayFdsInUse = this.relays.inUse;
+      if (Number.isFinite(this.relays.limit)) figures.relayFdBudget = this.relays.limit;
+    }
     if (this.store) {
       try {
         const size = this.store.size();

@@ -39,6 +39,11 @@ export interface FirewallOptions {
   uplinkBridges?: () => Promise<readonly string[]>;
   /** The bridge-family half of egress isolation (egress-filter.ts); default ebtables-nft with `runner`. */
   egress?: EgressFilter;
+  /**
+   * TCP ports of the host that no tsnet container may reach on any host address (Swarm's data-address
+   * port, TSNET_DATA_ADDR_PORT, where tsnet answers other nodes). Default: none.
+   */
+  closedHostPorts?: readonly number[];
 }
 
 export class FirewallError extends Error {}
@@ -74,6 +79,7 @@ export class Firewall {
   private readonly vxlanInputs = new Map<string, { family: IpFamily; marker: string; rules: Rule[] }>();
   /** Why ip6tables cannot be used (IPv6 disabled, tool missing); undefined when it works or is untried. */
   private ipv6Problem?: Error;
+  private readonly closedHostPorts: readonly number[];
 
   constructor(opts: FirewallOptions = {}) {
     this.instance = opts.instance ?? 'tsnet';
@@ -84,6 +90,7 @@ export class Firewall {
     this.backendSetting = parseBackendSetting(opts.backend);
     this.readUplinks = opts.uplinkBridges ?? (async () => []);
     this.egress = opts.egress ?? new EbtablesEgressFilter({ instance: this.instance, runner: opts.runner });
+    this.closedHostPorts = [...(opts.closedHostPorts ?? [])];
   }
 
   /** The iptables flavour in use (detected once, on first use). */
@@ -144,8 +151,8 @@ export class Firewall {
    * the bridge-family egress filter cannot be set: isolation from other bridges would be missing.
    */
   addNetwork(net: FirewallNetwork): Promise<void> {
-    const v4 = networkRules(this.names, this.markers, 4, net);
-    const v6 = networkRules(this.names, this.markers, 6, net);
+    const v4 = networkRules(this.names, this.markers, 4, net, this.closedHostPorts);
+    const v6 = networkRules(this.names, this.markers, 6, net, this.closedHostPorts);
     const marker = this.markers.network(net.id);
     return this.exclusive(async () => {
       if (!this.uplinksRead) await this.refreshUplinks();
@@ -377,7 +384,7 @@ export class Firewall {
     for (const { table, chain } of ownChains(this.names)) desired.set(key(table, chain), []);
     for (const b of baseRules(this.names, this.markers, this.uplinks)) desired.get(key(b.table, b.chain))!.push(...b.specs);
     for (const net of nets) {
-      for (const r of networkRules(this.names, this.markers, family, net)) desired.get(key(r.table, r.chain))!.push(r.spec);
+      for (const r of networkRules(this.names, this.markers, family, net, this.closedHostPorts)) desired.get(key(r.table, r.chain))!.push(r.spec);
     }
     const listed = new Set(nets.map((n) => n.id.slice(0, 12)));
     const ports = rs.rules('nat', this.names.dnat).filter((r) => {

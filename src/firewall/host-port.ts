@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import type { Logger } from '../log';
 import type { IpFamily } from './backend';
 import { LimitLog } from '../limit-log';
+import { RelayBudget } from './relay-budget';
 
 /**
  * Holding a published host port. While a container publishes HostIP:HostPort/proto, tsnet keeps a socket
@@ -20,7 +21,9 @@ import { LimitLog } from '../limit-log';
  * Any local user can send to a loopback port, so the relay is bounded per held port: at most
  * RELAY_LIMITS.tcpConnections proxied TCP connections (more are closed at once) and
  * RELAY_LIMITS.udpSessions UDP client sessions (a new client evicts the least recently active one).
- * A limit that is hit is logged at most once a minute.
+ * All ports' relays together also stay inside one descriptor budget tied to the process's fd limit
+ * (relay-budget.ts), so the plugin socket, the store and spawns keep their headroom whatever the number
+ * of published ports. A limit that is hit is logged at most once a minute.
  *
  * SCTP cannot be bound from Node: it is held only in tsnet's own registry (see ports.ts) and has no
  * loopback proxy.
@@ -60,11 +63,12 @@ export async function holdPort(
   port: number,
   target: ProxyTarget | undefined,
   logger?: Logger,
+  budget: RelayBudget = RelayBudget.unlimited(),
 ): Promise<HeldPort> {
   try {
     return proto === 'tcp'
-      ? await holdTcp(family, hostIP, port, target, logger)
-      : await holdUdp(family, hostIP, port, target, logger);
+      ? await holdTcp(family, hostIP, port, target, budget, logger)
+      : await holdUdp(family, hostIP, port, target, budget, logger);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
@@ -79,9 +83,11 @@ async function holdTcp(
   hostIP: string,
   port: number,
   target: ProxyTarget | undefined,
+  budget: RelayBudget,
   logger?: Logger,
 ): Promise<HeldPort> {
   const open = new Set<net.Socket>();
+  let bound = port;
   const full = new LimitLog(logger, 'loopback relay: connection limit reached; new connections are closed', {
     hostIP,
     port,
@@ -92,13 +98,17 @@ async function holdTcp(
     open.add(client);
     client.on('close', () => open.delete(client));
     client.on('error', () => client.destroy());
-    if (!target) {
+    if (!target || !budget.take(2, { hostIP, port: bound, proto: 'tcp' })) {
       client.destroy();
       return;
     }
+    client.on('close', () => budget.give(1));
     const upstream = net.connect({ host: target.address, port: target.port });
     open.add(upstream);
-    upstream.on('close', () => open.delete(upstream));
+    upstream.on('close', () => {
+      open.delete(upstream);
+      budget.give(1);
+    });
     upstream.on('error', (e) => {
       logger?.debug('loopback proxy: upstream failed', { target, error: String(e) });
       client.destroy();
@@ -119,7 +129,7 @@ async function holdTcp(
   // Node closes connections beyond maxConnections as they are accepted.
   server.maxConnections = RELAY_LIMITS.tcpConnections;
   server.on('drop', () => full.hit());
-  const bound = (server.address() as net.AddressInfo).port;
+  bound = (server.address() as net.AddressInfo).port;
   return {
     family,
     proto: 'tcp',
@@ -138,6 +148,7 @@ async function holdUdp(
   hostIP: string,
   port: number,
   target: ProxyTarget | undefined,
+  budget: RelayBudget,
   logger?: Logger,
 ): Promise<HeldPort> {
   const type = family === 6 ? 'udp6' : 'udp4';
@@ -165,7 +176,9 @@ async function holdUdp(
     clients.delete(key);
     clearTimeout(c.timer);
     c.upstream.close();
+    budget.give(1);
   };
+  const oldest = () => clients.keys().next().value!;
   if (target) {
     sock.on('message', (msg, from) => {
       const key = `${from.address}|${from.port}`;
@@ -175,8 +188,14 @@ async function holdUdp(
         clients.set(key, c);
       } else {
         if (clients.size >= RELAY_LIMITS.udpSessions) {
-          drop(clients.keys().next().value!);
+          drop(oldest());
           full.hit();
+        }
+        // The shared budget spent: this port's least recently active session makes room, if it has one.
+        if (!budget.take(1, { hostIP, port: bound, proto: 'udp' })) {
+          if (clients.size === 0) return;
+          drop(oldest());
+          if (!budget.take(1)) return;
         }
         const upstream = dgram.createSocket(type);
         upstream.on('message', (reply) => sock.send(reply, from.port, from.address));

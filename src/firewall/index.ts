@@ -6,3 +6,4 @@ export { PortAllocatedError } from './host-port';
 export { parseBackendSetting, type BackendName, type IpFamily } from './backend';
 export { chainNames, type ChainNames } from './rules';
 export { vxlanInputRules, type VxlanInputFilter } from './vxlan-input';
+export { RelayBudget, RELAY_BUDGET } from './relay-budget';

@@ -4,6 +4,7 @@ import type { PortBinding } from '../protocol';
 import type { IpFamily } from './backend';
 import type { Firewall } from './firewall';
 import { PortAllocatedError, formatHostPort, holdPort, type HeldPort, type PortProto, type ProxyTarget } from './host-port';
+import { RelayBudget } from './relay-budget';
 import { canonicalAddress, spec, type Rule } from './rules';
 import type { PortsNetwork } from './network';
 
@@ -31,6 +32,11 @@ export interface PortPublisherOptions {
   logger?: Logger;
   /** Proxy loopback connections to the container (default true); false only holds the port. */
   loopbackProxy?: boolean;
+  /**
+   * The descriptors all loopback relays may hold together (relay-budget.ts); the daemon ties it to its fd
+   * limit. Default: no shared budget (the per-port caps only).
+   */
+  relayBudget?: RelayBudget;
 }
 
 export interface PublishRequest {
@@ -104,6 +110,7 @@ function hostBindingOf(net: PortsNetwork): string {
 export class PortPublisher {
   private readonly logger?: Logger;
   private readonly proxy: boolean;
+  private readonly relayBudget: RelayBudget;
   private readonly publications = new Map<string, Publication>();
   /** SCTP ports held by tsnet: key family|hostIP|port → endpoint. */
   private readonly sctp = new Map<string, string>();
@@ -115,6 +122,7 @@ export class PortPublisher {
   ) {
     this.logger = opts.logger;
     this.proxy = opts.loopbackProxy ?? true;
+    this.relayBudget = opts.relayBudget ?? RelayBudget.unlimited();
   }
 
   /**
@@ -285,7 +293,7 @@ export class PortPublisher {
           const h =
             proto === 'sctp'
               ? this.holdSctp(endpointId, t.family, t.hostIP, port)
-              : await holdPort(t.family, proto, t.hostIP, port, target, this.logger);
+              : await holdPort(t.family, proto, t.hostIP, port, target, this.logger, this.relayBudget);
           ports.push(h);
           port = h.port;
         }

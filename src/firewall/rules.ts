@@ -19,7 +19,8 @@ import type { IpFamily } from './backend';
  *   mangle TSNET-MARK                   uplink bridges RETURN, then MARK EGRESS_MARK; the bridge family
  *                                       (egress-filter.ts) drops marked frames routed into any bridge, so a
  *                                       tsnet container reaches no other bridge network, whatever its name
- *   mangle INPUT ─▶ TSNET-GUARD-IN     --internal networks reach none of the host's own addresses
+ *   mangle INPUT ─▶ TSNET-GUARD-IN     --internal networks reach none of the host's own addresses; no
+ *                                       network reaches the host's closed TCP ports (Swarm's 7947)
  *   filter FORWARD ─(after -j DOCKER-USER)─▶ TSNET-FWD   the only ACCEPTs, so an admin's DOCKER-USER
  *                                       rules see all tsnet traffic first; per network icc, replies,
  *                                       DNAT'd, out, and a final DROP of everything else in
@@ -202,8 +203,18 @@ export function familyOf(address: string): IpFamily | undefined {
  */
 export const EGRESS_MARK = '0x8000000';
 
-/** The rules one network owns for one family, in chain order. */
-export function networkRules(names: ChainNames, markers: Markers, family: IpFamily, net: FirewallNetwork): Rule[] {
+/**
+ * The rules one network owns for one family, in chain order. `closedHostPorts`: TCP ports of the host
+ * that containers of the network may not reach on any host address (Swarm's data-address port, 7947: a
+ * container must not hold it shut nor ask it), dropped in TSNET-GUARD-IN as they arrive from the bridge.
+ */
+export function networkRules(
+  names: ChainNames,
+  markers: Markers,
+  family: IpFamily,
+  net: FirewallNetwork,
+  closedHostPorts: readonly number[] = [],
+): Rule[] {
   const br = checkInterfaceName(net.bridge);
   const m = markers.network(net.id);
   const iccTarget = net.icc ? '-j ACCEPT' : '-j DROP';
@@ -234,6 +245,8 @@ export function networkRules(names: ChainNames, markers: Markers, family: IpFami
     ];
   }
   const rules: Rule[] = [
+    // Before any routing decision matters: the host's closed ports, whatever address they are asked on.
+    ...closedHostPorts.map((port) => guardIn([`-i ${br}`, '-p tcp', `-m tcp --dport ${checkPort(port)}`], '-j DROP')),
     // Only replies and published ports (ours or dockerd's, reached through a host address) enter.
     guard([`! -i ${br}`, `-o ${br}`, '-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT'], '-j DROP'),
     guard([`-i ${br}`, `! -o ${br}`, '-m conntrack ! --ctstate DNAT'], `-j ${names.mark}`),
@@ -281,6 +294,11 @@ export function baseRules(names: ChainNames, markers: Markers, uplinkBridges: re
       ],
     },
   ];
+}
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port ${port} is not usable in iptables rules (1-65535)`);
+  return port;
 }
 
 /** An interface name, or a prefix with iptables' `+` wildcard. */

@@ -409,9 +409,10 @@ export class DockerHost {
   /**
    * Start tsnet (node <entry>) inside the host's namespaces with TSNET_SOCKET=/run/docker/plugins/tsnet.sock
    * (the host's private /run/docker) and TSNET_STATE_DIR=<dir>/tsnet-state, output appended to <dir>/tsnet.log;
-   * resolves when the socket answers POST /Plugin.Activate with 200 (≤ 20 s).
+   * resolves when the socket answers POST /Plugin.Activate with 200 (≤ 20 s). `fdLimit`: tsnet starts with
+   * RLIMIT_NOFILE soft = hard = fdLimit (prlimit execs it: the pid is still tsnet's).
    */
-  async startTsnet(env: Record<string, string> = {}): Promise<void> {
+  async startTsnet(env: Record<string, string> = {}, opts: { fdLimit?: number } = {}): Promise<void> {
     const entry = this.opts.tsnet?.entry;
     if (!entry) throw new Error(`${this.name}: HostOptions.tsnet.entry not set`);
     if (this.tsnetPid() !== undefined) throw new Error(`${this.name}: tsnet already running`);
@@ -424,7 +425,8 @@ export class DockerHost {
       ...this.opts.tsnet?.env,
       ...env,
     });
-    const child = spawnDetached(binaries().nsenter, [...this.nsenterArgs, process.execPath, path.resolve(entry)], this.tsnetLogFile, childEnv);
+    const limit = opts.fdLimit === undefined ? [] : [fs.existsSync('/usr/bin/prlimit') ? '/usr/bin/prlimit' : 'prlimit', `--nofile=${opts.fdLimit}:${opts.fdLimit}`];
+    const child = spawnDetached(binaries().nsenter, [...this.nsenterArgs, ...limit, process.execPath, path.resolve(entry)], this.tsnetLogFile, childEnv);
     this.tsnetChild = child;
     const sock = `/proc/${child.pid}/root${childEnv.TSNET_SOCKET}`;
     const deadline = Date.now() + 20_000;

@@ -348,6 +348,42 @@ describe('firewall data path (netns, packets through the rules)', function () {
     }
   });
 
+  it("keeps containers from the host's closed port (Swarm's 7947) on every host address, v4 and v6, while other ports and other sources still reach it", async () => {
+    const answer = (s: net.Socket) => {
+      s.on('error', () => undefined);
+      s.end(`${s.remoteAddress}\n`);
+    };
+    const swarmPort = net.createServer(answer);
+    const otherPort = net.createServer(answer);
+    await new Promise<void>((resolve) => swarmPort.listen(7947, '::', resolve));
+    await new Promise<void>((resolve) => otherPort.listen(7948, '::', resolve));
+    // The same instance with the Swarm port closed (as main.ts makes it with TSNET_SCOPE=global).
+    const closing = new Firewall({ backend: 'nft', uplinkBridges: async () => uplinks, closedHostPorts: [7947] });
+    const hostLinkLocal = (await run('ip', '-6', '-o', 'addr', 'show', 'dev', 'tsA', 'scope', 'link')).stdout.split(/\s+/)[3]?.split('/')[0];
+    assert.ok(hostLinkLocal, 'tsA has a link-local address');
+    try {
+      assert.equal(await fx.connect('C1', '192.0.2.1', 7947), '::ffff:10.88.1.2', 'before: the Swarm address');
+      await closing.addNetwork(firewallNetworkOf(A, 'tsA'));
+      for (const save of ['iptables-nft-save', 'ip6tables-nft-save']) {
+        const dump = (await run(save, '-t', 'mangle')).stdout;
+        assert.match(dump, /^-A TSNET-GUARD-IN -i tsA -p tcp -m tcp --dport 7947 -m comment --comment "tsnet:tsnet:net:aaaaaaaaaaaa" -j DROP$/m, save);
+      }
+      assert.equal(await fx.connect('C1', '192.0.2.1', 7947), undefined, 'the Swarm address');
+      assert.equal(await fx.connect('C1', '10.88.1.1', 7947), undefined, 'the gateway address');
+      assert.equal(await fx.connect('C1', `${hostLinkLocal}%eth0`, 7947), undefined, "the bridge's IPv6 link-local address");
+      assert.equal(await fx.connect('C1', '192.0.2.1', 7948), '::ffff:10.88.1.2', 'another port of the host');
+      assert.match((await fx.connect('C1', `${hostLinkLocal}%eth0`, 7948)) ?? '', /^fe80:/, 'another port over IPv6');
+      assert.equal(await fx.connect('C3', '192.0.2.1', 7947), '::ffff:10.88.2.2', "a network of a Firewall without the closed port keeps its rules (each network's own)");
+      assert.equal(await fx.connect('O', '192.0.2.1', 7947), '::ffff:192.0.2.2', 'another node on the underlay still reaches it');
+      assert.equal(await fx.connect('C1', '192.0.2.2', 7000), '192.0.2.1', 'the container still goes out');
+    } finally {
+      swarmPort.close();
+      otherPort.close();
+      await fw.addNetwork(firewallNetworkOf(A, 'tsA'));
+    }
+    assert.doesNotMatch((await run('iptables-nft-save', '-t', 'mangle')).stdout, /--dport 7947/, 'the rule went with the setting');
+  });
+
   it('drops IPv6 link-local between two containers of an icc=false network (no IPv6 pool needed)', async function () {
     const nf6 = '/proc/sys/net/bridge/bridge-nf-call-ip6tables';
     if (!existsSync(nf6)) this.skip();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { RelayBudget } from '../../../src/firewall/relay-budget';
 import {
   crossings,
   fdSoftLimit,
@@ -98,10 +99,25 @@ describe('daemon: watchdog', () => {
       assert.ok(f.eventLoopDelayMaxMs >= 0 && f.eventLoopDelayP99Ms <= f.eventLoopDelayMaxMs);
       assert.ok(f.storeUsedKiB! >= 10 && f.storeUsedKiB! <= f.storeFileKiB!, `store ${f.storeUsedKiB} of ${f.storeFileKiB} KiB`);
       assert.ok(f.diskFreeKiB! > 0);
+      assert.equal(f.relayFdsInUse, undefined, 'no relays given, no relay figures');
     } finally {
       source.stop();
       await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the relays' descriptors against their budget, when the daemon has relays", () => {
+    const budget = RelayBudget.forSoftLimit(160);
+    const source = new ProcessFigureSource(undefined, budget);
+    try {
+      assert.ok(budget.take(2));
+      assert.deepEqual([source.read(false).relayFdsInUse, source.read(false).relayFdBudget], [2, 48]);
+      const unlimited = new ProcessFigureSource(undefined, RelayBudget.unlimited());
+      assert.deepEqual([unlimited.read(false).relayFdsInUse, unlimited.read(false).relayFdBudget], [0, undefined]);
+      unlimited.stop();
+    } finally {
+      source.stop();
     }
   });
 });

@@ -9,7 +9,9 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { holdPort, RELAY_LIMITS, type HeldPort } from '../../../src/firewall/host-port';
+import { RelayBudget } from '../../../src/firewall/relay-budget';
 import type { Logger } from '../../../src/log';
+import { eventually } from '../../lab';
 
 function openFds(): number {
   return fs.readdirSync('/proc/self/fd').length;
@@ -154,6 +156,67 @@ describe('loopback relay limits', () => {
       assert.ok(maxLagMs < 1000, `event loop lag ${maxLagMs} ms`);
       assert.equal(lines.filter((l) => /connection limit reached/.test(l)).length, 1);
     } finally {
+      await new Promise<void>((r) => upstream.close(() => r()));
+    }
+  });
+
+  it('all ports share one descriptor budget: TCP pairs and UDP sessions together never exceed it', async function () {
+    this.timeout(30_000);
+    const echo = dgram.createSocket('udp4');
+    await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
+    echo.on('message', (m, from) => echo.send(m, from.port, from.address));
+    const upstream = net.createServer((s) => {
+      s.on('error', () => undefined);
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const { log, lines } = warnings();
+    const budget = new RelayBudget(10, log);
+    let udpHeld: HeldPort | undefined;
+    const clients: Array<net.Socket | dgram.Socket> = [];
+    try {
+      held = await holdPort(4, 'tcp', '127.0.0.1', 0, { address: '127.0.0.1', port: (upstream.address() as net.AddressInfo).port }, log, budget);
+      udpHeld = await holdPort(4, 'udp', '127.0.0.1', 0, { address: '127.0.0.1', port: echo.address().port }, log, budget);
+      // 3 UDP sessions (3 fds), then 10 TCP connections: only 3 pairs fit in the remaining 7.
+      const udpAnswers: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const c = dgram.createSocket('udp4');
+        clients.push(c);
+        c.on('message', (m) => udpAnswers.push(String(m)));
+        c.send(`u${i}`, udpHeld.port, '127.0.0.1');
+      }
+      await eventually(() => assert.equal(udpAnswers.length, 3), { timeout: 5000, what: 'three UDP sessions answered' });
+      assert.equal(budget.inUse, 3);
+      const echoed: string[] = [];
+      let closed = 0;
+      for (let i = 0; i < 10; i++) {
+        const s = net.connect(held.port, '127.0.0.1');
+        clients.push(s);
+        s.on('error', () => undefined);
+        s.on('data', (d) => echoed.push(String(d)));
+        s.on('close', () => closed++);
+        s.write(`t${i}`);
+      }
+      await eventually(() => assert.equal(echoed.length + closed, 10), { timeout: 5000, what: 'every TCP connection relayed or closed' });
+      assert.equal(echoed.length, 3, `relayed ${echoed.length}`);
+      assert.equal(budget.inUse, 9);
+      // A new UDP client: the budget has 1 left; the next one makes the UDP port evict its oldest session.
+      for (let i = 3; i < 6; i++) {
+        const c = dgram.createSocket('udp4');
+        clients.push(c);
+        c.on('message', (m) => udpAnswers.push(String(m)));
+        c.send(`u${i}`, udpHeld.port, '127.0.0.1');
+      }
+      await eventually(() => assert.equal(udpAnswers.length, 6), { timeout: 5000, what: 'the new UDP clients answered' });
+      assert.ok(budget.inUse <= 10, `${budget.inUse} in use`);
+      assert.equal(lines.filter((l) => /descriptor budget reached/.test(l)).length, 1, 'logged once');
+      // Closing the TCP clients gives their pairs back.
+      for (const c of clients) if (c instanceof net.Socket) c.destroy();
+      await eventually(() => assert.equal(budget.inUse, 4), { timeout: 5000, what: 'the TCP pairs given back' });
+    } finally {
+      for (const c of clients) if (c instanceof net.Socket) c.destroy(); else c.close();
+      await udpHeld?.release();
+      echo.close();
       await new Promise<void>((r) => upstream.close(() => r()));
     }
   });

@@ -110,6 +110,18 @@ describe('firewall rule text', () => {
     ]);
   });
 
+  it("drops the host's closed TCP ports (Swarm's 7947) arriving from the bridge in TSNET-GUARD-IN, first, both families; none by default", () => {
+    const net = firewallNetworkOf(network(), 'tsbr0');
+    const drop = `mangle -A TSNET-GUARD-IN -i tsbr0 -p tcp -m tcp --dport 7947 ${C} -j DROP`;
+    for (const family of [4, 6] as const) {
+      const plain = lines(networkRules(names, markers, family, net));
+      assert.ok(!plain.some((l) => l.includes('TSNET-GUARD-IN')), 'no closed port, no input rule');
+      assert.deepEqual(lines(networkRules(names, markers, family, net, [7947])), [drop, ...plain]);
+    }
+    assert.throws(() => networkRules(names, markers, 4, net, [0]), /port 0/);
+    assert.throws(() => networkRules(names, markers, 4, net, [65536]), /port 65536/);
+  });
+
   it('generates ip6tables nat rules for IPv6 pools with canonical addresses', () => {
     const net = network({ ipv6: [{ addressSpace: 'x', pool: 'FD00:0:0:1::/64', auxAddresses: {} }], enableIPv6: true });
     const v6 = lines(networkRules(names, markers, 6, firewallNetworkOf(net, 'tsbr0')));
