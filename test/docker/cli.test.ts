@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { EndpointView, NetworkView, PeerView, StatusView } from '../../src/protocol';
 import { buildPluginDir, dk, DockerHost, ensureBusyboxImage, eventually, IMAGE, installManagedPlugin, parsePromText, requireDocker, sampleValue, TSNET_ENTRY, Underlay, unixRequest } from '../lab';
+import { httpGetScript } from '../lab/http-get';
 
 const CLI = path.resolve(__dirname, '../../src/cli/main.js');
 const HOST = '10.211.0.1';
@@ -15,9 +16,7 @@ const PEER = '10.211.0.2';
 const METRICS_ADDR = '127.0.0.1:9917';
 const STATE_TMPFS_MB = 96;
 
-const HTTP_GET =
-  "const r=require('http').get(process.argv[1],{timeout:3000},res=>{let d='';res.on('data',c=>d+=c);res.on('end',()=>{process.stdout.write(d);process.exit(0)})});" +
-  "r.on('timeout',()=>{r.destroy();process.exit(2)});r.on('error',()=>process.exit(1));";
+const HTTP_GET = httpGetScript(3000);
 
 describe('docker: the tsnet command and /metrics', function () {
   let underlay: Underlay | undefined;

@@ -19,6 +19,7 @@ import { RelayBudget } from '../../src/firewall/relay-budget';
 import { dk, DockerHost, ensureBusyboxImage, eventually, IMAGE, requireDocker, run, TSNET_ENTRY } from '../lab';
 import { parsePromText } from '../lab/prom-text';
 import { unixRequest } from '../lab/unix-http';
+import { httpGetScript } from '../lab/http-get';
 
 const FD_LIMIT = 512;
 /** tsnet started with this limit: its relays get RelayBudget.forSoftLimit(160) = 48 fds in all. */
@@ -82,9 +83,7 @@ const held = [];
 `;
 
 /** node -e HTTP_GET <url>: prints the body; exit 1 on error, 2 after 3 s. */
-const HTTP_GET =
-  "const r=require('http').get(process.argv[1],{timeout:3000},res=>{let d='';res.on('data',c=>d+=c);res.on('end',()=>{process.stdout.write(d);process.exit(0)})});" +
-  "r.on('timeout',()=>{r.destroy();process.exit(2)});r.on('error',()=>process.exit(1));";
+const HTTP_GET = httpGetScript(3000);
 
 /** One Docker API call on dockerd's socket (JSON body); resolves with the HTTP status, 0 on a transport error or after 10 s. */
 function dockerApi(socketPath: string, method: string, urlPath: string, body?: unknown): Promise<number> {

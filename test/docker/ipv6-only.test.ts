@@ -11,12 +11,11 @@
 import assert from 'node:assert/strict';
 import { IPV6_FORWARDING_WARNING } from '../../src/datapath/shared/ipv6-forwarding';
 import { DockerHost, ensureBusyboxImage, IMAGE, requireDocker, run, runSleeper, TSNET_ENTRY, tsnetAllocations, Underlay, dk, eventually } from '../lab';
+import { httpGetScript } from '../lab/http-get';
 
 const OUTSIDE6 = 'fd00:211::fe';
 /** node -e HTTP_GET <url>: prints the body, exit 0; 1 on error, 2 on timeout (2 s). */
-const HTTP_GET =
-  "const r=require('http').get(process.argv[1],{timeout:2000},res=>{let d='';res.on('data',c=>d+=c);res.on('end',()=>{process.stdout.write(d);process.exit(0)})});" +
-  "r.on('timeout',()=>{r.destroy();process.exit(2)});r.on('error',()=>process.exit(1));";
+const HTTP_GET = httpGetScript(2000);
 const H1 = '10.211.0.1';
 const H2 = '10.211.0.2';
 const H1_6 = 'fd00:211::1';

@@ -10,11 +10,10 @@
 import assert from 'node:assert/strict';
 import { hostVethName } from '../../src/datapath/shared/names';
 import { dk, DockerHost, ensureBusyboxImage, eventually, IMAGE, pidAlive, requireDocker, TSNET_ENTRY, tsnetAllocations, waitGone } from '../lab';
+import { httpGetScript } from '../lab/http-get';
 
 /** node -e HTTP_GET <url>: prints the body, exit 0; 1 on error, 2 on timeout (3 s). */
-const HTTP_GET =
-  "const r=require('http').get(process.argv[1],{timeout:3000},res=>{let d='';res.on('data',c=>d+=c);res.on('end',()=>{process.stdout.write(d);process.exit(0)})});" +
-  "r.on('timeout',()=>{r.destroy();process.exit(2)});r.on('error',()=>process.exit(1));";
+const HTTP_GET = httpGetScript(3000);
 
 /** Collector settings of this suite: a pass every 0.5 s, released when 1 s old and missing twice. */
 const GC = { TSNET_GC_INTERVAL_MS: '500', TSNET_GC_GRACE_MS: '1000' };

@@ -7,14 +7,13 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostVethName } from '../../src/datapath/shared/names';
 import { binaries, dk, dkFails, DockerHost, ensureBusyboxImage, eventually, IMAGE, netnsPath, requireDocker, run, TSNET_ENTRY, Underlay } from '../lab';
+import { httpGetScript } from '../lab/http-get';
 
 const OUTSIDE = '10.210.0.254';
 const HOST = '10.210.0.1';
 
 /** node -e HTTP_GET <url>: prints the body, exit 0; 1 on error, 2 on timeout (3 s). */
-const HTTP_GET =
-  "const r=require('http').get(process.argv[1],{timeout:3000},res=>{let d='';res.on('data',c=>d+=c);res.on('end',()=>{process.stdout.write(d);process.exit(0)})});" +
-  "r.on('timeout',()=>{r.destroy();process.exit(2)});r.on('error',()=>process.exit(1));";
+const HTTP_GET = httpGetScript(3000);
 /** node -e UDP_ECHO <port>: answers every datagram with "echo:<payload>:<sender address>"; prints "ready" once bound. */
 const UDP_ECHO =
   "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('echo:'+m+':'+r.address,r.port,r.address));s.bind(+process.argv[1],()=>console.log('ready'));";

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { createCIDR } from 'ip6addr';
 import { binaries, dk, DockerHost, engine, ensureBusyboxImage, eventually, IMAGE, netnsPath, requireDocker, run, TSNET_ENTRY, Underlay } from '../lab';
+import { httpGetScript } from '../lab/http-get';
 
 const HOST_A = '10.214.0.1';
 const HOST_B = '10.214.0.2';
@@ -17,9 +18,7 @@ const TSNET_SUBNET = '10.88.0.0/24';
 const DOCKER_SUBNET = '10.89.0.0/24';
 
 /** node -e HTTP_GET <url>: prints the body, exit 0; 1 on error, 2 on timeout (2 s). */
-const HTTP_GET =
-  "const r=require('http').get(process.argv[1],{timeout:2000},res=>{let d='';res.on('data',c=>d+=c);res.on('end',()=>{process.stdout.write(d);process.exit(0)})});" +
-  "r.on('timeout',()=>{r.destroy();process.exit(2)});r.on('error',()=>process.exit(1));";
+const HTTP_GET = httpGetScript(2000);
 
 describe("docker: Docker 28's raw-table drops never hit tsnet containers (-p from another host and a routed client)", function () {
   let underlay: Underlay | undefined;
