@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { netnsUnsafeReason } from '../../lab';
 import { unixRequest, type UnixHttpResponse } from '../../lab/unix-http';
+import { prng } from '../../lab/prng';
 
 const TRIALS = 20;
 const PARALLEL = 2;
@@ -39,16 +40,6 @@ interface TrialResult {
   extra: string[];
   sampleRefusal?: string;
   log: string;
-}
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
 }
 
 const ipOf = (n: number) => `10.200.${(n >> 8) & 255}.${n & 255}`;

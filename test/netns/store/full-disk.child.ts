@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, kindOf } from '../../../src/model/errors';
 import { Store } from '../../../src/store/store';
+import { prng } from '../../lab/prng';
 
 export interface FillResult {
   ok: number;
@@ -51,17 +52,6 @@ function endpoint(i: number): Record<string, unknown> {
     externalConnectivity: false,
     createdAt: new Date(0).toISOString(),
     datapath: { hostIf: `tsv${i}`, peerIf: `tsp${i}`, sandboxKey: `/var/run/docker/netns/${'x'.repeat(12)}` },
-  };
-}
-
-/** A tiny deterministic PRNG, so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
   };
 }
 
