@@ -56,10 +56,11 @@ async function main(): Promise<void> {
   // Published ports: DNAT rules plus a socket holding each host port (reconciled from the store at start).
   // The loopback relays of all published ports share a descriptor budget under the fd limit, so the plugin
   // socket, the store and spawns keep their headroom under any flood (firewall/relay-budget.ts).
-  const relayBudget = RelayBudget.forSoftLimit(fdSoftLimit(), log);
+  const softLimit = fdSoftLimit();
+  const relayBudget = RelayBudget.forSoftLimit(softLimit, log);
   log.info('loopback relay descriptor budget', {
     budget: Number.isFinite(relayBudget.limit) ? relayBudget.limit : 'unlimited',
-    fdSoftLimit: fdSoftLimit() ?? 'unlimited',
+    fdSoftLimit: softLimit ?? 'unlimited',
   });
   const ports = new PortPublisher(firewall, { logger: log, relayBudget });
   const bridge = new BridgeDataPath({ log, instance: settings.instance, firewall, ports });
