@@ -359,6 +359,7 @@ async function main(): Promise<void> {
   const samples = new Samples();
   const notes: Array<[string, string]> = [];
   await withSwarmLab({ name: 'vxbench', count: REPLICAS, underlayNet: UNDERLAY_NET }, async ({ hosts }) => {
+    notes.push(['engine', `Docker ${await dk(hosts[0]!, 'version', '-f', '{{.Server.Version}}')}`]);
     loads.push(['lab up (3 dockerd, plugin, Swarm)', loadAverage()]);
     await createNetworks(hosts[0]!);
     const cases = await setUpCases(hosts, notes);
