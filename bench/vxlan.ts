@@ -16,7 +16,9 @@
  *    and to every ordered pair of tasks answering a ping; the service is removed (and its tasks gone) between.
  * Ratios of the medians: tsnet/overlay (goal ≥ 1.0 for throughput), tsnet/underlay and overlay/underlay.
  *
- *   make build && node dist/bench/vxlan.js [reps=5] [seconds=5] [service-reps=3] [local=1]
+ * With candidates=1 the tsnet cases are also measured under the variants below (see Variant).
+ *
+ *   make build && node dist/bench/vxlan.js [reps=5] [seconds=5] [service-reps=3] [local=1] [candidates=0]
  *   (or BENCH_REPS=... etc.; `make bench-vxlan` installs iperf3 first)
  */
 import assert from 'node:assert/strict';
@@ -52,6 +54,8 @@ const REPS = intOption('reps', 5, 1, 20);
 const SECONDS = intOption('seconds', 5, 1, 30);
 const SERVICE_REPS = intOption('service-reps', 3, 0, 10);
 const LOCAL = intOption('local', 1, 0, 1) === 1;
+/** candidates=1: also measure the two ways out of the host firewall's path that issue 15 weighs (see Variant). */
+const CANDIDATES = intOption('candidates', 0, 0, 1) === 1;
 
 const PLUGIN = 'tsnet:latest';
 const UNDERLAY_NET = '10.221.0';
@@ -61,7 +65,69 @@ const PATH_TIMEOUT_MS = 30_000;
 const SERVICE_TIMEOUT_MS = 90_000;
 const GONE_TIMEOUT_MS = 60_000;
 
-type Side = 'tsnet' | 'overlay' | 'underlay';
+type Side = 'tsnet' | 'overlay' | 'underlay' | 'tsnet+notrack' | 'tsnet+notrack addrtype' | 'tsnet nobrnf';
+
+/**
+ * A temporary change to h1's and h2's tsnet bridges, applied just before a tsnet case is measured and undone right
+ * after it, so that the candidates of issue 15 run on the very same containers, interleaved with the others
+ * (`candidates=1`):
+ *  - `tsnet+notrack` (candidate b, the early decision): raw PREROUTING `-i br -d <subnet>` NOTRACK (the gateway
+ *    excluded by an ACCEPT ahead of it), and an icc ACCEPT first in TSNET-FWD: the frame skips conntrack but
+ *    still passes DOCKER-USER and the icc rule;
+ *  - `tsnet+notrack addrtype`: the same with every local address excluded (`-m addrtype ! --dst-type LOCAL`),
+ *    which a real implementation needs for VIPs (DNAT'd on the bridge);
+ *  - `tsnet nobrnf` (candidate a's best case, the bridge in a namespace of its own with no netfilter):
+ *    nf_call_iptables off on the bridge and bridge-nf-call-iptables=0 in the host's namespace, so bridged frames
+ *    skip iptables and conntrack altogether, as in Docker's overlay sandbox.
+ */
+interface Variant {
+  side: Side;
+  apply: (h: DockerHost, br: string) => Promise<void>;
+  revert: (h: DockerHost, br: string) => Promise<void>;
+}
+
+const TSNET_SUBNET = '10.88.0.0/24';
+const TSNET_GATEWAY = '10.88.0.1';
+
+/**
+ * Candidate b: NOTRACK of frames entering the bridge for another address of the subnet, with the local addresses
+ * (gateway, VIPs) excluded by `exclude`: either the gateway by name (this bench has no VIP) or any local address
+ * (addrtype, a route lookup per packet), which a real implementation would need.
+ */
+function notrackVariant(side: Side, exclude: 'gateway' | 'addrtype'): Variant {
+  // Inserted at 1 in this order, so the gateway's ACCEPT (which only ends the raw table) comes first.
+  const rules = [
+    `-t raw PREROUTING -i BR -d ${TSNET_SUBNET}${exclude === 'addrtype' ? ' -m addrtype ! --dst-type LOCAL' : ''} -j NOTRACK`,
+    ...(exclude === 'gateway' ? [`-t raw PREROUTING -i BR -d ${TSNET_GATEWAY} -j ACCEPT`] : []),
+    'TSNET-FWD -i BR -o BR -j ACCEPT',
+  ];
+  const script = (op: string, br: string) =>
+    rules.map((r) => `iptables ${r.replace(/^(-t raw )?(\S+)/, `$1${op} $2${op === '-I' ? ' 1' : ''}`).replace(/BR/g, br)}`).join('\n');
+  return { side, apply: (h, br) => sh(h, script('-I', br)), revert: (h, br) => sh(h, script('-D', br)) };
+}
+
+async function sh(h: DockerHost, script: string): Promise<void> {
+  const r = await h.exec(['sh', '-ec', script], { allowFail: true });
+  if (r.code !== 0) throw new Error(`${h.name}: ${script}: ${r.stderr.trim()}`);
+}
+
+const VARIANTS: Variant[] = [
+  notrackVariant('tsnet+notrack', 'gateway'),
+  notrackVariant('tsnet+notrack addrtype', 'addrtype'),
+  {
+    side: 'tsnet nobrnf',
+    apply: (h, br) => sh(h, `ip link set ${br} type bridge nf_call_iptables 0 nf_call_ip6tables 0; sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0`),
+    revert: (h, br) => sh(h, `ip link set ${br} type bridge nf_call_iptables 1 nf_call_ip6tables 1; sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1`),
+  },
+];
+
+/** The tsnet bridge of the bench's network on a host (`ts-…` holding the subnet's gateway). */
+async function tsnetBridge(h: DockerHost): Promise<string> {
+  const links = JSON.parse((await h.exec(['ip', '-j', '-4', 'addr', 'show'])).stdout) as Array<{ ifname: string; addr_info: Array<{ local: string }> }>;
+  const br = links.find((l) => l.ifname.startsWith('ts-') && l.addr_info.some((a) => a.local.startsWith('10.88.0.')));
+  if (!br) throw new Error(`${h.name}: no tsnet bridge with an address in ${TSNET_SUBNET}`);
+  return br.ifname;
+}
 
 interface Net {
   side: 'tsnet' | 'overlay';
@@ -92,6 +158,8 @@ interface Case {
   serverNs: NsPrefix;
   clientNs: NsPrefix;
   target: string;
+  /** Applied on h1 and h2 around the measurement (a tsnet candidate). */
+  variant?: Variant;
 }
 
 /** A ping from `ns` to `target` answered within a second? */
@@ -149,6 +217,9 @@ async function setUpCases(hosts: DockerHost[], notes: Array<[string, string]>): 
     const ifaces = links.map((l) => `${l.ifname} (${l.mtu})`).sort();
     notes.push([`${n.side} container (h1)`, `eth0 MTU ${shape.mtu}; interfaces (MTU): ${ifaces.join(', ')}`]);
   }
+  if (CANDIDATES) {
+    for (const c of cases.filter((x) => x.side === 'tsnet')) for (const v of VARIANTS) cases.push({ ...c, label: c.label.replace('tsnet', v.side), side: v.side, variant: v });
+  }
   notes.push(['container eth0 attributes that differ, tsnet/overlay (ip -d link)', shapeDiff(shapes.get('tsnet')!, shapes.get('overlay')!)]);
   notes.push(['bridged frames and iptables (h1)', await bridgeFiltering(h1)]);
   for (const c of cases) await waitAnswers(c.label, c.clientNs, c.target);
@@ -176,12 +247,21 @@ async function bridgeFiltering(h: DockerHost): Promise<string> {
   return `tsnet: bridge in the host namespace, ${ts}; overlay: bridge in its sandbox namespace, ${ov}`;
 }
 
-async function dataPath(cases: Case[], samples: Samples): Promise<void> {
+async function dataPath(hosts: DockerHost[], cases: Case[], samples: Samples): Promise<void> {
+  const bridged = CANDIDATES ? await Promise.all(hosts.slice(0, 2).map(async (h) => ({ h, br: await tsnetBridge(h) }))) : [];
   for (let rep = 0; rep < REPS; rep++) {
     const order = cases.map((_, i) => cases[(i + rep) % cases.length]!);
     for (const c of order) {
-      const gbps = await iperf3({ serverNs: c.serverNs, clientNs: c.clientNs, target: c.target, streams: 1, seconds: SECONDS });
-      const rtt = await pingRtt(c.clientNs, c.target, 20, 0.2);
+      const v = c.variant;
+      if (v) for (const { h, br } of bridged) await v.apply(h, br);
+      let gbps: number;
+      let rtt: number;
+      try {
+        gbps = await iperf3({ serverNs: c.serverNs, clientNs: c.clientNs, target: c.target, streams: 1, seconds: SECONDS });
+        rtt = await pingRtt(c.clientNs, c.target, 20, 0.2);
+      } finally {
+        if (v) for (const { h, br } of bridged) await v.revert(h, br);
+      }
       samples.add(c.gbpsMetric, c.side, gbps);
       samples.add(c.rttMetric, c.side, rtt);
       log(`rep ${rep + 1}/${REPS} ${c.label}: ${gbps.toFixed(2)} Gbit/s, RTT ${rtt.toFixed(3)} ms`);
@@ -279,11 +359,12 @@ async function main(): Promise<void> {
   const samples = new Samples();
   const notes: Array<[string, string]> = [];
   await withSwarmLab({ name: 'vxbench', count: REPLICAS, underlayNet: UNDERLAY_NET }, async ({ hosts }) => {
+    notes.push(['engine', `Docker ${await dk(hosts[0]!, 'version', '-f', '{{.Server.Version}}')}`]);
     loads.push(['lab up (3 dockerd, plugin, Swarm)', loadAverage()]);
     await createNetworks(hosts[0]!);
     const cases = await setUpCases(hosts, notes);
     log(`data path: ${REPS} reps of iperf3 -t ${SECONDS} (1 stream) and 20 pings per case: ${cases.map((c) => c.label).join(', ')}`);
-    await dataPath(cases, samples);
+    await dataPath(hosts, cases, samples);
     loads.push(['after the data path', loadAverage()]);
     await Promise.all(hosts.slice(0, 2).map((h) => removeContainers(h, NETS.flatMap((n) => ['a', 'b', 'c'].map((x) => `${n.prefix}-${x}`)))));
     if (SERVICE_REPS > 0) {
@@ -310,7 +391,9 @@ async function main(): Promise<void> {
     ...(LOCAL ? [{ metric: LOCAL_GBPS, goal: { min: 1.0 } }, { metric: LOCAL_RTT, goal: { max: 1.0 }, digits: 3 }] : []),
     ...(SERVICE_REPS > 0 ? [{ metric: SVC_RUNNING }, { metric: SVC_REACHABLE }] : []),
   ];
-  console.log(ratioTable(samples, rows, ['tsnet', 'overlay', 'underlay'], [['tsnet', 'overlay'], ['tsnet', 'underlay'], ['overlay', 'underlay']]));
+  const sides = ['tsnet', 'overlay', 'underlay', ...(CANDIDATES ? VARIANTS.map((v) => v.side) : [])];
+  const ratios: Array<[string, string]> = [['tsnet', 'overlay'], ['tsnet', 'underlay'], ['overlay', 'underlay'], ...(CANDIDATES ? VARIANTS.map((v): [string, string] => [v.side, 'overlay']) : [])];
+  console.log(ratioTable(samples, rows, sides, ratios));
   console.log('');
   console.log(keyValueTable(['path', 'links'], notes));
   console.log('');

@@ -96,7 +96,7 @@ export class LeakCollector {
           if (!this.oldEnough(ep, now)) continue;
           if (this.suspects.has(ep.id) || this.createdBeforeBoot(ep)) {
             this.suspects.delete(ep.id);
-            await this.driver.deleteEndpoint({ NetworkID: net.id, EndpointID: ep.id });
+            await this.driver.deleteEndpoint({ NetworkID: net.id, EndpointID: ep.id }, { waitForLinks: true });
             this.released.endpoints += 1;
             const addresses = this.ipam.endpoint(net, ep);
             this.log.info('released an endpoint Docker no longer lists', { networkId: net.id, endpointId: ep.id, addresses });

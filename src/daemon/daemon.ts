@@ -152,6 +152,7 @@ export class Daemon {
       const force = setTimeout(() => this.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(force);
+      await this.driver.settle(); // link deletions queued after their answer
       const networksLeft = this.driver.networks().length;
       this.stopMemoryReports();
       await this.store.close();

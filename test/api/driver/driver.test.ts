@@ -264,6 +264,33 @@ describe('NetworkDriver protocol (supertest, recording data path)', () => {
       assert.deepEqual(fx.bridge.ops(), ['createNetwork', 'createEndpoint', 'join', 'programExternalConnectivity', 'revokeExternalConnectivity', 'leave', 'deleteEndpoint']);
       assert.deepEqual(fx.driver.endpoints(), []);
     });
+    it('DeleteEndpoint answers before the links are deleted; DeleteNetwork runs after them', async () => {
+      await createEndpoint().expect(200);
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const original = fx.bridge.deleteEndpoint.bind(fx.bridge);
+      fx.bridge.deleteEndpoint = async (net, ep) => {
+        await held;
+        return original(net, ep);
+      };
+      await fx.post('NetworkDriver.DeleteEndpoint', { NetworkID: NET_ID, EndpointID: EP_ID }).expect(200, {});
+      assert.deepEqual(fx.driver.endpoints(), [], 'the record is gone when Docker is answered');
+      assert.deepEqual(fx.bridge.ops(), ['createNetwork', 'createEndpoint'], 'the links are not deleted yet');
+      const deleting = fx.post('NetworkDriver.DeleteNetwork', { NetworkID: NET_ID }).expect(200, {}).then(() => fx.bridge.ops());
+      await new Promise((r) => setTimeout(r, 20));
+      release();
+      assert.deepEqual(await deleting, ['createNetwork', 'createEndpoint', 'deleteEndpoint', 'deleteNetwork'], 'DeleteNetwork after the queued link deletion');
+      fx.bridge.deleteEndpoint = original;
+      await fx.driver.settle();
+    });
+    it('DeleteEndpoint whose link deletion fails afterwards still answered 200: the record was committed gone first', async () => {
+      await createEndpoint().expect(200);
+      fx.bridge.failNext.deleteEndpoint = 'link busy';
+      await fx.post('NetworkDriver.DeleteEndpoint', { NetworkID: NET_ID, EndpointID: EP_ID }).expect(200, {});
+      await fx.driver.settle();
+      assert.deepEqual(fx.driver.endpoints(), []);
+      await fx.post('NetworkDriver.DeleteEndpoint', { NetworkID: NET_ID, EndpointID: EP_ID }).expect(200, {});
+    });
     it('ProgramExternalConnectivity repeated without a Revoke answers 200 each time and keeps one record (Docker 29, issue 14)', async () => {
       await createEndpoint(undefined, { 'com.docker.network.portmap': [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 }] }).expect(200);
       await fx.post('NetworkDriver.Join', { NetworkID: NET_ID, EndpointID: EP_ID, SandboxKey: '/var/run/docker/netns/abc' }).expect(200);
