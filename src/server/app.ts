@@ -67,8 +67,8 @@ export function routeTable({ driver, ipam }: Pick<AppDeps, 'driver' | 'ipam'>): 
     '/IpamDriver.GetDefaultAddressSpaces': route(schemas.empty, false, () => ipam.getDefaultAddressSpaces()),
     '/IpamDriver.RequestPool': route(schemas.requestPool, true, (b) => ipam.requestPool(b)),
     '/IpamDriver.ReleasePool': route(schemas.releasePool, true, (b) => (ipam.releasePool(b.PoolID), {})),
-    '/IpamDriver.RequestAddress': route(schemas.requestAddress, true, (b) => ipam.requestAddress(b)),
-    '/IpamDriver.ReleaseAddress': route(schemas.releaseAddress, true, (b) => (ipam.releaseAddress(b.PoolID, b.Address), {})),
+    '/IpamDriver.RequestAddress': route(schemas.requestAddress, true, (b) => ipam.requestAddressGrouped(b)),
+    '/IpamDriver.ReleaseAddress': route(schemas.releaseAddress, true, async (b) => (await ipam.releaseAddressGrouped(b.PoolID, b.Address), {})),
   };
 }
 
