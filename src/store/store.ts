@@ -101,9 +101,10 @@ export class Store {
    * while a commit ran), in one write transaction, in the order they were queued; each sees the writes
    * of those before it. The promise settles after that transaction has committed, which includes
    * LMDB's flush of the data pages to disk (as for transact), so an answer sent after it is durable.
-   * A fn that throws has its own writes undone (earlier values put back) and its onAbort undos run,
-   * and rejects alone; the others still commit. If the commit itself fails, every fn of the group
-   * rejects with that error and their undos run. One commit (one fdatasync) serves the whole group.
+   * A fn that throws has its onAbort undos run and rejects alone; the others still commit (if it had
+   * written already, the transaction is dropped and the others run again without it, so fn must change
+   * nothing outside the store but what it undoes in onAbort). If the commit itself fails, every fn of
+   * the group rejects with that error and their undos run. One commit (one fdatasync) serves the group.
    */
   transactGrouped<R>(fn: (tx: Tx) => R): Promise<R> {
     return new Promise<R>((resolve, reject) => {
@@ -119,56 +120,65 @@ export class Store {
   private groupScheduled = false;
 
   private commitGroup(): void {
-    const group = this.queued.splice(0, MAX_GROUP);
-    if (group.length === 0) return;
+    let group = this.queued.splice(0, MAX_GROUP);
     this.groupScheduled = this.queued.length > 0;
     if (this.groupScheduled) setImmediate(() => this.commitGroup());
-    const outcomes: Array<{ ok: true; value: unknown; undos: Array<() => void> } | { ok: false; err: unknown }> = [];
-    try {
-      this.inTransaction((tx) => {
-        for (const write of group) {
-          // A savepoint per write: the earlier value of every key it touches, to put back if it throws.
-          const before = new Map<string, unknown>();
-          const undos: Array<() => void> = [];
-          const remember = (key: string) => {
-            if (!before.has(key)) before.set(key, tx.get(key));
-          };
-          try {
-            const value = write.fn({
-              get: tx.get,
-              range: tx.range,
-              put: (key, value) => {
-                remember(key);
-                tx.put(key, value);
-              },
-              del: (key) => {
-                remember(key);
-                tx.del(key);
-              },
-              onAbort: (undo) => void undos.push(undo),
-            });
-            outcomes.push({ ok: true, value, undos });
-          } catch (err) {
-            for (const [key, value] of [...before].reverse()) {
-              if (value === undefined) this.db.removeSync(key);
-              else this.db.putSync(key, value);
+    // A write that throws before writing anything just rejects. One that throws after writing aborts the
+    // whole transaction (undoing the group's in-memory changes too); it rejects and the rest run again
+    // without it. Writes are plain functions of the store and of memory they undo on abort, so a rerun
+    // gives what one without the failed write would have given.
+    while (group.length > 0) {
+      const outcomes: Array<{ ok: true; value: unknown; undos: Array<() => void> } | { ok: false; err: unknown }> = [];
+      let poisoned: { index: number; err: unknown } | undefined;
+      try {
+        this.inTransaction((tx) => {
+          for (const [index, write] of group.entries()) {
+            const undos: Array<() => void> = [];
+            let wrote = false;
+            try {
+              const value = write.fn({
+                get: tx.get,
+                range: tx.range,
+                put: (key, value) => {
+                  wrote = true;
+                  tx.put(key, value);
+                },
+                del: (key) => {
+                  wrote = true;
+                  tx.del(key);
+                },
+                onAbort: (undo) => void undos.push(undo),
+              });
+              outcomes.push({ ok: true, value, undos });
+            } catch (err) {
+              runUndos(undos);
+              if (wrote) {
+                poisoned = { index, err };
+                throw err;
+              }
+              outcomes.push({ ok: false, err });
             }
-            runUndos(undos);
-            outcomes.push({ ok: false, err });
           }
+        });
+      } catch (err) {
+        // Nothing of this attempt was stored: its in-memory changes go too.
+        for (const outcome of outcomes.reverse()) if (outcome.ok) runUndos(outcome.undos);
+        if (poisoned) {
+          group[poisoned.index]!.reject(poisoned.err);
+          group = group.filter((_, i) => i !== poisoned!.index);
+          continue;
         }
+        // The commit failed (or the transaction could not start): every write of the group fails with it.
+        for (const write of group) write.reject(err);
+        return;
+      }
+      group.forEach((write, i) => {
+        const outcome = outcomes[i]!;
+        if (outcome.ok) write.resolve(outcome.value);
+        else write.reject(outcome.err);
       });
-    } catch (err) {
-      // The commit failed (or the transaction could not start): nothing of the group was stored.
-      for (const outcome of outcomes.reverse()) if (outcome.ok) runUndos(outcome.undos);
-      for (const write of group) write.reject(err);
       return;
     }
-    group.forEach((write, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) write.resolve(outcome.value);
-      else write.reject(outcome.err);
-    });
   }
 
   /** One synchronous write transaction with the headroom checks (see transact). */
