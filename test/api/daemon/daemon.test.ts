@@ -149,7 +149,7 @@ describe('daemon process duties', () => {
         r.end(JSON.stringify(body));
       });
     const { PoolID } = await post('IpamDriver.RequestPool', { AddressSpace: 'tsnet-local', Pool: '10.97.0.0/16', SubPool: '', Options: {}, V6: false });
-    /** Addresses whose last answer was an allocation, and those whose last answer was a release. */
+    /** Addresses whose last answer was an allocation (no release sent since), and those whose release was answered. */
     const held = new Set<string>();
     const released = new Set<string>();
     let killed = false;
@@ -165,13 +165,14 @@ describe('daemon process duties', () => {
         held.add(address);
         released.delete(address);
         if (Math.random() < 0.5) continue;
+        // From here the address is in doubt until the release is answered: it may or may not be stored.
+        held.delete(address);
         try {
           await post('IpamDriver.ReleaseAddress', { PoolID, Address: address });
         } catch {
           return;
         }
         if (killed) return;
-        held.delete(address);
         released.add(address);
       }
     };
