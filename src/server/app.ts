@@ -174,9 +174,16 @@ export function requestTarget(url: string): RequestTarget {
     path = q < 0 ? url : url.slice(0, q);
     search = q < 0 ? '' : url.slice(q + 1);
   } else {
-    const parsed = legacyUrl.parse(url);
-    path = parsed.pathname ?? '';
-    search = parsed.query ?? '';
+    // Any other form as parseurl read it (url.parse); one it cannot read (e.g. "http://[::1") has no path,
+    // so no endpoint: a 404 {"Err"} (Express's router also matched nothing then), never a thrown error.
+    try {
+      const parsed = legacyUrl.parse(url);
+      path = parsed.pathname ?? '';
+      search = typeof parsed.query === 'string' ? parsed.query : '';
+    } catch {
+      path = '';
+      search = '';
+    }
   }
   return { path, query: () => (search === '' ? {} : { ...querystring.parse(search) }) };
 }
