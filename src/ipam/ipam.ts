@@ -52,12 +52,16 @@ export interface PoolView {
 
 /**
  * The IPAM driver's logic: pools and addresses in two address spaces, all state in the store.
- * Address calls are synchronous, so each is atomic in Node's single thread and committed before it
- * returns; pool requests only await the host's networks before their own synchronous transaction.
+ * Address calls run inside one write transaction each, atomic in Node's single thread: committed on its
+ * own before it returns (requestAddress), or in a group commit with the other calls in flight, settling
+ * once that commit is on disk (requestAddressGrouped, the plugin socket's path). Pool requests only
+ * await the host's networks before their own synchronous transaction.
  */
 export class Ipam {
   private readonly defaults: Record<IpFamily, DefaultPool[]>;
   private readonly allocations: AllocationCache;
+  /** Parsed layouts by pool text (bounded by the pools ever seen; a few hundred bytes each). */
+  private readonly layouts = new Map<string, PoolLayout>();
 
   constructor(
     private readonly store: Store,
@@ -101,54 +105,83 @@ export class Ipam {
     return { released: outcome !== 'unknown' };
   }
 
+  /** RequestAddress committed on its own before it returns (tests, tools). */
   requestAddress(req: RequestAddressRequest): RequestAddressResponse {
+    return this.store.transact((tx) => this.requestAddressIn(tx, req));
+  }
+
+  /** RequestAddress in the next group commit: settles once it is on disk (the plugin socket's path). */
+  requestAddressGrouped(req: RequestAddressRequest): Promise<RequestAddressResponse> {
+    return this.store.transactGrouped((tx) => this.requestAddressIn(tx, req));
+  }
+
+  /** ReleaseAddress committed on its own before it returns (tests, the leak collector). */
+  releaseAddress(poolId: string, address: string): { released: boolean } {
+    return this.store.transact((tx) => this.releaseAddressIn(tx, poolId, address));
+  }
+
+  /** ReleaseAddress in the next group commit: settles once it is on disk (the plugin socket's path). */
+  releaseAddressGrouped(poolId: string, address: string): Promise<{ released: boolean }> {
+    return this.store.transactGrouped((tx) => this.releaseAddressIn(tx, poolId, address));
+  }
+
+  private requestAddressIn(tx: Tx, req: RequestAddressRequest): RequestAddressResponse {
     const poolId = req.PoolID;
     const isGateway = req.Options?.[REQUEST_ADDRESS_TYPE] === GATEWAY_ADDRESS_TYPE;
     const requested = req.Address ?? '';
-    const { layout, value, added } = this.store.transact((tx) => {
-      const record = tx.get<StoredPool>(poolKey(poolId));
-      if (!record) throw new IpamError(`unknown pool ID "${poolId}"`);
-      const layout = PoolLayout.of(record);
-      const allocated = this.allocations.of(poolId, layout.family);
-      if (requested !== '') {
-        const value = readRequestedAddress(poolId, layout, requested);
-        if (allocated.has(value)) {
-          // Swarm's allocator replays its allocations on a new leader; they must succeed.
-          if (record.addressSpace === GLOBAL_ADDRESS_SPACE) return { layout, value, added: false };
-          throw new IpamError(`address ${formatIp(layout.family, value)} is already allocated in pool ${poolId}`);
-        }
-        const held: StoredAddress = { kind: isGateway ? 'gateway' : 'requested' };
-        tx.put(addressKey(poolId, layout.family, value), held);
-        return { layout, value, added: true };
+    const record = tx.get<StoredPool>(poolKey(poolId));
+    if (!record) throw new IpamError(`unknown pool ID "${poolId}"`);
+    const layout = this.layoutOf(record);
+    const allocated = this.allocations.of(poolId, layout);
+    let value: bigint;
+    if (requested !== '') {
+      value = readRequestedAddress(poolId, layout, requested);
+      if (allocated.has(value)) {
+        // Swarm's allocator replays its allocations on a new leader; they must succeed.
+        if (record.addressSpace === GLOBAL_ADDRESS_SPACE) return { Address: layout.withPrefix(value), Data: {} };
+        throw new IpamError(`address ${formatIp(layout.family, value)} is already allocated in pool ${poolId}`);
       }
-      const taken = (v: bigint) => allocated.has(v);
+      const held: StoredAddress = { kind: isGateway ? 'gateway' : 'requested' };
+      tx.put(addressKey(poolId, layout.family, value), held);
+    } else {
       // The gateway takes the first free address; endpoints continue after the last one handed out, so
       // an address just released is not given straight to the next container.
       const cursor = record.cursor === null ? undefined : BigInt(`0x${record.cursor}`);
-      const value = isGateway ? layout.nextFree(taken) : layout.nextFree(taken, cursor);
-      if (value === undefined) throw new IpamError(`no available addresses in pool ${poolId}`);
+      const free = isGateway ? allocated.nextFree(layout) : allocated.nextFree(layout, cursor);
+      if (free === undefined) throw new IpamError(`no available addresses in pool ${poolId}`);
+      value = free;
       const held: StoredAddress = { kind: isGateway ? 'gateway' : 'serial' };
       tx.put(addressKey(poolId, layout.family, value), held);
       if (!isGateway) tx.put(poolKey(poolId), { ...record, cursor: addressHex(layout.family, value) });
-      return { layout, value, added: true };
-    });
-    if (added) this.allocations.of(poolId, layout.family).add(value);
+    }
+    // Within the transaction, so that the next write of a group commit sees it; undone if it does not commit.
+    allocated.add(value);
+    tx.onAbort(() => allocated.delete(value));
     return { Address: layout.withPrefix(value), Data: {} };
   }
 
-  releaseAddress(poolId: string, address: string): { released: boolean } {
-    const released = this.store.transact((tx) => {
-      const record = tx.get<StoredPool>(poolKey(poolId));
-      if (!record) return undefined;
-      const layout = PoolLayout.of(record);
-      const ip = parseAddressText(address, layout);
-      if (!ip || ip.family !== layout.family || !this.allocations.of(poolId, layout.family).has(ip.value)) return undefined;
-      tx.del(addressKey(poolId, layout.family, ip.value));
-      return { family: layout.family, value: ip.value };
-    });
-    if (!released) return { released: false };
-    this.allocations.of(poolId, released.family).delete(released.value);
+  private releaseAddressIn(tx: Tx, poolId: string, address: string): { released: boolean } {
+    const record = tx.get<StoredPool>(poolKey(poolId));
+    if (!record) return { released: false };
+    const layout = this.layoutOf(record);
+    const ip = parseAddressText(address, layout);
+    const allocated = this.allocations.of(poolId, layout);
+    if (!ip || ip.family !== layout.family || !allocated.has(ip.value)) return { released: false };
+    tx.del(addressKey(poolId, layout.family, ip.value));
+    allocated.delete(ip.value);
+    tx.onAbort(() => allocated.add(ip.value));
     return { released: true };
+  }
+
+  /** A pool record's layout, parsed once per pool and subpool text. */
+  private layoutOf(record: StoredPool): PoolLayout {
+    const key = `${record.pool} ${record.subPool}`;
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      layout = PoolLayout.of(record);
+      this.layouts.set(key, layout);
+    }
+    return layout;
   }
 
   listPools(): PoolView[] {

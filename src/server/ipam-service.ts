@@ -10,6 +10,7 @@ export interface IpamService {
   getDefaultAddressSpaces(): { LocalDefaultAddressSpace: string; GlobalDefaultAddressSpace: string };
   requestPool(req: RequestPoolRequest): Promise<RequestPoolResponse>;
   releasePool(poolId: string): { released: boolean };
-  requestAddress(req: RequestAddressRequest): RequestAddressResponse;
-  releaseAddress(poolId: string, address: string): { released: boolean };
+  /** Settle once the change is on disk (group commit with the other calls in flight). */
+  requestAddressGrouped(req: RequestAddressRequest): Promise<RequestAddressResponse>;
+  releaseAddressGrouped(poolId: string, address: string): Promise<{ released: boolean }>;
 }

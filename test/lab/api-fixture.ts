@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import supertest from 'supertest';
-import type { Express } from 'express';
+import type { RequestListener } from 'node:http';
 import { NetworkDriver } from '../../src/driver/driver';
 import type { NetworkType, NodePeer } from '../../src/model/records';
 import type { DataPath } from '../../src/datapath/datapath';
@@ -17,13 +17,13 @@ import { Store } from '../../src/store/store';
 import { DOCKER_DEFAULT_POOLS } from '../../src/config/settings';
 import { RecordingDataPath } from './recording-datapath';
 
-/** The Express app over a fresh store in a temp dir, with a recording data path per type. */
+/** The plugin socket's request handler over a fresh store in a temp dir, with a recording data path per type. */
 export class ApiFixture {
   readonly datapaths = new Map<NetworkType, RecordingDataPath>();
   store!: Store;
   driver!: NetworkDriver;
   ipam!: Ipam;
-  app!: Express;
+  app!: RequestListener;
   metrics!: TsnetMetrics;
   /** What the read-only API's status and peers read (tests add tasks and peers here). */
   readonly introspectionParts: IntrospectionParts & { peerList: PeerView[] } = { tasks: [], peerList: [], peers: () => this.introspectionParts.peerList };

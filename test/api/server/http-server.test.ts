@@ -144,3 +144,40 @@ describe('server: the plugin socket under a flood', () => {
     }
   });
 });
+
+describe('server: request targets', () => {
+  it('are split as Express read them, and one url.parse cannot read has no path instead of throwing', async () => {
+    const { requestTarget } = await import('../../../src/server/app');
+    const read = (url: string) => {
+      const t = requestTarget(url);
+      return [t.path, t.query()];
+    };
+    assert.deepEqual(read('/NetworkDriver.GetCapabilities'), ['/NetworkDriver.GetCapabilities', {}]);
+    assert.deepEqual(read('/tsnet/v1/endpoints?network=abc&x=1&x=2'), ['/tsnet/v1/endpoints', { network: 'abc', x: ['1', '2'] }]);
+    assert.deepEqual(read('http://host/Plugin.Activate?a=b'), ['/Plugin.Activate', { a: 'b' }]);
+    assert.deepEqual(read('/a b'), ['/a%20b', {}]);
+    assert.deepEqual(read('http://[::1'), ['', {}]);
+  });
+
+  it('a request target url.parse cannot read gets a 404 {"Err"} and the server keeps serving', async () => {
+    const fx = new ApiFixture();
+    const server = http.createServer(fx.app);
+    const socketPath = path.join(fx.dir, 'targets.sock');
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      const raw = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(socketPath, () => s.end('GET http://[::1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        let text = '';
+        s.on('data', (c) => (text += c));
+        s.on('end', () => resolve(text));
+        s.on('error', reject);
+      });
+      assert.match(raw, /^HTTP\/1\.1 404 /);
+      assert.match(raw, /\{"Err":"unknown endpoint GET : /);
+      assert.equal((await unixRequest(socketPath, 'POST', '/Plugin.Activate', undefined, 1000)).status, 200);
+    } finally {
+      server.close();
+      await fx.close();
+    }
+  });
+});

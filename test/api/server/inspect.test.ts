@@ -1,4 +1,4 @@
-// tsnet's read-only API (GET /tsnet/v1/...) and /metrics on the Express app, over a fresh store with a
+// tsnet's read-only API (GET /tsnet/v1/...) and /metrics on the plugin socket's handler, over a fresh store with a
 // recording data path: exact views of what the store holds, 404s, and Prometheus counters that move with
 // the calls made (parsed with the text-format parser of test/lab).
 import assert from 'node:assert/strict';

@@ -1,7 +1,8 @@
 /**
  * One trial of full-disk.test.ts, run by the test inside `unshare -m` on a small tmpfs at DIR:
  *
- *   node full-disk.child.js fill DIR OUT SEED   create/delete-like writes until the disk is full, with
+ *   node full-disk.child.js fill DIR OUT SEED   create/delete-like writes until the disk is full (single
+ *                                               transactions and groups through the group commit), with
  *                                               a neighbour that takes and frees space in between; then
  *                                               frees the space and writes again (same process)
  *   node full-disk.child.js verify DIR OUT      reopens the store: it must hold exactly OUT's keys
@@ -11,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, kindOf } from '../../../src/model/errors';
-import { Store } from '../../../src/store/store';
+import { Store, type Tx } from '../../../src/store/store';
 import { prng } from '../../lab/prng';
 
 export interface FillResult {
@@ -90,36 +91,58 @@ async function fill(dir: string, out: string, seed: number): Promise<FillResult>
   for (let op = 0; op < MAX_OPS && Date.now() - started < TIME_LIMIT_MS; op++) {
     if (firstRefusal >= 0 && op - firstRefusal > OPS_AFTER_FULL) break;
     neighbour(dir, random);
+    // Half the steps are a group of 1-6 writes through the group commit (the plugin socket's IPAM
+    // path), in flight together; the others one synchronous transaction.
+    const size = random() < 0.5 ? 1 + Math.floor(random() * 6) : 0;
     const keys = [...committed.keys()].filter((k) => k.startsWith('ep/'));
-    const remove = keys.length > 0 && random() < 0.35;
-    const id = remove ? keys[Math.floor(random() * keys.length)].slice(3) : String(next++);
-    try {
-      store.transact((tx) => {
-        if (remove) {
-          tx.del(`ep/${id}`);
-          tx.del(`addr/${id}`);
-        } else {
-          tx.put(`ep/${id}`, endpoint(Number(id)));
-          tx.put(`addr/${id}`, id);
-        }
-      });
-      if (remove) {
-        committed.delete(`ep/${id}`);
-        committed.delete(`addr/${id}`);
-      } else {
-        committed.set(`ep/${id}`, String(id).padStart(64, 'e'));
-        committed.set(`addr/${id}`, id);
-      }
-      result.ok++;
-    } catch (err) {
-      if (firstRefusal < 0) firstRefusal = op;
-      if (isFullError(err)) {
-        result.refused++;
-        result.sampleMessage ??= describe(err);
-      } else {
-        result.unexpected.push(describe(err));
-      }
+    const steps: Array<{ remove: boolean; id: string }> = [];
+    for (let i = 0; i < Math.max(1, size); i++) {
+      const remove = keys.length > 0 && random() < 0.35;
+      const id = remove ? keys.splice(Math.floor(random() * keys.length), 1)[0]!.slice(3) : String(next++);
+      steps.push({ remove, id });
     }
+    const write = ({ remove, id }: { remove: boolean; id: string }) => (tx: Tx) => {
+      if (remove) {
+        tx.del(`ep/${id}`);
+        tx.del(`addr/${id}`);
+      } else {
+        tx.put(`ep/${id}`, endpoint(Number(id)));
+        tx.put(`addr/${id}`, id);
+      }
+    };
+    const outcomes: Array<PromiseSettledResult<void>> =
+      size === 0
+        ? [(() => {
+            try {
+              store.transact(write(steps[0]!));
+              return { status: 'fulfilled', value: undefined } as const;
+            } catch (reason) {
+              return { status: 'rejected', reason } as const;
+            }
+          })()]
+        : await Promise.allSettled(steps.map((step) => store.transactGrouped(write(step))));
+    outcomes.forEach((outcome, i) => {
+      const { remove, id } = steps[i]!;
+      if (outcome.status === 'fulfilled') {
+        if (remove) {
+          committed.delete(`ep/${id}`);
+          committed.delete(`addr/${id}`);
+        } else {
+          committed.set(`ep/${id}`, String(id).padStart(64, 'e'));
+          committed.set(`addr/${id}`, id);
+        }
+        result.ok++;
+      } else {
+        const err = outcome.reason;
+        if (firstRefusal < 0) firstRefusal = op;
+        if (isFullError(err)) {
+          result.refused++;
+          result.sampleMessage ??= describe(err);
+        } else {
+          result.unexpected.push(describe(err));
+        }
+      }
+    });
   }
 
   // Fill what is left, then a transaction far larger than any headroom: refused whole.

@@ -111,3 +111,34 @@ describe('ipam restart', () => {
     assert.deepEqual(fx.store.range('ipam/'), []);
   });
 });
+
+describe('ipam: group-committed address calls', () => {
+  let fx: IpamFixture;
+  beforeEach(() => {
+    fx = new IpamFixture();
+  });
+  afterEach(async () => {
+    await fx.dispose();
+  });
+
+  it('calls in flight together answer as the same calls one by one, and what they answered survives a restart', async () => {
+    const { PoolID } = await fx.ipam.requestPool({ AddressSpace: LOCAL_ADDRESS_SPACE, Pool: '10.98.0.0/28' });
+    const answers = await Promise.allSettled([
+      fx.ipam.requestAddressGrouped({ PoolID, Address: '', Options: GATEWAY }),
+      ...Array.from({ length: 14 }, () => fx.ipam.requestAddressGrouped({ PoolID, Address: '' })),
+      fx.ipam.requestAddressGrouped({ PoolID, Address: '10.98.0.3' }),
+    ]);
+    const addresses = answers.map((a) => (a.status === 'fulfilled' ? a.value.Address : (a.reason as Error).message));
+    assert.deepEqual(addresses, [
+      '10.98.0.1/28',
+      ...Array.from({ length: 13 }, (_, i) => `10.98.0.${i + 2}/28`),
+      'no available addresses in pool tsnet-local/10.98.0.0/28',
+      'address 10.98.0.3 is already allocated in pool tsnet-local/10.98.0.0/28',
+    ]);
+    const releases = await Promise.all([fx.ipam.releaseAddressGrouped(PoolID, '10.98.0.5'), fx.ipam.releaseAddressGrouped(PoolID, '10.98.0.5')]);
+    assert.deepEqual(releases, [{ released: true }, { released: false }]);
+    await fx.reopen();
+    assert.deepEqual(fx.ipam.allocated(PoolID), Array.from({ length: 14 }, (_, i) => `10.98.0.${i + 1}`).filter((a) => a !== '10.98.0.5'));
+    assert.deepEqual(await fx.ipam.requestAddressGrouped({ PoolID, Address: '' }), { Address: '10.98.0.5/28', Data: {} });
+  });
+});
