@@ -1,5 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import querystring from 'node:querystring';
+import type { NextFunction, Request, Response } from 'express';
 import legacyUrl from 'node:url';
 import type { z } from 'zod';
 import { describe, kindOf } from '../model/errors';
@@ -76,35 +76,33 @@ export function routeTable({ driver, ipam }: Pick<AppDeps, 'driver' | 'ipam'>): 
 const NOT_FOUND_MEANS_SUCCESS = new Set(['/NetworkDriver.ProgramExternalConnectivity', '/NetworkDriver.RevokeExternalConnectivity']);
 
 /**
- * The plugin socket's request handler: a plain node:http listener. (It was an Express app; Express 5's
- * per-request machinery (prototype swaps on req/res, the router's layer walk, parseurl) kept each
- * request's objects alive long enough to be promoted out of V8's young generation, so a call that does
- * nothing cost scavenges of 4-16 ms and a mark-compact every ~1.5 s under load: bench/rpc's p99 of
- * 18 ms. Nothing here needed a framework: one table lookup, four steps in order.)
+ * The plugin socket's request handler. Docker's calls (a POST to one of the route table's paths) are
+ * served by a plain node:http path: one table lookup, zod, the handler. Everything else (GET /metrics,
+ * the read-only API under /tsnet/v1/, and the 404/405 answers) is tsnet's own surface, an Express app,
+ * loaded on its first request (startSurface).
  *
- * Per call, in order: metrics (every call is counted with the status it got, busy refusals included),
- * admission (at most admission.limits.inFlight calls are served at once, their bodies read; a bounded
- * number wait, beyond that an immediate {"Err"}: admission.ts), the raw body (Docker sends no
- * Content-Type: every body is taken as bytes and parsed here), then the route.
+ * Why Docker's calls bypass Express: Express 5's per-request machinery (prototype swaps on req/res, the
+ * router's layer walk, parseurl) kept each request's objects alive long enough to be promoted out of
+ * V8's young generation, so a call that does nothing cost scavenges of 4-16 ms and a mark-compact every
+ * ~1.5 s under load (bench/rpc's p99 of 18 ms; a one-handler Express app with etag and x-powered-by off
+ * serves 0.35x what bare node:http does on the same socket, measured). Docker makes seven of these calls
+ * under every container start; a person or a scraper makes the others.
+ *
+ * Per request, in order: metrics (every request is counted with the status it got, busy refusals
+ * included), admission (at most admission.limits.inFlight requests are served at once, their bodies
+ * read; a bounded number wait, beyond that an immediate {"Err"}: admission.ts), the raw body (Docker
+ * sends no Content-Type: every body is taken as bytes and parsed here, at most MAX_BODY_BYTES), then
+ * the call or the surface.
  */
 export function createApp(deps: AppDeps): RequestListener {
   const routes = routeTable(deps);
   const { log, metrics } = deps;
   const admission = deps.admission ?? new Admission();
   const busy = new LimitLog(log, 'plugin socket: too many calls at once; calls refused', { limits: admission.limits });
+  let surface: RequestListener | undefined;
 
-  const serve = async (req: IncomingMessage, res: ServerResponse, target: RequestTarget, body: Buffer | undefined): Promise<void> => {
+  const serveCall = async (path: string, entry: Route<z.ZodType>, res: ServerResponse, body: Buffer | undefined): Promise<void> => {
     const started = process.hrtime.bigint();
-    const { path } = target;
-    if (req.method === 'GET') {
-      if (path === METRICS_PATH && metrics) return replyText(res, 200, metrics.contentType, await metrics.text());
-      const answer = deps.inspect ? await answerInspect(deps.inspect, path, target.query()).catch((err: unknown) => ({ status: 500, body: { Err: describe(err) } })) : undefined;
-      if (answer) return reply(res, answer.status, answer.body);
-    }
-    const entry = routes[path];
-    if (!entry) return reply(res, 404, { Err: `unknown endpoint ${req.method} ${path}: tsnet serves the libnetwork NetworkDriver and IpamDriver protocols` });
-    if (req.method !== 'POST') return reply(res, 405, { Err: `${path} takes POST, not ${req.method}` });
-
     const parsedBody = parseBody(body);
     if ('error' in parsedBody) return reply(res, 400, { Err: parsedBody.error });
     const parsed = entry.schema.safeParse(parsedBody.value);
@@ -129,10 +127,10 @@ export function createApp(deps: AppDeps): RequestListener {
   };
 
   return (req, res) => {
-    const target = requestTarget(req.url ?? '/');
+    const path = requestPath(req.url ?? '/');
     if (metrics) {
       const started = process.hrtime.bigint();
-      res.once('finish', () => metrics.observeCall(target.path, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
+      res.once('finish', () => metrics.observeCall(path, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
     }
     const cancel = admission.enter(
       (release) => {
@@ -140,11 +138,20 @@ export function createApp(deps: AppDeps): RequestListener {
         res.once('close', release);
         readRawBody(req, res, (err, body) => {
           if (err) return replyUnreadable(res, log, err);
-          serve(req, res, target, body).catch((e: unknown) => {
-            // Only a failure outside the route's own try (e.g. /metrics collection) gets here.
-            log.error('call failed', { call: target.path, err: describe(e) });
-            if (!res.headersSent) reply(res, 500, { Err: describe(e) });
-          });
+          const entry = req.method === 'POST' ? routes[path] : undefined;
+          if (entry) {
+            // serveCall answers every failure of the call itself; this is a bug's last stop.
+            serveCall(path, entry, res, body).catch((e: unknown) => replyFailure(res, log, path, e));
+            return;
+          }
+          // A target with no path (requestPath) is nobody's: Express's router would pass it by.
+          if (path === '') return replyNoCall(res, routes, req.method, path);
+          try {
+            surface ??= startSurface(deps, routes);
+          } catch (e) {
+            return replyFailure(res, log, path, e);
+          }
+          surface(req, res);
         });
       },
       (why) => {
@@ -158,34 +165,61 @@ export function createApp(deps: AppDeps): RequestListener {
   };
 }
 
-/** A request's path (what Express called req.path) and, read only when asked, its query. */
-interface RequestTarget {
-  path: string;
-  query(): Record<string, unknown>;
+/**
+ * tsnet's own surface on the plugin socket, an Express app: GET /metrics, GET /tsnet/v1/... (inspect.ts),
+ * and the answers for anything else: 405 for a protocol path called with another method, 404 otherwise.
+ * Required on first use: a plugin that only Docker talks to never loads Express (13.8 MiB at start).
+ */
+function startSurface(deps: AppDeps, routes: Record<string, Route<z.ZodType>>): RequestListener {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const express = require('express') as typeof import('express');
+  const { metrics, inspect } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  if (metrics) {
+    app.get(METRICS_PATH, async (_req: Request, res: Response) => replyText(res, 200, metrics.contentType, await metrics.text()));
+  }
+  if (inspect) {
+    app.get(/^\/tsnet\//, async (req: Request, res: Response, next: NextFunction) => {
+      const answer = await answerInspect(inspect, req.path, req.query as Record<string, unknown>).catch((err: unknown) => ({ status: 500, body: { Err: describe(err) } }));
+      if (!answer) return next();
+      reply(res, answer.status, answer.body);
+    });
+  }
+  app.use((req: Request, res: Response) => replyNoCall(res, routes, req.method, req.path));
+  // A handler's rejection (only /metrics collection can) ends up here.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => replyFailure(res, deps.log, req.path, err));
+  return app;
 }
 
-/** Splits the request target as parseurl (Express's req.path) and Express 5's "simple" query parser did. */
-export function requestTarget(url: string): RequestTarget {
-  let path: string;
-  let search: string;
+/** 405 for a protocol path called with another method than POST, 404 for any other path. */
+function replyNoCall(res: ServerResponse, routes: Record<string, Route<z.ZodType>>, method: string | undefined, path: string): void {
+  if (routes[path]) return reply(res, 405, { Err: `${path} takes POST, not ${method}` });
+  reply(res, 404, { Err: `unknown endpoint ${method} ${path}: tsnet serves the libnetwork NetworkDriver and IpamDriver protocols` });
+}
+
+/** The last answer for a failure no handler answered: 500 {"Err"} and an error in the log. */
+function replyFailure(res: ServerResponse, log: Logger, path: string, err: unknown): void {
+  log.error('call failed', { call: path, err: describe(err) });
+  if (!res.headersSent) reply(res, 500, { Err: describe(err) });
+}
+
+/**
+ * A request target's path, as parseurl (Express's req.path) reads it: the fast path for an origin-form
+ * target, url.parse for any other form; one url.parse cannot read (e.g. "http://[::1") has no path, so
+ * no call (the surface answers it), never a thrown error.
+ */
+export function requestPath(url: string): string {
   if (url.charCodeAt(0) === 0x2f /* / */ && !/[\t\n\f\r #\u00a0\ufeff]/.test(url)) {
-    // parseurl's fast path: an origin-form target without white space or a fragment.
     const q = url.indexOf('?');
-    path = q < 0 ? url : url.slice(0, q);
-    search = q < 0 ? '' : url.slice(q + 1);
-  } else {
-    // Any other form as parseurl read it (url.parse); one it cannot read (e.g. "http://[::1") has no path,
-    // so no endpoint: a 404 {"Err"} (Express's router also matched nothing then), never a thrown error.
-    try {
-      const parsed = legacyUrl.parse(url);
-      path = parsed.pathname ?? '';
-      search = typeof parsed.query === 'string' ? parsed.query : '';
-    } catch {
-      path = '';
-      search = '';
-    }
+    return q < 0 ? url : url.slice(0, q);
   }
-  return { path, query: () => (search === '' ? {} : { ...querystring.parse(search) }) };
+  try {
+    return legacyUrl.parse(url).pathname ?? '';
+  } catch {
+    return '';
+  }
 }
 
 /** HTTP status of a call refused because too many are being served; Docker reads only the Err. */
