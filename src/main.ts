@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** tsnetd: the plugin daemon. Settings come from TSNET_* variables (README.md, "Settings"). */
+import { NftGeneration } from './netlink/nft-generation';
 import path from 'node:path';
 import { IpamRelease } from './collector/ipam-release';
 import { LeakCollector } from './collector/leak-collector';
@@ -46,12 +47,14 @@ async function main(): Promise<void> {
   const log = createLogger(settings.logLevel);
   // Swarm: tsnet answers other nodes on this port (swarm/data-addresses.ts); no container may reach it.
   const servesDataAddresses = settings.scope === 'global' && settings.dataAddrPort > 0;
+  const rulesetGeneration = new NftGeneration();
   const firewall = new Firewall({
     instance: settings.instance,
     backend: settings.iptablesBackend,
     logger: log,
     uplinkBridges: async () => [...settings.uplinkBridges, ...(await listUplinkBridges())],
     closedHostPorts: servesDataAddresses ? [settings.dataAddrPort] : [],
+    rulesetGeneration: () => rulesetGeneration.read(),
   });
   // Published ports: DNAT rules plus a socket holding each host port (reconciled from the store at start).
   // The loopback relays of all published ports share a descriptor budget under the fd limit, so the plugin

@@ -44,6 +44,12 @@ export interface FirewallOptions {
    * port, TSNET_DATA_ADDR_PORT, where tsnet answers other nodes). Default: none.
    */
   closedHostPorts?: readonly number[];
+  /**
+   * The kernel's nftables ruleset generation (netlink/nft-generation.ts), undefined when unknown. With
+   * the nft backend, a periodic check that finds it unchanged since the last check that found everything
+   * in place (and the same uplink bridges) runs no iptables-save. Default: none (always check).
+   */
+  rulesetGeneration?: () => Promise<number | undefined>;
 }
 
 export class FirewallError extends Error {}
@@ -64,6 +70,7 @@ export class Firewall {
   private readonly logger?: Logger;
   private readonly backendSetting: BackendName | undefined;
   private readonly readUplinks: () => Promise<readonly string[]>;
+  private readonly rulesetGeneration?: () => Promise<number | undefined>;
   /** The uplink bridges last read (every operation's TSNET-MARK is planned with them). */
   private uplinks: readonly string[] = [];
   private uplinksRead = false;
@@ -89,6 +96,7 @@ export class Firewall {
     this.logger = opts.logger;
     this.backendSetting = parseBackendSetting(opts.backend);
     this.readUplinks = opts.uplinkBridges ?? (async () => []);
+    this.rulesetGeneration = opts.rulesetGeneration;
     this.egress = opts.egress ?? new EbtablesEgressFilter({ instance: this.instance, runner: opts.runner });
     this.closedHostPorts = [...(opts.closedHostPorts ?? [])];
   }
@@ -133,7 +141,7 @@ export class Firewall {
     const timer = setInterval(() => {
       const before = this.baseWrites;
       this.checkTask
-        .track(() => this.ensureBase(), () => {
+        .track(() => this.checkBase(), () => {
           if (this.baseWrites === before) return 'intact';
           this.repairs += 1;
           return 'repaired';
@@ -142,6 +150,33 @@ export class Firewall {
     }, intervalMs);
     timer.unref();
     return () => clearInterval(timer);
+  }
+
+  /** Periodic checks that ran no iptables-save: the ruleset generation had not moved (metrics, tests). */
+  unchangedChecks = 0;
+  /** The ruleset generation and uplink bridges of the last check that found everything in place. */
+  private verified?: { generation: number; uplinks: string };
+
+  /**
+   * One periodic check: ensureBase, unless the nft backend is in use and neither the kernel's ruleset
+   * generation nor the uplink bridges moved since a check found everything in place. The generation is
+   * read before ensureBase's iptables-save, so a change made during the check moves it for the next one.
+   */
+  async checkBase(): Promise<void> {
+    const generation = this.rulesetGeneration && (await this.backend()).name === 'nft' ? await this.rulesetGeneration() : undefined;
+    if (generation !== undefined && this.verified?.generation === generation) {
+      const uplinks = await this.readUplinks().then((u) => [...new Set(u)].sort().join(), () => undefined);
+      if (uplinks === this.verified.uplinks) {
+        this.unchangedChecks += 1;
+        return;
+      }
+    }
+    this.verified = undefined;
+    const writes = this.baseWrites;
+    await this.ensureBase();
+    if (generation !== undefined && this.baseWrites === writes && !this.ipv6Problem && !this.egressProblem) {
+      this.verified = { generation, uplinks: this.uplinks.join() };
+    }
   }
 
   /**

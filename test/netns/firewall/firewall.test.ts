@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { NetworkRecord } from '../../../src/model/records';
 import { testLogger } from '../../../src/log';
 import { Firewall } from '../../../src/firewall/firewall';
+import { NftGeneration } from '../../../src/netlink/nft-generation';
 import { networkRules, type Rule } from '../../../src/firewall/rules';
 import { execCommand, type CommandRunner } from '../../../src/firewall/runner';
 import { netnsUnsafeReason, resetIptables, bridgeOptions, ipamPool, networkRecord } from '../../lab';
@@ -88,6 +89,36 @@ describe('firewall (netns, real iptables)', function () {
     const before = c.restores();
     await fw.ensureBase();
     assert.equal(c.restores(), before, 'a second ensureBase only reads');
+  });
+
+  it('the periodic check reads no rules while the kernel\'s ruleset generation stands still, and repairs once anyone changes a rule', async () => {
+    let saves = 0;
+    const runner: CommandRunner = (file, args, input) => {
+      if (file.endsWith('-save')) saves++;
+      return execCommand(file, args, input);
+    };
+    const generation = new NftGeneration();
+    try {
+      const g0 = await generation.read();
+      assert.equal(typeof g0, 'number', 'the generation is readable in a private namespace');
+      const fw = new Firewall({ backend: 'nft', runner, logger: testLogger(), rulesetGeneration: () => generation.read() });
+      await fw.checkBase(); // installs the base
+      assert.ok((await generation.read())! > g0!, 'the restore moved the generation');
+      await fw.checkBase(); // finds it in place
+      const before = saves;
+      await fw.checkBase();
+      await fw.checkBase();
+      assert.equal(saves, before, 'no iptables-save while nothing changed');
+      assert.equal(fw.unchangedChecks, 2);
+
+      const hook = ['-m', 'comment', '--comment', 'tsnet:tsnet:hook', '-j', 'TSNET-FWD'];
+      await run('iptables-nft', '-D', 'FORWARD', ...hook); // someone else removes tsnet's hook
+      await fw.checkBase();
+      assert.ok((await save()).split('\n').includes(`-A FORWARD ${hook.slice(0, 4).join(' ').replace('tsnet:tsnet:hook', '"tsnet:tsnet:hook"')} -j TSNET-FWD`), 'the hook is back');
+      assert.ok(saves > before);
+    } finally {
+      generation.close();
+    }
   });
 
   it('keeps its FORWARD hook below -j DOCKER-USER, puts nothing in DOCKER-USER, and moves no rule it does not own', async () => {

@@ -264,6 +264,49 @@ describe('firewall plans (fake iptables)', () => {
     assert.equal(host.v4.rules('mangle', 'TSNET-MARK').length, 3);
   });
 
+  it('a periodic check runs no iptables-save while the ruleset generation and the uplinks are those of the last intact check', async () => {
+    const host = fakeHost();
+    let generation: number | undefined = 7;
+    let uplinks = ['vmbr0'];
+    const fw = host.firewall({ rulesetGeneration: async () => generation, uplinkBridges: async () => uplinks });
+    const saves = () => host.v4.saves + host.v6.saves;
+    await fw.checkBase(); // writes the base: a repair, nothing to trust yet
+    generation = 8; // moved by that restore
+    await fw.checkBase(); // finds everything in place at 8
+    let before = saves();
+    await fw.checkBase();
+    await fw.checkBase();
+    assert.equal(saves(), before, 'nothing moved: no save');
+    assert.equal(fw.unchangedChecks, 2);
+
+    host.v4.tables.get('filter')!.get('FORWARD')!.rules.length = 0; // an admin flushes FORWARD
+    generation = 9;
+    await fw.checkBase();
+    assert.ok(host.v4.rules('filter', 'FORWARD').some((r) => r.endsWith('-j TSNET-FWD')), 'the moved generation led to the repair');
+    await fw.checkBase(); // intact at 9 (the fake's restore does not move it)
+    before = saves();
+    uplinks = ['br0', 'vmbr0'];
+    await fw.checkBase();
+    assert.ok(saves() > before, 'new uplink bridges: checked');
+    assert.ok(host.v4.rules('mangle', 'TSNET-MARK').some((r) => r.startsWith('-o br0 ')));
+
+    generation = undefined; // unreadable: always checked
+    before = saves();
+    await fw.checkBase();
+    assert.ok(saves() > before);
+  });
+
+  it('with the legacy backend a periodic check always reads the rules (the nftables generation does not cover them)', async () => {
+    const host = fakeHost();
+    const fw = host.firewall({ backend: 'legacy', rulesetGeneration: async () => 5 });
+    await fw.checkBase();
+    await fw.checkBase();
+    const before = host.v4.saves;
+    await fw.checkBase();
+    assert.ok(host.v4.saves > before);
+    assert.equal(fw.unchangedChecks, 0);
+  });
+
   it('refuses a network when the egress filter cannot be set (it would reach other bridges); the periodic check only logs', async () => {
     const host = fakeHost();
     host.egress.failWith = new Error('ebtables-nft-restore: Operation not supported');
