@@ -177,6 +177,9 @@ function startSurface(deps: AppDeps, routes: Record<string, Route<z.ZodType>>): 
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  // Paths match exactly, as the protocol's do (no /METRICS, no /metrics/).
+  app.enable('case sensitive routing');
+  app.enable('strict routing');
   if (metrics) {
     app.get(METRICS_PATH, async (_req: Request, res: Response) => replyText(res, 200, metrics.contentType, await metrics.text()));
   }

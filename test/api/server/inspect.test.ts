@@ -102,6 +102,16 @@ describe('read-only API and metrics', () => {
     for (const f of after.values()) for (const s of f.samples) for (const v of Object.values(s.labels)) assert.ok(!v.includes('eeeeeeeeeeee'), `${s.name} labelled by endpoint`);
   });
 
+  it('the surface matches paths exactly, as before it was loaded on first use: no /METRICS, no /metrics/, no POST /metrics', async () => {
+    await fx.get('/metrics').expect(200);
+    for (const path of ['/METRICS', '/metrics/', '/tsnet/v1/status/', '/tsnet/v1/nothing']) {
+      const res = await fx.get(path).expect(404);
+      assert.match(JSON.parse(res.text).Err, new RegExp(`^unknown endpoint GET ${path.replace(/\//g, '\\/')}: `));
+    }
+    const post = await fx.post('metrics', {}).expect(404);
+    assert.match(JSON.parse(post.text).Err, /^unknown endpoint POST \/metrics: /);
+  });
+
   it('IPAM pools appear as used and free addresses', async () => {
     const pool = JSON.parse((await fx.post('IpamDriver.RequestPool', { AddressSpace: 'tsnet-local', Pool: '10.50.0.0/29', Options: {}, V6: false }).expect(200)).text) as { PoolID: string };
     await fx.post('IpamDriver.RequestAddress', { PoolID: pool.PoolID, Address: '', Options: {} }).expect(200);
