@@ -60,7 +60,7 @@ export interface PoolView {
 export class Ipam {
   private readonly defaults: Record<IpFamily, DefaultPool[]>;
   private readonly allocations: AllocationCache;
-  /** Parsed layouts by pool text (bounded by the pools ever seen; a few hundred bytes each). */
+  /** Parsed layouts by pool text, dropped with their pool (a few hundred bytes each). */
   private readonly layouts = new Map<string, PoolLayout>();
 
   constructor(
@@ -86,6 +86,7 @@ export class Ipam {
   }
 
   releasePool(poolId: string): { released: boolean } {
+    let deletedRecord: StoredPool | undefined;
     const outcome = this.store.transact((tx) => {
       const record = tx.get<StoredPool>(poolKey(poolId));
       if (!record) return 'unknown';
@@ -98,9 +99,14 @@ export class Ipam {
       for (const [key] of tx.range(addressKeyPrefix(poolId))) {
         if (addressOfKey(poolId, family, key) !== undefined) tx.del(key);
       }
+      deletedRecord = record;
       return 'deleted';
     });
-    if (outcome === 'deleted') this.allocations.forget(poolId);
+    if (outcome === 'deleted') {
+      this.allocations.forget(poolId);
+      // Another pool with the same text parses it again; the cache holds no more layouts than pools.
+      if (deletedRecord) this.layouts.delete(layoutKey(deletedRecord));
+    }
     if (outcome !== 'unknown') this.opts.log.info('ipam pool released', { poolId, deleted: outcome === 'deleted' });
     return { released: outcome !== 'unknown' };
   }
@@ -175,7 +181,7 @@ export class Ipam {
 
   /** A pool record's layout, parsed once per pool and subpool text. */
   private layoutOf(record: StoredPool): PoolLayout {
-    const key = `${record.pool} ${record.subPool}`;
+    const key = layoutKey(record);
     let layout = this.layouts.get(key);
     if (!layout) {
       layout = PoolLayout.of(record);
@@ -288,4 +294,8 @@ function describePool(pool: string, subPool: string): string {
 function viewOf(id: string, record: StoredPool): PoolView {
   const { addressSpace, pool, subPool, v6, refs, auto } = record;
   return { id, addressSpace, pool, subPool, v6, refs, auto };
+}
+
+function layoutKey(record: StoredPool): string {
+  return `${record.pool} ${record.subPool}`;
 }

@@ -141,4 +141,15 @@ describe('ipam: group-committed address calls', () => {
     assert.deepEqual(fx.ipam.allocated(PoolID), Array.from({ length: 14 }, (_, i) => `10.98.0.${i + 1}`).filter((a) => a !== '10.98.0.5'));
     assert.deepEqual(await fx.ipam.requestAddressGrouped({ PoolID, Address: '' }), { Address: '10.98.0.5/28', Data: {} });
   });
+
+  it('keeps no parsed pool layout past its pool: 300 networks made and removed leave the cache empty', async () => {
+    const layouts = () => (fx.ipam as unknown as { layouts: Map<string, unknown> }).layouts.size;
+    for (let i = 0; i < 300; i++) {
+      const { PoolID } = await fx.ipam.requestPool({ AddressSpace: LOCAL_ADDRESS_SPACE, Pool: `10.${100 + (i >> 8)}.${i & 255}.0/24` });
+      await fx.ipam.requestAddressGrouped({ PoolID, Address: '', Options: GATEWAY });
+      assert.equal(layouts(), 1);
+      fx.ipam.releasePool(PoolID);
+    }
+    assert.equal(layouts(), 0);
+  });
 });
